@@ -1,0 +1,76 @@
+"""Errors and the rejection catalogue.
+
+Hierarchy::
+
+    GridstreamError                 root of everything gridstream raises on purpose
+    ├── ConfigError                 a setting is missing or inconsistent; fix the environment
+    ├── BrokerError                 the Kafka broker cannot be started or reached
+    └── StateError                  a state snapshot cannot be used (unknown version, epoch)
+
+Bad input is not an exception: parsers return ``Rejected(reason, detail, raw)`` and the
+shell answers the sender in its protocol's terms and sends the raw input with its reason
+to the dead-letter topic. ``REASONS`` maps each stable reason code to the protocol codes,
+so that the sender, the DLQ and the metrics all name the same reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+class GridstreamError(Exception):
+    """Root of gridstream's own errors."""
+
+
+class ConfigError(GridstreamError):
+    """A setting is invalid. The message names the ``GRIDSTREAM_*`` variable to fix."""
+
+
+class BrokerError(GridstreamError):
+    """The Kafka broker could not be started, reached or set up."""
+
+
+class StateError(GridstreamError):
+    """A stored state snapshot cannot be used (unknown version or another broker epoch)."""
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A stable rejection reason and its code in each protocol."""
+
+    code: str
+    ocpp16: str
+    ocpp2: str
+    ocpi_status: int
+    http_status: int
+    description: str
+
+
+REASONS: Final[dict[str, Reason]] = {
+    r.code: r
+    for r in (
+        Reason("malformed_frame", "FormationViolation", "RpcFrameworkError", 2001, 400,
+               "not a valid OCPP-J frame (JSON array of the right shape)"),
+        Reason("unknown_action", "NotImplemented", "NotImplemented", 2001, 404,
+               "action not known in this protocol version"),
+        Reason("schema_violation", "FormationViolation", "FormatViolation", 2001, 400,
+               "payload does not validate against the protocol's JSON schema"),
+        Reason("bad_value", "PropertyConstraintViolation", "PropertyConstraintViolation",
+               2001, 422, "a value is not a number or is out of its range"),
+        Reason("unknown_unit", "PropertyConstraintViolation", "PropertyConstraintViolation",
+               2001, 422, "unit of measure not known"),
+        Reason("too_late", "GenericError", "GenericError", 2001, 422,
+               "reading older than the allowed lateness"),
+        Reason("broker_unavailable", "InternalError", "InternalError", 3000, 503,
+               "the broker did not acknowledge the records"),
+    )
+}
+
+
+def reason(code: str) -> Reason:
+    """Catalogue entry for ``code``; ``KeyError`` names the valid codes."""
+    try:
+        return REASONS[code]
+    except KeyError:
+        raise KeyError(f"unknown reason {code!r}; known: {', '.join(REASONS)}") from None

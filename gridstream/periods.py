@@ -1,0 +1,55 @@
+"""Settlement periods and calendar periods.
+
+Settlement periods (ISPs) are the 15-minute intervals ``[start, start + 15 min)`` aligned on
+the hour in UTC, keyed by their start. Calendar periods (day, month) follow the site's own
+time zone, passed in as a ``ZoneInfo``: nothing here reads a clock or a default zone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+QUARTER_HOUR = timedelta(minutes=15)
+QUARTER_HOUR_S = 900
+QUARTER_HOUR_H = 0.25
+
+
+def quarter_hour_start(ts: datetime) -> datetime:
+    """Start of the settlement period containing ``ts`` (aware), in UTC.
+
+    >>> quarter_hour_start(datetime(2026, 1, 15, 10, 7, 30, tzinfo=UTC))
+    datetime.datetime(2026, 1, 15, 10, 0, tzinfo=datetime.timezone.utc)
+    """
+    utc = ts.astimezone(UTC)
+    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+
+
+def quarter_hours(start: datetime, end: datetime) -> list[datetime]:
+    """Starts of the settlement periods that overlap ``[start, end)``."""
+    out: list[datetime] = []
+    t = quarter_hour_start(start)
+    while t < end:
+        out.append(t)
+        t += QUARTER_HOUR
+    return out
+
+
+def month_of(ts: datetime, zone: ZoneInfo) -> str:
+    """The calendar month (``YYYY-MM``) of ``ts`` in the site's time zone.
+
+    >>> month_of(datetime(2026, 1, 31, 23, 30, tzinfo=UTC), ZoneInfo("Europe/Brussels"))
+    '2026-02'
+    """
+    local = ts.astimezone(zone)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def to_epoch_ms(ts: datetime) -> int:
+    """Integer epoch milliseconds, for hot loops only."""
+    return int(ts.timestamp() * 1000)
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    """Aware UTC datetime from epoch milliseconds."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -1,0 +1,78 @@
+"""The topic catalog: the one place that names a Kafka topic.
+
+Every topic has a key (what it is partitioned by), the record type of its values, a
+partition count and a cleanup policy. Connectors, the Faust app, the sink and the CLI all
+take topic names from here; nothing else spells one.
+
+Topics are created explicitly from this catalog (``gridstream.broker.ensure_topics``)
+because the embedded broker describes only the configs given at creation (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gridstream import records
+
+CleanupPolicy = Literal["delete", "compact"]
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One Kafka topic: name, key, value record type, partitions, retention."""
+
+    name: str
+    key: str
+    record: type[records.Record]
+    partitions: int
+    cleanup_policy: CleanupPolicy = "delete"
+    retention_ms: int = 7 * 24 * 3600 * 1000
+    retention_bytes: int = -1
+
+    @property
+    def configs(self) -> dict[str, str]:
+        """Topic configs given at creation time."""
+        return {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+            "retention.bytes": str(self.retention_bytes),
+        }
+
+
+# Site-keyed topics share one partition count so that a site's samples, transactions and
+# derived records land on the same partition number (co-partitioning for Faust).
+SITE_PARTITIONS = 4
+
+METER_SAMPLES = Topic("meter.samples", "site", records.MeterSample, SITE_PARTITIONS)
+TRANSACTIONS = Topic("transactions", "site", records.TransactionEvent, SITE_PARTITIONS)
+EV_CHARGING_NEEDS = Topic("ev.charging_needs", "site", records.EVChargingNeeds, SITE_PARTITIONS)
+GRID_SIGNALS = Topic("grid.signals", "scope", records.GridSignal, SITE_PARTITIONS)
+REGISTRY_SITES = Topic(
+    "registry.sites", "station", records.SiteAssignment, 1, cleanup_policy="compact",
+    retention_ms=-1,
+)
+LOAD_QUARTER_HOUR = Topic("load.quarter_hour", "site", records.QuarterHourLoad, SITE_PARTITIONS)
+PEAKS = Topic("peaks", "site", records.Peak, SITE_PARTITIONS)
+DLQ = Topic("dlq", "source", records.DeadLetter, 1, retention_ms=30 * 24 * 3600 * 1000)
+
+ALL: tuple[Topic, ...] = (
+    METER_SAMPLES,
+    TRANSACTIONS,
+    EV_CHARGING_NEEDS,
+    GRID_SIGNALS,
+    REGISTRY_SITES,
+    LOAD_QUARTER_HOUR,
+    PEAKS,
+    DLQ,
+)
+
+BY_NAME: dict[str, Topic] = {t.name: t for t in ALL}
+
+
+def by_name(name: str) -> Topic:
+    """Return the catalog entry for ``name``; raise ``KeyError`` naming the valid ones."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown topic {name!r}; known: {', '.join(sorted(BY_NAME))}") from None

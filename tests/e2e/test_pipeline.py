@@ -1,0 +1,71 @@
+"""End to end: real `ocpp` charge points -> websocket -> embedded broker -> Faust -> Parquet -> DuckDB.
+
+The fleet simulator's stations are the `ocpp` package's client classes; everything they
+send goes through the real connector, the embedded Tansu broker, the Faust worker and the
+warehouse sink. What the warehouse says must equal what the simulated meters counted.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from gridstream.pipeline import RunOptions, run
+from gridstream.settings import Settings
+from simulator.fleet import default_fleet
+from simulator.ledger import Ledger
+from warehouse.query import run_query
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        kafka_bootstrap=None, ocpp_port=0, data_dir=tmp_path / "data", sink_flush_interval_s=0.5
+    )
+
+
+async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_counted(
+    settings: Settings,
+) -> None:
+    fleet = default_fleet(random.Random(7))
+    ledger = Ledger(fleet.site_of())
+    # 300x real time: 12 real seconds are one simulated hour (four quarter-hours).
+    result = await run(
+        settings, RunOptions(duration_s=12, speed=300), fleet=fleet, ledger=ledger
+    )
+
+    expected = ledger.quarter_hour_energy()
+    assert len(expected) >= 3 * 4  # three sites, at least four quarter-hours each
+    columns, rows = run_query(
+        settings.data_dir,
+        "SELECT site_id, interval_start, import_wh, export_wh, avg_import_w "
+        "FROM quarter_hour_load ORDER BY site_id, interval_start",
+    )
+    got = {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+    assert set(got) == set(expected)
+    for key, (import_wh, export_wh) in expected.items():
+        got_import, got_export, avg_import_w = got[key]
+        assert got_import == pytest.approx(import_wh, abs=1e-6), key
+        assert got_export == pytest.approx(export_wh, abs=1e-6), key
+        assert avg_import_w == pytest.approx(import_wh / 0.25, abs=1e-6), key
+    assert sum(imp for imp, _ in expected.values()) > 0
+    assert result.messages_rejected == 0
+
+    # The monthly peak per site is the highest quarter-hour average import power.
+    _, peaks = run_query(settings.data_dir, "SELECT site_id, peak_w FROM peaks")
+    highest: dict[str, float] = {}
+    for (site, _start), (import_wh, _) in expected.items():
+        highest[site] = max(highest.get(site, 0.0), import_wh / 0.25)
+    assert {site: pytest.approx(w) for site, w in highest.items() if w > 0} == {
+        site: w for site, w in peaks if w > 0
+    }
+
+    # Every reading the stations sent is one row of meter_readings.
+    _, [(sessions,)] = run_query(
+        settings.data_dir, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"
+    )
+    assert sessions == ledger.sessions_ended

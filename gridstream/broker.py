@@ -87,10 +87,14 @@ class EmbeddedBroker:
             [
                 binary,
                 "broker",
-                "--listener-url", url,
-                "--advertised-listener-url", url,
-                "--cluster-id", self.cluster_id,
-                "--storage-engine", "memory://tansu/",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--cluster-id",
+                self.cluster_id,
+                "--storage-engine",
+                "memory://tansu/",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -102,8 +106,7 @@ class EmbeddedBroker:
         except BaseException:
             self.stop()
             raise
-        log.info("embedded broker (Tansu) ready at %s, cluster %s", self.bootstrap,
-                 self.cluster_id)
+        log.info("embedded broker (Tansu) ready at %s, cluster %s", self.bootstrap, self.cluster_id)
 
     def stop(self) -> None:
         """Stop the broker process (SIGTERM, then SIGKILL after 5 s). Idempotent."""
@@ -146,7 +149,8 @@ def wait_until_ready(
             raise BrokerError(f"embedded broker exited with {proc.returncode}: {err[-2000:]}")
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap, client_id="gridstream-probe",
+                bootstrap_servers=bootstrap,
+                client_id="gridstream-probe",
                 request_timeout_ms=2000,
             )
             admin.describe_cluster()

@@ -27,12 +27,24 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the pipeline (embedded broker unless configured)")
-    run.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                     help="stop cleanly after this many seconds (default: until Ctrl-C)")
-    run.add_argument("--no-simulator", action="store_true",
-                     help="run without the fleet simulator: real stations connect")
-    run.add_argument("--speed", type=float, default=60.0,
-                     help="simulated seconds per real second (simulator only; default 60)")
+    run.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop cleanly after this many seconds (default: until Ctrl-C)",
+    )
+    run.add_argument(
+        "--no-simulator",
+        action="store_true",
+        help="run without the fleet simulator: real stations connect",
+    )
+    run.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="simulated seconds per real second (simulator only; default 60)",
+    )
     run.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
 
     query = sub.add_parser("query", help="run SQL against the warehouse views")

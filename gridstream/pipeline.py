@@ -138,8 +138,13 @@ async def run(
             if options.simulator and fleet is None:
                 fleet = default_fleet(random.Random(options.seed))
             return await _run_on(
-                broker, settings, options, stop, on_ready,
-                fleet if options.simulator else None, ledger,
+                broker,
+                settings,
+                options,
+                stop,
+                on_ready,
+                fleet if options.simulator else None,
+                ledger,
             )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -203,8 +208,9 @@ async def _run_on(
         id_token_key=id_token_key(settings),
     )
     result = RunResult(broker=broker, ocpp_port=server.port, data_dir=data_dir)
-    log.info("OCPP connector listening on ws://%s:%d/ocpp/{station_id}",
-             settings.ocpp_host, server.port)
+    log.info(
+        "OCPP connector listening on ws://%s:%d/ocpp/{station_id}", settings.ocpp_host, server.port
+    )
     if on_ready is not None:
         on_ready(result)
 
@@ -260,8 +266,12 @@ async def _run_load(
             await asyncio.wait_for(stop.wait(), options.duration_s)
         return
     start = quarter_hour_start(utc_now())
-    log.info("simulator: %d stations, %.0fx real time, simulated start %s",
-             len(fleet.stations), options.speed, start.isoformat())
+    log.info(
+        "simulator: %d stations, %.0fx real time, simulated start %s",
+        len(fleet.stations),
+        options.speed,
+        start.isoformat(),
+    )
     await run_fleet(
         f"ws://127.0.0.1:{server.port}/ocpp",
         fleet,

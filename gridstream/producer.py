@@ -53,9 +53,7 @@ class RecordProducer:
         if not records:
             return
         futures = [
-            await self._producer.send(
-                topics.for_record(r).name, r.to_json(), key=topics.key_of(r)
-            )
+            await self._producer.send(topics.for_record(r).name, r.to_json(), key=topics.key_of(r))
             for r in records
         ]
         for meta in await asyncio.gather(*futures):

@@ -227,4 +227,3 @@ class DeadLetter(Record):
     received_at: UtcDatetime
     station_id: str | None = None
     message_id: str | None = None
-

@@ -47,9 +47,7 @@ SITE_PARTITIONS = 4
 
 METER_SAMPLES = Topic("meter.samples", "site_id", records.MeterSample, SITE_PARTITIONS)
 TRANSACTIONS = Topic("transactions", "site_id", records.TransactionEvent, SITE_PARTITIONS)
-EV_CHARGING_NEEDS = Topic(
-    "ev.charging_needs", "site_id", records.EVChargingNeeds, SITE_PARTITIONS
-)
+EV_CHARGING_NEEDS = Topic("ev.charging_needs", "site_id", records.EVChargingNeeds, SITE_PARTITIONS)
 GRID_SIGNALS = Topic("grid.signals", "scope", records.GridSignal, SITE_PARTITIONS)
 REGISTRY_SITES = Topic(
     "registry.sites",
@@ -59,9 +57,7 @@ REGISTRY_SITES = Topic(
     cleanup_policy="compact",
     retention_ms=-1,
 )
-LOAD_QUARTER_HOUR = Topic(
-    "load.quarter_hour", "site_id", records.QuarterHourLoad, SITE_PARTITIONS
-)
+LOAD_QUARTER_HOUR = Topic("load.quarter_hour", "site_id", records.QuarterHourLoad, SITE_PARTITIONS)
 PEAKS = Topic("peaks", "site_id", records.Peak, SITE_PARTITIONS)
 DLQ = Topic("dlq", "source", records.DeadLetter, 1, retention_ms=30 * 24 * 3600 * 1000)
 

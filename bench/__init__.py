@@ -1,0 +1,1 @@
+"""Benchmarks: rates as ratios against a plain aiokafka baseline measured in the same run."""

@@ -1,0 +1,226 @@
+"""``python -m bench``: connector ingest rate and worker processing rate vs plain aiokafka.
+
+Everything runs against one embedded broker in one run, because these machines are
+noisy: each figure is reported beside a plain aiokafka consume-and-decode loop (getmany +
+orjson) over the same topic, and as a ratio to it.
+
+1. ingest: S stations (raw websocket clients speaking ocpp2.0.1, one call in flight each,
+   as a real station does) send MeterValues frames of 10 readings to the real connector,
+   which validates, normalises and produces with acks=all before answering.
+2. baseline: a plain aiokafka consumer reads and decodes the same meter.samples records.
+3. worker: the Faust app with the quarter-hour agent processes the same records from the
+   start of the topic (group join excluded from the timing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import websockets
+from aiokafka import AIOKafkaConsumer
+
+from connectors.ocpp.server import serve_ocpp
+from gridstream import topics
+from gridstream.broker import EmbeddedBroker, ensure_topics
+from gridstream.producer import RecordProducer
+from gridstream.records import DeadLetter
+from gridstream.registry import SiteRegistry
+from gridstream.settings import Settings
+from streams.agents import quarter_hour
+from streams.app import create_app
+from streams.compute.processor import SiteConfig
+from streams.snapshots import SnapshotStore
+
+T0 = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
+
+
+def meter_values_frame(message_id: str, evse_id: int, ts: datetime, register_wh: float) -> str:
+    """An OCPP 2.0.1 MeterValues CALL with 10 readings (register, power, 3 I, 3 U, SoC, f)."""
+    sampled = [
+        {
+            "value": register_wh,
+            "measurand": "Energy.Active.Import.Register",
+            "unitOfMeasure": {"unit": "Wh"},
+        },
+        {"value": 11.04, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "kW"}},
+        *({"value": 16.0, "measurand": "Current.Import", "phase": p} for p in ("L1", "L2", "L3")),
+        *({"value": 230.0, "measurand": "Voltage", "phase": p} for p in ("L1-N", "L2-N", "L3-N")),
+        {"value": 55, "measurand": "SoC", "unitOfMeasure": {"unit": "Percent"}},
+        {"value": 50.0, "measurand": "Frequency", "unitOfMeasure": {"unit": "Hz"}},
+    ]
+    payload = {
+        "evseId": evse_id,
+        "meterValue": [
+            {"timestamp": ts.isoformat().replace("+00:00", "Z"), "sampledValue": sampled}
+        ],
+    }
+    return json.dumps([2, message_id, "MeterValues", payload])
+
+
+async def _station(url: str, station: str, messages: int, latencies: list[float]) -> None:
+    async with websockets.connect(f"{url}/{station}", subprotocols=["ocpp2.0.1"]) as ws:
+        register = 1000.0
+        for i in range(messages):
+            register += 184.0  # 11.04 kW for one minute
+            frame = meter_values_frame(f"{station}-{i}", 1, T0 + timedelta(minutes=i), register)
+            sent = time.perf_counter()
+            await ws.send(frame)
+            answer = json.loads(await ws.recv())
+            latencies.append(time.perf_counter() - sent)
+            if answer[0] != 3:
+                raise RuntimeError(f"{station}: connector refused a frame: {answer}")
+
+
+async def bench_ingest(bootstrap: str, stations: int, per_station: int) -> dict[str, float]:
+    """Frames/s and readings/s through the connector, acks=all before each answer."""
+    producer = RecordProducer(bootstrap, client_id="bench-ingest")
+    await producer.start()
+
+    async def dead_letter(letter: DeadLetter) -> None:
+        await producer.publish([letter])
+
+    server = await serve_ocpp(
+        "127.0.0.1",
+        0,
+        publish=producer.publish,
+        dead_letter=dead_letter,
+        registry=SiteRegistry(),
+        now=lambda: datetime.now(UTC),
+        id_token_key=b"bench",
+    )
+    latencies: list[float] = []
+    url = f"ws://127.0.0.1:{server.port}/ocpp"
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(_station(url, f"BENCH-{s:04d}", per_station, latencies) for s in range(stations))
+    )
+    elapsed = time.perf_counter() - started
+    server.server.close()
+    await server.server.wait_closed()
+    await producer.stop()
+    frames = stations * per_station
+    latencies.sort()
+    return {
+        "frames": frames,
+        "seconds": elapsed,
+        "frames_per_s": frames / elapsed,
+        "readings_per_s": frames * 10 / elapsed,
+        "answer_p50_ms": latencies[len(latencies) // 2] * 1000,
+        "answer_p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
+async def bench_baseline(bootstrap: str, expected: int) -> dict[str, float]:
+    """A plain aiokafka getmany + orjson loop over meter.samples: the yardstick."""
+    consumer = AIOKafkaConsumer(
+        topics.METER_SAMPLES.name,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen = readings = 0
+    started: float | None = None
+    try:
+        while seen < expected:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            if started is None and batches:
+                started = time.perf_counter()
+            for messages in batches.values():
+                for m in messages:
+                    readings += len(orjson.loads(m.value)["readings"])
+                    seen += 1
+    finally:
+        await consumer.stop()
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    return {
+        "records": seen,
+        "seconds": elapsed,
+        "records_per_s": seen / elapsed,
+        "readings_per_s": readings / elapsed,
+    }
+
+
+async def bench_worker(bootstrap: str, expected: int, state_dir: Path) -> dict[str, float]:
+    """The Faust quarter-hour agent over the same records (join time excluded)."""
+    settings = Settings(data_dir=state_dir)
+    producer = RecordProducer(bootstrap, client_id="bench-worker")
+    await producer.start()
+    app = create_app(settings, bootstrap, app_id=f"bench-{uuid.uuid4().hex[:8]}")
+    worker = quarter_hour.QuarterHourWorker(
+        SiteConfig.from_settings(settings),
+        SiteRegistry(),
+        producer.publish,
+        SnapshotStore(state_dir, "bench", uuid.uuid4().hex),
+        lambda: datetime.now(UTC),
+    )
+    quarter_hour.register(app, settings, worker)
+    app.finalize()
+    await app.start()
+    try:
+        while worker.samples_in == 0:
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        while worker.samples_in < expected:
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - started
+    finally:
+        await app.stop()
+        await producer.stop()
+    return {
+        "records": worker.samples_in,
+        "seconds": elapsed,
+        "records_per_s": worker.samples_in / elapsed,
+        "readings_per_s": worker.samples_in * 10 / elapsed,
+        "outputs": worker.loads_out + worker.peaks_out,
+    }
+
+
+async def main(stations: int, per_station: int) -> dict[str, dict[str, float]]:
+    """Run the three measurements against one embedded broker."""
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+        ensure_topics(broker.bootstrap)
+        ingest = await bench_ingest(broker.bootstrap, stations, per_station)
+        baseline = await bench_baseline(broker.bootstrap, int(ingest["frames"]))
+        worker = await bench_worker(broker.bootstrap, int(ingest["frames"]), Path(tmp))
+    return {"ingest": ingest, "baseline": baseline, "worker": worker}
+
+
+def report(results: dict[str, dict[str, float]]) -> str:
+    """The figures, each beside the baseline and as a ratio to it."""
+    base = results["baseline"]["records_per_s"]
+    ingest, worker = results["ingest"], results["worker"]
+    return "\n".join(
+        [
+            f"baseline aiokafka getmany+orjson : {base:10.0f} records/s "
+            f"({results['baseline']['readings_per_s']:.0f} readings/s)",
+            f"connector ingest (acks=all)      : {ingest['frames_per_s']:10.0f} frames/s "
+            f"({ingest['readings_per_s']:.0f} readings/s)  ratio {ingest['frames_per_s'] / base:.3f}"
+            f"  answer p50 {ingest['answer_p50_ms']:.1f} ms p99 {ingest['answer_p99_ms']:.1f} ms",
+            f"faust quarter-hour worker        : {worker['records_per_s']:10.0f} records/s "
+            f"({worker['readings_per_s']:.0f} readings/s)  ratio {worker['records_per_s'] / base:.3f}",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--stations", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=200, help="frames per station")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    results = asyncio.run(main(args.stations, args.messages))
+    print(report(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))

@@ -1,0 +1,125 @@
+"""OCPP 2.0.1 (and, through ``v21``, 2.1): accepted CALLs -> records, and their answers.
+
+Same shape as ``v16`` and ``v21``: ``ACTIONS``, ``to_records``, ``respond``,
+``boot_identity``. Payloads have passed the version's JSON schema before they get here.
+
+These functions serve 2.1 unchanged because every 2.0.1 -> 2.1 difference they touch is in
+the data, and the 2.1 schema already let it through: ``transactionInfo.operationMode``
+(the 2.0.1 schema forbids the member, so it is simply absent there), location
+``Upstream``, free-string ``IdTokenType.type``, the relaxed ``signedMeterValue`` and the new
+measurands are all passed through as sent.
+
+Transactions (PROTOCOLS.md §3): the station chooses ``transactionId``; ``evse`` is optional
+and often only on the first event, so the station's ``Transactions2`` remembers it per
+transaction id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from connectors.ocpp.context import CallContext
+from connectors.ocpp.id_tokens import hash_id_token
+from connectors.ocpp.meter_values import timed_readings, to_samples
+from connectors.ocpp.timestamps import format_timestamp, parse_timestamp
+from gridstream.records import Record, TransactionEvent
+
+ACTIONS: Final = frozenset(
+    {"BootNotification", "Heartbeat", "StatusNotification", "TransactionEvent", "MeterValues"}
+)
+"""CALLs this connector handles; any other is answered NotImplemented by ``parse``."""
+
+#: Seconds between heartbeats asked for in the BootNotification answer.
+HEARTBEAT_INTERVAL_S: Final = 300
+
+
+def to_records(action: str, payload: Mapping[str, Any], ctx: CallContext) -> list[Record]:
+    """Canonical records for one schema-valid 2.x CALL (empty for Boot/Heartbeat/Status).
+
+    MeterValues: one ``MeterSample`` per timestamp for EVSE ``evseId`` (0 = main meter).
+    TransactionEvent: a ``TransactionEvent`` record (``event_type`` lower-cased) followed by
+    the samples of its ``meterValue``, all tagged with the transaction and its EVSE.
+    Raises ``InvalidPayload`` for unreadable values.
+    """
+    if action == "MeterValues":
+        return list(
+            to_samples(
+                timed_readings(payload["meterValue"], ctx.source),
+                ctx,
+                evse_id=payload["evseId"],
+                connector_id=None,
+                transaction_id=None,
+            )
+        )
+    if action == "TransactionEvent":
+        return _transaction_event(payload, ctx)
+    if action in ACTIONS:
+        return []
+    raise ValueError(f"v201.to_records called for unhandled action {action!r}")
+
+
+def respond(action: str, payload: Mapping[str, Any], ctx: CallContext) -> dict[str, Any]:
+    """CALLRESULT payload for one schema-valid 2.x CALL (valid against 2.0.1 and 2.1)."""
+    if action == "BootNotification":
+        return {
+            "currentTime": format_timestamp(ctx.now),
+            "interval": HEARTBEAT_INTERVAL_S,
+            "status": "Accepted",
+        }
+    if action == "Heartbeat":
+        return {"currentTime": format_timestamp(ctx.now)}
+    if action in ACTIONS:
+        return {}
+    raise ValueError(f"v201.respond called for unhandled action {action!r}")
+
+
+def boot_identity(payload: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(vendor, model, serial number) from a 2.x BootNotification, for the log."""
+    station = payload.get("chargingStation", {})
+    return station.get("vendorName"), station.get("model"), station.get("serialNumber")
+
+
+def _transaction_event(payload: Mapping[str, Any], ctx: CallContext) -> list[Record]:
+    info = payload["transactionInfo"]
+    transaction_id: str = info["transactionId"]
+    memory = ctx.station.transactions2
+    evse_id, connector_id = memory.evse_of(transaction_id)
+    evse = payload.get("evse")
+    if evse is not None:
+        # Same rule as Transactions2.note: an EVSE repeated without connector keeps it.
+        connector_id = evse.get("connectorId", connector_id if evse_id == evse["id"] else None)
+        evse_id = evse["id"]
+    # An empty idToken (type NoAuthorization) identifies nobody: no hash for it.
+    token = payload.get("idToken", {}).get("idToken")
+    event = TransactionEvent(
+        ts=parse_timestamp(payload["timestamp"], "timestamp"),
+        station_id=ctx.station_id,
+        site_id=ctx.site_id,
+        evse_id=evse_id,
+        connector_id=connector_id,
+        transaction_id=transaction_id,
+        event_type=payload["eventType"].lower(),
+        source=ctx.source,
+        message_id=ctx.message_id,
+        received_at=ctx.now,
+        seq_no=payload["seqNo"],
+        trigger_reason=payload["triggerReason"],
+        charging_state=info.get("chargingState"),
+        operation_mode=info.get("operationMode"),  # 2.1 only; the 2.0.1 schema forbids it
+        stopped_reason=info.get("stoppedReason"),
+        offline=payload.get("offline", False),
+        number_of_phases_used=payload.get("numberOfPhasesUsed"),
+        id_token_hash=hash_id_token(token, ctx.id_token_key) if token else None,
+    )
+    samples = to_samples(
+        timed_readings(payload.get("meterValue", []), ctx.source),
+        ctx,
+        evse_id=evse_id,
+        connector_id=connector_id,
+        transaction_id=transaction_id,
+    )
+    # Remember only once the whole event converted: a rejected event teaches nothing.
+    if evse is not None:
+        memory.note(transaction_id, evse_id, connector_id)
+    return [event, *samples]

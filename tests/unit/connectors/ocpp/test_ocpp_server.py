@@ -1,0 +1,448 @@
+"""The OCPP server over real websockets on 127.0.0.1, driven by the ``ocpp`` package's stations.
+
+The broker is an in-memory fake that records what it was handed; the clock is fixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+import pytest
+import websockets
+from ocpp import v16, v21, v201
+from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.v16 import call as call16
+from ocpp.v21 import call as call21
+from ocpp.v201 import call as call201
+from websockets.exceptions import InvalidStatus
+
+from connectors.ocpp import OcppServer, hash_id_token, serve_ocpp
+from connectors.ocpp.server import station_id_from_path
+from gridstream.records import DeadLetter, MeterSample, Reading, Record, SiteAssignment
+from gridstream.registry import SiteRegistry
+
+NOW = datetime(2026, 1, 15, 18, 0, 5, tzinfo=UTC)
+NOW_TEXT = "2026-01-15T18:00:05.000Z"
+KEY = b"server-test-id-token-key"
+TIMEOUT_S = 5
+
+
+class FakeBroker:
+    """Records what was published and dead-lettered; can be told to fail or to be slow."""
+
+    def __init__(self) -> None:
+        self.published: list[list[Record]] = []
+        self.dead: list[DeadLetter] = []
+        self.fail = False
+        self.delay_s = 0.0
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        await asyncio.sleep(self.delay_s)
+        if self.fail:
+            raise ConnectionError("broker unavailable")
+        self.published.append(list(records))
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        self.dead.append(letter)
+
+
+@pytest.fixture
+def broker() -> FakeBroker:
+    return FakeBroker()
+
+
+@pytest.fixture
+async def server(broker: FakeBroker) -> AsyncIterator[OcppServer]:
+    registry = SiteRegistry()
+    registry.assign(SiteAssignment(station_id="CS-16", site_id="SITE-A"))
+    running = await serve_ocpp(
+        "127.0.0.1",
+        0,
+        publish=broker.publish,
+        dead_letter=broker.dead_letter,
+        registry=registry,
+        now=lambda: NOW,
+        id_token_key=KEY,
+        transaction_ids=itertools.count(500),
+    )
+    async with running:
+        yield running
+
+
+def url(server: OcppServer, station: str) -> str:
+    return f"ws://127.0.0.1:{server.port}/ocpp/{station}"
+
+
+@contextlib.asynccontextmanager
+async def station(server, station_id, cls, subprotocol):
+    """A real ``ocpp`` ChargePoint connected to the server, its receive loop running."""
+    async with websockets.connect(url(server, station_id), subprotocols=[subprotocol]) as ws:
+        cp = cls(station_id, ws, response_timeout=TIMEOUT_S)
+        task = asyncio.create_task(cp.start())
+        try:
+            yield cp
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+                await task
+
+
+async def exchange(ws, frame: str) -> list:
+    await ws.send(frame)
+    async with asyncio.timeout(TIMEOUT_S):
+        return json.loads(await ws.recv())
+
+
+def register(wh: float, context: str) -> Reading:
+    return Reading(
+        measurand="Energy.Active.Import.Register",
+        value=wh,
+        unit="Wh",
+        location="Outlet",
+        context=context,
+    )
+
+
+async def test_ocpp16_session_is_answered_after_publishing_its_records(server, broker):
+    async with station(server, "CS-16", v16.ChargePoint, "ocpp1.6") as cp:
+        boot = await cp.call(
+            call16.BootNotification(charge_point_model="M1", charge_point_vendor="V"),
+            suppress=False,
+        )
+        started = await cp.call(
+            call16.StartTransaction(
+                connector_id=1, id_tag="TAG-1", meter_start=1000, timestamp="2026-01-15T17:00:00Z"
+            ),
+            suppress=False,
+        )
+        metered = await cp.call(
+            call16.MeterValues(
+                connector_id=1,
+                transaction_id=started.transaction_id,
+                meter_value=[
+                    {
+                        "timestamp": "2026-01-15T17:30:00+01:00",
+                        "sampled_value": [
+                            {"value": "1.5", "unit": "kWh"},
+                            {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"},
+                        ],
+                    }
+                ],
+            ),
+            suppress=False,
+        )
+        stopped = await cp.call(
+            call16.StopTransaction(
+                meter_stop=2500,
+                timestamp="2026-01-15T18:00:00Z",
+                transaction_id=started.transaction_id,
+                reason="EVDisconnected",
+            ),
+            suppress=False,
+        )
+
+    assert (boot.status, boot.current_time, boot.interval) == ("Accepted", NOW_TEXT, 300)
+    assert (started.transaction_id, started.id_tag_info) == (500, {"status": "Accepted"})
+    assert metered is not None  # MeterValues.conf is empty
+    assert stopped.id_tag_info == {"status": "Accepted"}
+    start_event, start_sample = broker.published[0]
+    assert (start_event.event_type, start_event.transaction_id, start_event.site_id) == (
+        "started",
+        "500",
+        "SITE-A",  # site from the registry
+    )
+    assert start_event.id_token_hash == hash_id_token("TAG-1", KEY)
+    assert start_sample.readings == (register(1000.0, "Transaction.Begin"),)
+    (sample,) = broker.published[1]
+    assert sample == MeterSample(
+        ts=datetime(2026, 1, 15, 16, 30, tzinfo=UTC),  # 17:30+01:00
+        station_id="CS-16",
+        site_id="SITE-A",
+        evse_id=1,
+        connector_id=1,
+        transaction_id="500",
+        source="ocpp1.6",
+        message_id=sample.message_id,
+        received_at=NOW,
+        readings=(
+            register(1500.0, "Sample.Periodic"),  # 1.5 kWh
+            Reading(
+                measurand="Power.Active.Import",
+                value=7200.0,
+                unit="W",
+                location="Outlet",
+                context="Sample.Periodic",
+            ),  # 7.2 kW
+        ),
+    )
+    stop_event, stop_sample = broker.published[2]
+    assert (stop_event.event_type, stop_event.evse_id, stop_event.stopped_reason) == (
+        "ended",
+        1,
+        "EVDisconnected",
+    )
+    assert stop_sample.readings == (register(2500.0, "Transaction.End"),)
+    assert len(broker.published) == 3 and broker.dead == []
+    assert (server.counters.accepted, server.counters.rejected) == (4, 0)
+
+
+def transaction_event(module, event_type, seq_no, **extra):
+    return module.TransactionEvent(
+        event_type=event_type,
+        timestamp="2026-01-15T17:00:00Z",
+        trigger_reason="MeterValuePeriodic",
+        seq_no=seq_no,
+        meter_value=[
+            {
+                "timestamp": "2026-01-15T17:00:00Z",
+                "sampled_value": [{"value": 1.5 + seq_no, "unit_of_measure": {"unit": "kWh"}}],
+            }
+        ],
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("cls", "calls", "subprotocol", "operation_mode"),
+    [
+        (v201.ChargePoint, call201, "ocpp2.0.1", None),
+        (v21.ChargePoint, call21, "ocpp2.1", "ChargingOnly"),
+    ],
+)
+async def test_ocpp2_transaction_events_are_answered_after_publishing(
+    server, broker, cls, calls, subprotocol, operation_mode
+):
+    info = {"transaction_id": "tx-9", "charging_state": "Charging"}
+    if operation_mode:
+        info["operation_mode"] = operation_mode
+    async with station(server, "CS-2", cls, subprotocol) as cp:
+        boot = await cp.call(
+            calls.BootNotification(
+                charging_station={"model": "M2", "vendor_name": "V"}, reason="PowerUp"
+            ),
+            suppress=False,
+        )
+        answers = [
+            await cp.call(
+                transaction_event(
+                    calls,
+                    "Started",
+                    0,
+                    transaction_info=info,
+                    evse={"id": 1, "connector_id": 2},
+                    id_token={"id_token": "RFID-9", "type": "ISO14443"},
+                ),
+                suppress=False,
+            ),
+            await cp.call(
+                transaction_event(calls, "Updated", 1, transaction_info=info), suppress=False
+            ),
+            await cp.call(
+                transaction_event(
+                    calls, "Ended", 2, transaction_info={**info, "stopped_reason": "EVDisconnected"}
+                ),
+                suppress=False,
+            ),
+        ]
+
+    assert (boot.status, boot.current_time, boot.interval) == ("Accepted", NOW_TEXT, 300)
+    # TransactionEventResponse {}: every optional field absent.
+    assert answers == [cls._call_result.TransactionEvent()] * 3
+    events = [records[0] for records in broker.published]
+    samples = [records[1] for records in broker.published]
+    assert [
+        (e.event_type, e.seq_no, e.evse_id, e.connector_id, e.operation_mode, e.stopped_reason)
+        for e in events
+    ] == [
+        ("started", 0, 1, 2, operation_mode, None),
+        ("updated", 1, 1, 2, operation_mode, None),  # evse remembered from Started
+        ("ended", 2, 1, 2, operation_mode, "EVDisconnected"),
+    ]
+    assert events[0].id_token_hash == hash_id_token("RFID-9", KEY)
+    # 1.5 / 2.5 / 3.5 kWh -> Wh
+    assert [s.readings[0].value for s in samples] == [1500.0, 2500.0, 3500.0]
+    assert {(s.source, s.transaction_id, s.evse_id) for s in samples} == {(subprotocol, "tx-9", 1)}
+
+
+async def test_ocpp21_unhandled_action_is_answered_not_implemented(server):
+    # The ocpp package's own CSMS leaves a 2.1 station hanging here (PROTOCOLS.md §7).
+    async with station(server, "CS-21", v21.ChargePoint, "ocpp2.1") as cp:
+        with pytest.raises(OcppNotImplemented):
+            await cp.call(call21.DataTransfer(vendor_id="acme"), suppress=False)
+
+
+async def test_invalid_value_gets_the_exact_callerror_frame_and_a_dead_letter(server, broker):
+    frame = (
+        '[2,"bad-1","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":'
+        '"2026-01-15T17:00:00Z","sampledValue":[{"value":""}]}]}]'
+    )
+    async with websockets.connect(url(server, "CS-RAW"), subprotocols=["ocpp1.6"]) as ws:
+        answer = await exchange(ws, frame)
+    assert answer == [
+        4,
+        "bad-1",
+        "PropertyConstraintViolation",
+        "meterValue[0].sampledValue[0].value: '' is not a decimal number",
+        {},
+    ]
+    assert broker.dead == [
+        DeadLetter(
+            source="ocpp1.6",
+            reason="bad_value",
+            detail="meterValue[0].sampledValue[0].value: '' is not a decimal number",
+            raw=frame,
+            received_at=NOW,
+            station_id="CS-RAW",
+            message_id="bad-1",
+        )
+    ]
+    assert broker.published == []
+    assert (server.counters.accepted, server.counters.rejected) == (0, 1)
+
+
+async def test_dead_letter_copy_has_the_id_tag_redacted(server, broker):
+    frame = json.dumps(
+        [
+            2,
+            "bad-2",
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "Secret7", "meterStart": 0, "timestamp": "tomorrow"},
+        ]
+    )
+    async with websockets.connect(url(server, "CS-RAW"), subprotocols=["ocpp1.6"]) as ws:
+        answer = await exchange(ws, frame)
+    assert answer[:3] == [4, "bad-2", "PropertyConstraintViolation"]
+    (letter,) = broker.dead
+    assert "Secret7" not in letter.raw
+    assert letter.raw == frame.replace("Secret7", f"hmac:{hash_id_token('Secret7', KEY)}")
+
+
+async def test_unanswerable_garbage_is_dead_lettered_and_the_next_call_still_answered(
+    server, broker
+):
+    async with websockets.connect(url(server, "CS-RAW"), subprotocols=["ocpp2.0.1"]) as ws:
+        await ws.send("this is not json")
+        answer = await exchange(ws, '[2,"hb-1","Heartbeat",{}]')
+    assert answer == [3, "hb-1", {"currentTime": NOW_TEXT}]
+    assert [(d.reason, d.message_id, d.raw) for d in broker.dead] == [
+        ("malformed_frame", None, "this is not json")
+    ]
+
+
+async def test_broker_failure_is_answered_internal_error_and_not_counted_accepted(server, broker):
+    broker.fail = True
+    frame = json.dumps(
+        [
+            2,
+            "st-1",
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-01-15T17:00:00Z"},
+        ]
+    )
+    async with websockets.connect(url(server, "CS-RAW"), subprotocols=["ocpp1.6"]) as ws:
+        answer = await exchange(ws, frame)
+    assert answer == [4, "st-1", "InternalError", "records not stored; retry later", {}]
+    assert (server.counters.accepted, server.counters.publish_failed) == (0, 1)
+
+
+async def test_calls_of_one_connection_are_answered_in_order_after_the_broker_ack(server, broker):
+    broker.delay_s = 0.05  # the start's publish is slow; the heartbeat must still wait
+    start = json.dumps(
+        [
+            2,
+            "st-1",
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-01-15T17:00:00Z"},
+        ]
+    )
+    async with websockets.connect(url(server, "CS-RAW"), subprotocols=["ocpp1.6"]) as ws:
+        await ws.send(start)
+        await ws.send('[2,"hb-1","Heartbeat",{}]')
+        async with asyncio.timeout(TIMEOUT_S):
+            first = json.loads(await ws.recv())
+            published_when_answered = len(broker.published)
+            second = json.loads(await ws.recv())
+    assert [first[1], second[1]] == ["st-1", "hb-1"]
+    assert published_when_answered == 1
+
+
+async def test_a_bug_is_answered_internal_error_and_the_connection_lives_on(
+    server, broker, monkeypatch
+):
+    def broken(frame, ctx):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("connectors.ocpp.server.handle_call", broken)
+    async with websockets.connect(url(server, "CS-RAW"), subprotocols=["ocpp2.1"]) as ws:
+        first = await exchange(ws, '[2,"hb-1","Heartbeat",{}]')
+        second = await exchange(ws, '[2,"hb-2","Heartbeat",{}]')
+    assert first == [4, "hb-1", "InternalError", "internal error handling Heartbeat", {}]
+    assert second[:3] == [4, "hb-2", "InternalError"]
+    assert [(d.reason, d.message_id) for d in broker.dead] == [
+        ("internal_error", "hb-1"),
+        ("internal_error", "hb-2"),
+    ]
+    assert server.counters.internal_errors == 2
+
+
+async def test_a_naive_clock_is_refused_at_start(broker):
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await serve_ocpp(
+            "127.0.0.1",
+            0,
+            publish=broker.publish,
+            dead_letter=broker.dead_letter,
+            registry=SiteRegistry(),
+            now=lambda: datetime(2026, 1, 15, 18, 0),  # noqa: DTZ001 - the point of the test
+            id_token_key=KEY,
+        )
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [
+        (["ocpp2.1", "ocpp1.6"], "ocpp2.1"),
+        (["ocpp1.6", "ocpp2.1"], "ocpp1.6"),
+        (["ocpp2.0", "ocpp2.0.1"], "ocpp2.0.1"),
+    ],
+)
+async def test_subprotocol_follows_the_stations_preference(server, offered, chosen):
+    async with websockets.connect(url(server, "CS-P"), subprotocols=offered) as ws:
+        assert ws.subprotocol == chosen
+
+
+@pytest.mark.parametrize(
+    ("path", "offered", "status"),
+    [
+        ("/ocpp/CS-1", ["ocpp2.0"], 400),  # no common subprotocol
+        ("/ocpp/CS-1", None, 400),  # none offered
+        ("/other/CS-1", ["ocpp1.6"], 404),
+        ("/ocpp/", ["ocpp1.6"], 404),
+    ],
+)
+async def test_handshake_is_refused_for_unknown_path_or_subprotocol(server, path, offered, status):
+    with pytest.raises(InvalidStatus) as caught:
+        async with websockets.connect(f"ws://127.0.0.1:{server.port}{path}", subprotocols=offered):
+            pass
+    assert caught.value.response.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("path", "station_id"),
+    [
+        ("/ocpp/CS-1", "CS-1"),
+        ("/ocpp/RDAM%7C123", "RDAM|123"),  # percent-encoded identity (2.1 Part 4 §3.1)
+        ("/ocpp/CS-1?x=1", "CS-1"),
+        ("/ocpp/a%3Ab", None),  # ':' is not allowed in an identity
+        ("/ocpp/" + "x" * 49, None),  # at most 48 characters
+        ("/ocpp/a/b", None),
+        ("/ocpp", None),
+    ],
+)
+def test_station_identity_is_read_from_the_path(path, station_id):
+    assert station_id_from_path(path) == station_id

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gridstream import topics
@@ -65,7 +66,9 @@ class EmbeddedBroker:
     def __init__(self, port: int | None = None, startup_timeout_s: float = 20.0) -> None:
         """Prepare (not start) a broker on ``port`` (a free one if None)."""
         self.port = port or free_port()
-        self.cluster_id = f"gridstream-{uuid.uuid4().hex[:12]}"
+        # Sortable by start time, so "the latest epoch" means the most recent broker.
+        started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.cluster_id = f"gridstream-{started}-{uuid.uuid4().hex[:6]}"
         self.bootstrap = f"127.0.0.1:{self.port}"
         self._startup_timeout_s = startup_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None

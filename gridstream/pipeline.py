@@ -232,7 +232,8 @@ async def _run_on(
         acked = {**connector_producer.acked, **worker_producer.acked}
 
         def sink_caught_up() -> bool:
-            written = sink.resume_offsets()
+            # flushed_offsets also moves past records that left no row (tombstones).
+            written = sink.flushed_offsets()
             return all(written.get(tp, 0) > off for tp, off in acked.items())
 
         await _wait_for(sink_caught_up, options.drain_timeout_s, "the warehouse sink")

@@ -55,8 +55,12 @@ class SnapshotStore:
         self._dir.mkdir(parents=True, exist_ok=True)
         path = self._path(topic, partition)
         tmp = path.with_suffix(".tmp")
-        doc = {"format": _FORMAT, "epoch": self._epoch, "offset": snapshot.offset,
-               "state": snapshot.state}
+        doc = {
+            "format": _FORMAT,
+            "epoch": self._epoch,
+            "offset": snapshot.offset,
+            "state": snapshot.state,
+        }
         with open(tmp, "w") as f:
             json.dump(doc, f, separators=(",", ":"))
             f.flush()

@@ -75,8 +75,12 @@ class QuarterHourWorker:
             if snap is not None:
                 state.offset = snap.offset
                 state.sites = {s: SiteState.from_dict(d) for s, d in snap.state.items()}
-                log.info("partition %d: restored %d sites at offset %d",
-                         partition, len(state.sites), snap.offset)
+                log.info(
+                    "partition %d: restored %d sites at offset %d",
+                    partition,
+                    len(state.sites),
+                    snap.offset,
+                )
             self._partitions[partition] = state
         return state
 
@@ -126,18 +130,14 @@ class QuarterHourWorker:
 
 def register(app: faust.App, settings: Settings, worker: QuarterHourWorker) -> Any:
     """Attach the quarter-hour agent to ``app``, reading meter.samples in batches."""
-    source = app.topic(
-        topics.METER_SAMPLES.name, key_serializer="raw", value_serializer="raw"
-    )
+    source = app.topic(topics.METER_SAMPLES.name, key_serializer="raw", value_serializer="raw")
 
     async def quarter_hour(stream: faust.StreamT[bytes]) -> None:
         events: Sequence[EventT]
         async for events in stream.take_events(
             settings.worker_batch_size, within=settings.worker_batch_within_s
         ):
-            await worker.process(
-                [(e.message.partition, e.message.offset, e.value) for e in events]
-            )
+            await worker.process([(e.message.partition, e.message.offset, e.value) for e in events])
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:

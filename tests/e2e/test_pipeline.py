@@ -1,4 +1,4 @@
-"""End to end: real `ocpp` charge points -> websocket -> embedded broker -> Faust -> Parquet -> DuckDB.
+"""End to end: real `ocpp` charge points -> websocket -> Tansu -> Faust -> Parquet -> DuckDB.
 
 The fleet simulator's stations are the `ocpp` package's client classes; everything they
 send goes through the real connector, the embedded Tansu broker, the Faust worker and the
@@ -34,9 +34,7 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
     fleet = default_fleet(random.Random(7))
     ledger = Ledger(fleet.site_of())
     # 300x real time: 12 real seconds are one simulated hour (four quarter-hours).
-    result = await run(
-        settings, RunOptions(duration_s=12, speed=300), fleet=fleet, ledger=ledger
-    )
+    result = await run(settings, RunOptions(duration_s=12, speed=300), fleet=fleet, ledger=ledger)
 
     expected = ledger.quarter_hour_energy()
     assert len(expected) >= 3 * 4  # three sites, at least four quarter-hours each

@@ -1,0 +1,250 @@
+"""DuckDB views over the Parquet files: columns, unnesting, latest revisions, de-duplication."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from warehouse.catalog import open_catalog, refresh_views, view_names
+from warehouse.layout import BatchFile
+from warehouse.sink import ParquetSink
+
+T0 = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
+Factory = Callable[..., Any]
+Write = Callable[..., ParquetSink]
+
+REQUIRED_COLUMNS = {
+    "meter_readings": [
+        "ts",
+        "station_id",
+        "evse_id",
+        "connector_id",
+        "site_id",
+        "transaction_id",
+        "measurand",
+        "phase",
+        "location",
+        "value",
+        "unit",
+        "source",
+        "context",
+    ],
+    "quarter_hour_load": [
+        "site_id",
+        "interval_start",
+        "import_wh",
+        "export_wh",
+        "avg_import_w",
+        "avg_export_w",
+        "completeness",
+        "estimated",
+        "revision",
+        "meters",
+    ],
+    "peaks": ["site_id", "month", "peak_w", "interval_start"],
+    "sessions": [
+        "station_id",
+        "transaction_id",
+        "started_at",
+        "ended_at",
+        "site_id",
+        "evse_id",
+        "energy_wh",
+    ],
+    "meter_samples": ["ts", "station_id", "readings", "_partition", "_offset", "_epoch", "date"],
+    "transactions": ["ts", "transaction_id", "event_type", "meter_wh"],
+    "ev_charging_needs": ["ts", "departure_time", "target_energy_wh"],
+    "grid_signals": ["ts", "scope", "kind", "value", "valid_from", "valid_to"],
+    "dead_letters": ["source", "reason", "detail", "raw", "received_at"],
+    "site_registry": ["station_id", "site_id", "ean", "congestion_area", "timezone"],
+}
+
+
+def query(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    with open_catalog(data_dir) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def columns(data_dir: Path, view: str) -> list[str]:
+    with open_catalog(data_dir) as connection:
+        return [row[0] for row in connection.execute(f"DESCRIBE {view}").fetchall()]
+
+
+@pytest.mark.parametrize("view", REQUIRED_COLUMNS)
+def test_every_view_exists_with_its_columns_before_any_data(data_dir: Path, view: str) -> None:
+    got = columns(data_dir, view)
+    assert [c for c in REQUIRED_COLUMNS[view] if c not in got] == []
+    assert query(data_dir, f"SELECT count(*) FROM {view}") == [(0,)]
+
+
+def test_refresh_views_is_idempotent_and_names_every_view(data_dir: Path) -> None:
+    first = refresh_views(data_dir)
+    assert refresh_views(data_dir) == first == view_names()
+    assert (data_dir / "gridstream.duckdb").is_file()
+    with duckdb.connect(str(data_dir / "gridstream.duckdb"), read_only=True) as connection:
+        stored = {
+            row[0]
+            for row in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'"
+            ).fetchall()
+        }
+    assert stored == set(first)
+
+
+def test_a_view_reads_the_files_once_the_first_one_arrives(
+    data_dir: Path, write: Write, sample_factory: Factory
+) -> None:
+    refresh_views(data_dir)  # no files yet: typed and empty
+    write([sample_factory(), sample_factory(ts=T0 + timedelta(minutes=1))])
+    assert query(data_dir, "SELECT count(*) FROM meter_samples") == [(2,)]
+
+
+def test_meter_readings_has_one_row_per_reading_in_its_canonical_unit(
+    data_dir: Path, write: Write, sample_factory: Factory
+) -> None:
+    write(
+        [
+            sample_factory(
+                readings=[
+                    ("Energy.Active.Import.Register", 1500.0, "Wh", None),
+                    ("Current.Import", 16.0, "A", "L1"),
+                    ("Current.Import", 15.5, "A", "L2"),
+                ]
+            ),
+            sample_factory(
+                ts=T0 + timedelta(minutes=1),
+                station_id="st2",
+                readings=[("Power.Active.Import", 7400.0, "W", None)],
+            ),
+        ]
+    )
+    rows = query(
+        data_dir,
+        """
+        SELECT station_id, measurand, phase, value, unit, context FROM meter_readings
+        ORDER BY ts, measurand, phase""",
+    )
+    assert rows == [
+        ("st1", "Current.Import", "L1", 16.0, "A", "Sample.Periodic"),
+        ("st1", "Current.Import", "L2", 15.5, "A", "Sample.Periodic"),
+        ("st1", "Energy.Active.Import.Register", None, 1500.0, "Wh", "Sample.Periodic"),
+        ("st2", "Power.Active.Import", None, 7400.0, "W", "Sample.Periodic"),
+    ]
+
+
+def test_quarter_hour_load_keeps_only_the_latest_revision(
+    data_dir: Path, write: Write, load_factory: Factory
+) -> None:
+    q1, q2 = T0, T0 + timedelta(minutes=15)
+    write([load_factory(q1, 100.0, revision=0), load_factory(q2, 200.0, revision=0)])
+    # A late reading revises q1 twice; the revisions arrive out of order in a later batch.
+    write(
+        [load_factory(q1, 130.0, revision=2), load_factory(q1, 120.0, revision=1)], first_offset=2
+    )
+
+    rows = query(
+        data_dir,
+        """
+        SELECT interval_start, import_wh, avg_import_w, revision FROM quarter_hour_load
+        ORDER BY interval_start""",
+    )
+    assert rows == [(q1, 130.0, 520.0, 2), (q2, 200.0, 800.0, 0)]  # 130 Wh / 0.25 h = 520 W
+    assert query(data_dir, "SELECT count(*) FROM quarter_hour_load_revisions") == [(4,)]
+
+
+def test_peaks_keeps_the_latest_revision_per_site_and_month(
+    data_dir: Path, write: Write, peak_factory: Factory
+) -> None:
+    feb = datetime(2026, 2, 3, 18, 0, tzinfo=UTC)
+    write(
+        [
+            peak_factory("2026-01", 4000.0, T0, 0),
+            peak_factory("2026-01", 5200.0, T0 + timedelta(days=2), 1),
+            peak_factory("2026-02", 3000.0, feb, 0),
+        ]
+    )
+    rows = query(data_dir, "SELECT month, peak_w, interval_start FROM peaks ORDER BY month")
+    assert rows == [("2026-01", 5200.0, T0 + timedelta(days=2)), ("2026-02", 3000.0, feb)]
+
+
+def test_sessions_are_one_row_per_transaction_with_energy_from_the_meter_register(
+    data_dir: Path, write: Write, transaction_factory: Factory
+) -> None:
+    end = T0 + timedelta(hours=2)
+    write(
+        [
+            transaction_factory("started", T0, "tx1", meter_wh=10_000.0),
+            transaction_factory("updated", T0 + timedelta(hours=1), "tx1"),
+            transaction_factory(
+                "ended", end, "tx1", meter_wh=32_500.0, stopped_reason="EVDisconnected"
+            ),
+            transaction_factory("started", T0, "tx2", station_id="st2", site_id="site2", evse_id=2),
+        ]
+    )
+    rows = query(
+        data_dir,
+        """
+        SELECT station_id, transaction_id, site_id, evse_id, started_at, ended_at, energy_wh,
+               stopped_reason, events
+        FROM sessions ORDER BY station_id""",
+    )
+    assert rows == [
+        # 32,500 Wh at the end - 10,000 Wh at the start = 22,500 Wh
+        ("st1", "tx1", "site1", 1, T0, end, 22_500.0, "EVDisconnected", 3),
+        ("st2", "tx2", "site2", 2, T0, None, None, None, 1),  # still running
+    ]
+
+
+def test_site_registry_keeps_the_latest_entry_per_station(
+    data_dir: Path, write: Write, assignment_factory: Factory
+) -> None:
+    write(
+        [
+            assignment_factory("st1", "site1"),
+            assignment_factory("st2", "site1"),
+            assignment_factory("st1", "site9", ean="541448800000000001"),
+        ]
+    )
+    rows = query(data_dir, "SELECT station_id, site_id, ean FROM site_registry ORDER BY 1")
+    assert rows == [("st1", "site9", "541448800000000001"), ("st2", "site1", None)]
+
+
+def test_rows_in_a_file_written_twice_appear_once(
+    data_dir: Path, write: Write, sample_factory: Factory
+) -> None:
+    write([sample_factory(), sample_factory(ts=T0 + timedelta(minutes=1))])
+    [path] = (data_dir / "parquet" / "meter.samples").rglob("*.parquet")
+    # The same batch again under another name (a second sink instance during a rebalance).
+    shutil.copy(path, path.with_name(BatchFile("gridstream-e1", 0, 0, 5).name))
+
+    assert query(data_dir, "SELECT count(*) FROM meter_samples") == [(2,)]
+    assert query(data_dir, "SELECT count(*) FROM meter_readings") == [(2,)]
+
+
+def test_the_same_offset_in_two_epochs_is_two_records(
+    data_dir: Path, write: Write, sample_factory: Factory
+) -> None:
+    write([sample_factory()], epoch="gridstream-e1")
+    write([sample_factory(ts=T0 + timedelta(hours=1))], epoch="gridstream-e2")
+    assert query(data_dir, "SELECT _epoch, _offset FROM meter_samples ORDER BY 1") == [
+        ("gridstream-e1", 0),
+        ("gridstream-e2", 0),
+    ]
+
+
+def test_the_catalog_file_held_by_another_process_falls_back_to_memory(
+    data_dir: Path, write: Write, sample_factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write([sample_factory()])
+
+    def locked(data_dir: Path) -> list[str]:
+        raise duckdb.IOException('Could not set lock on file "gridstream.duckdb"')
+
+    monkeypatch.setattr("warehouse.catalog.refresh_views", locked)
+    assert query(data_dir, "SELECT count(*) FROM meter_readings") == [(1,)]

@@ -1,0 +1,222 @@
+"""The DuckDB catalog: views over the Parquet files, in ``<data_dir>/gridstream.duckdb``.
+
+One base view per topic reads that topic's files (``read_parquet`` with hive partitioning
+on ``date`` and ``union_by_name``) and keeps one row per Kafka record: rows that share
+``(_epoch, _partition, _offset)`` (a batch written twice) appear once. A topic without files
+still has its view, with every column typed from the topic's Arrow schema and no rows, so
+queries and reports work on an empty warehouse. The base view is built as that typed empty
+SELECT ``UNION ALL BY NAME`` the files, so a column that older files lack reads as NULL.
+
+Base views (all columns of the record, then ``_partition``, ``_offset``, ``_epoch`` and,
+for dated topics, ``date``), one per topic, every record once::
+
+    meter_samples                 meter.samples       one row per meter sample
+    transactions                  transactions        every session event
+    ev_charging_needs             ev.charging_needs   every charging-needs message
+    grid_signals                  grid.signals        every grid signal
+    site_registry_history         registry.sites      every registry entry ever sent
+    quarter_hour_load_revisions   load.quarter_hour   every revision of every interval
+    peak_revisions                peaks               every revision of every monthly peak
+    dead_letters                  dlq                 every rejected input
+
+Derived views: ``meter_readings`` (one row per reading), ``quarter_hour_load`` and
+``peaks`` (latest revision only), ``sessions`` (one row per station and transaction) and
+``site_registry`` (latest entry per station). ``refresh_views`` is idempotent; call it
+after a topic gets its first file (``open_catalog`` does).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from gridstream import topics
+from warehouse import layout
+from warehouse.schemas import event_time_field, topic_schema
+
+BASE_VIEWS: dict[str, str] = {
+    topics.METER_SAMPLES.name: "meter_samples",
+    topics.TRANSACTIONS.name: "transactions",
+    topics.EV_CHARGING_NEEDS.name: "ev_charging_needs",
+    topics.GRID_SIGNALS.name: "grid_signals",
+    topics.REGISTRY_SITES.name: "site_registry_history",
+    topics.LOAD_QUARTER_HOUR.name: "quarter_hour_load_revisions",
+    topics.PEAKS.name: "peak_revisions",
+    topics.DLQ.name: "dead_letters",
+}
+"""The base view of each topic; a topic added to the catalog later gets ``name`` with
+dots as underscores."""
+
+_LATEST = "_epoch DESC, _partition DESC, _offset DESC"
+
+DERIVED_VIEWS: dict[str, str] = {
+    "meter_readings": """
+        SELECT ts, station_id, evse_id, connector_id, site_id, transaction_id,
+               reading.measurand AS measurand, reading.phase AS phase,
+               reading.location AS location, reading.value AS value, reading.unit AS unit,
+               source, reading.context AS context, reading.signed_data AS signed_data,
+               message_id, received_at, date, _epoch, _partition, _offset
+        FROM (SELECT *, UNNEST(readings) AS reading FROM meter_samples)
+    """,
+    "quarter_hour_load": f"""
+        SELECT site_id, interval_start, import_wh, export_wh, avg_import_w, avg_export_w,
+               completeness, estimated, revision, meters, computed_by, as_of, date
+        FROM quarter_hour_load_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY site_id, interval_start ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    "peaks": f"""
+        SELECT site_id, month, peak_w, interval_start, revision, computed_by, as_of
+        FROM peak_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY site_id, month ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    "sessions": """
+        SELECT station_id, transaction_id, site_id, evse_id, connector_id,
+               started_at, ended_at, meter_start_wh, meter_end_wh,
+               meter_end_wh - meter_start_wh AS energy_wh,
+               operation_mode, stopped_reason, events, first_event_at, last_event_at
+        FROM (
+            SELECT station_id, transaction_id,
+                   arg_max(site_id, ts) AS site_id,
+                   arg_max(evse_id, ts) FILTER (WHERE evse_id IS NOT NULL) AS evse_id,
+                   arg_max(connector_id, ts) FILTER (WHERE connector_id IS NOT NULL)
+                       AS connector_id,
+                   min(ts) FILTER (WHERE event_type = 'started') AS started_at,
+                   max(ts) FILTER (WHERE event_type = 'ended') AS ended_at,
+                   arg_min(meter_wh, ts) FILTER (WHERE event_type = 'started'
+                                                 AND meter_wh IS NOT NULL) AS meter_start_wh,
+                   arg_max(meter_wh, ts) FILTER (WHERE event_type = 'ended'
+                                                 AND meter_wh IS NOT NULL) AS meter_end_wh,
+                   arg_max(operation_mode, ts) FILTER (WHERE operation_mode IS NOT NULL)
+                       AS operation_mode,
+                   arg_max(stopped_reason, ts) FILTER (WHERE stopped_reason IS NOT NULL)
+                       AS stopped_reason,
+                   count(*) AS events, min(ts) AS first_event_at, max(ts) AS last_event_at
+            FROM transactions
+            GROUP BY station_id, transaction_id
+        )
+    """,
+    "site_registry": f"""
+        SELECT * EXCLUDE (_epoch, _partition, _offset)
+        FROM site_registry_history
+        QUALIFY row_number() OVER (PARTITION BY station_id ORDER BY {_LATEST}) = 1
+    """,
+}
+"""Views over the base views, in creation order."""
+
+
+def base_view_name(topic: str) -> str:
+    """The base view of ``topic`` (``BASE_VIEWS``, else the name with ``_`` for ``.``)."""
+    return BASE_VIEWS.get(topic, topic.replace(".", "_"))
+
+
+def view_names() -> list[str]:
+    """Every view the catalog defines: the base views of all topics, then the derived ones."""
+    return [base_view_name(t.name) for t in topics.ALL] + list(DERIVED_VIEWS)
+
+
+def duckdb_type(data_type: pa.DataType) -> str:
+    """The DuckDB SQL type of an Arrow type used in the topic schemas.
+
+    >>> duckdb_type(pa.list_(pa.struct([("value", pa.float64())])))
+    'STRUCT("value" DOUBLE)[]'
+    """
+    if pa.types.is_list(data_type):
+        return f"{duckdb_type(data_type.value_type)}[]"
+    if pa.types.is_struct(data_type):
+        members = ", ".join(
+            f"{_identifier(data_type.field(i).name)} {duckdb_type(data_type.field(i).type)}"
+            for i in range(data_type.num_fields)
+        )
+        return f"STRUCT({members})"
+    if pa.types.is_timestamp(data_type):
+        return "TIMESTAMPTZ" if data_type.tz is not None else "TIMESTAMP"
+    scalars = {
+        pa.string(): "VARCHAR",
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.float64(): "DOUBLE",
+        pa.bool_(): "BOOLEAN",
+        pa.date32(): "DATE",
+    }
+    if data_type in scalars:
+        return scalars[data_type]
+    raise TypeError(f"no DuckDB type for Arrow {data_type}; known: {', '.join(scalars.values())}")
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def base_view_sql(data_dir: Path, topic: str) -> str:
+    """The SELECT behind ``topic``'s base view: typed columns, its files, duplicates removed."""
+    schema = topic_schema(topic)
+    dated = event_time_field(topic) is not None
+    columns = [f"CAST(NULL AS {duckdb_type(f.type)}) AS {_identifier(f.name)}" for f in schema]
+    if dated:
+        columns.append("CAST(NULL AS DATE) AS date")
+    source = f"SELECT {', '.join(columns)} WHERE false"
+    if layout.has_files(data_dir, topic):
+        files = layout.topic_dir(data_dir.resolve(), topic) / "date=*" / "*.parquet"
+        # The registry's date=current folder is not a date: no hive columns for it.
+        hive = "true, hive_types = {'date': DATE}" if dated else "false"
+        source += (
+            f" UNION ALL BY NAME SELECT * FROM read_parquet({_literal(str(files))}, "
+            f"hive_partitioning = {hive}, union_by_name = true)"
+        )
+    key = ("date, " if dated else "") + "_epoch, _partition, _offset"
+    return f"SELECT * FROM ({source}) QUALIFY row_number() OVER (PARTITION BY {key}) = 1"
+
+
+def create_views(connection: duckdb.DuckDBPyConnection, data_dir: Path) -> list[str]:
+    """Create (or replace) every view on ``connection``, in one transaction; their names."""
+    connection.execute("BEGIN")
+    try:
+        for topic in topics.ALL:
+            name = base_view_name(topic.name)
+            sql = base_view_sql(data_dir, topic.name)
+            connection.execute(f"CREATE OR REPLACE VIEW {_identifier(name)} AS {sql}")
+        for name, sql in DERIVED_VIEWS.items():
+            connection.execute(f"CREATE OR REPLACE VIEW {_identifier(name)} AS {sql}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return view_names()
+
+
+def refresh_views(data_dir: Path) -> list[str]:
+    """Create or replace every view in ``<data_dir>/gridstream.duckdb``; their names.
+
+    Idempotent. Raises ``duckdb.IOException`` when another process holds the file.
+    """
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(layout.catalog_path(data_dir))) as connection:
+        return create_views(connection, data_dir)
+
+
+def open_catalog(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A connection for reading: views refreshed, file opened read-only, time zone UTC.
+
+    When another process holds the catalog file (a DuckDB shell, a concurrent refresh),
+    the views are built in an in-memory database instead, over the same files.
+    """
+    data_dir = Path(data_dir)
+    try:
+        refresh_views(data_dir)
+        connection = duckdb.connect(str(layout.catalog_path(data_dir)), read_only=True)
+    except duckdb.IOException:
+        connection = duckdb.connect(":memory:")
+        create_views(connection, data_dir)
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection

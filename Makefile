@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## run: the embedded default: broker, OCPP connector, Faust worker, sink and a fleet simulator
+## (a two-minute demo by default; ARGS="" runs until Ctrl-C, then prints the same summary)
+ARGS ?= --duration 120
 run: $(STAMP)
 	$(BIN)/gridstream run $(ARGS)
 
@@ -27,8 +29,9 @@ test-e2e: $(STAMP)
 	$(BIN)/pytest -q -m e2e
 
 ## bench: ingest and processing rates against a plain aiokafka baseline, same broker, same run
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python -m bench $(ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

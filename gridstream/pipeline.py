@@ -214,9 +214,21 @@ async def _run_on(
     if on_ready is not None:
         on_ready(result)
 
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(10)
+            log.info(
+                "OCPP messages accepted %d, rejected %d; samples processed %d; "
+                "quarter-hours %d, peaks %d; warehouse rows %d",
+                server.counters.accepted, server.counters.rejected, worker.samples_in,
+                worker.loads_out, worker.peaks_out, sum(sink.stats().rows_written.values()),
+            )  # fmt: skip
+
+    progress_task = asyncio.create_task(progress(), name="progress")
     try:
         await _run_load(options, server, fleet, ledger, stop)
     finally:
+        progress_task.cancel()
         if server.server is not None:
             server.server.close()
             await server.server.wait_closed()

@@ -45,6 +45,12 @@ _UNITS: Final[dict[str, tuple[CanonicalUnit, float, float]]] = {
 
 #: Unit a measurand has when the station gives none (OCPP 1.6 §7.45; 2.x default Wh).
 _DEFAULT_UNIT_BY_PREFIX: Final[tuple[tuple[str, str], ...]] = (
+    # OCPP 2.1 display values (SoC in %, remaining times in s, capacity in Wh).
+    ("Display.RemainingTime", "s"),
+    ("Display.BatteryEnergyCapacity", "Wh"),
+    ("Display.ChargingComplete", ""),
+    ("Display.InletHot", ""),
+    ("Display.", "Percent"),
     ("Energy.Reactive", "varh"),
     ("Energy.Apparent", "VAh"),
     ("Energy", "Wh"),

@@ -1,0 +1,62 @@
+"""The topic catalog and settlement-period arithmetic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gridstream import records, topics
+from gridstream.periods import month_of, quarter_hour_start, quarter_hours
+
+
+def test_every_record_type_has_exactly_one_topic_and_its_key_field_exists() -> None:
+    assert len(topics.BY_RECORD) == len(topics.ALL)
+    for topic in topics.ALL:
+        assert topic.key_field in topic.record.model_fields, topic.name
+
+
+def test_site_keyed_topics_are_co_partitioned() -> None:
+    site_keyed = [t for t in topics.ALL if t.key_field == "site_id"]
+    assert {t.partitions for t in site_keyed} == {topics.SITE_PARTITIONS}
+
+
+def test_unknown_topic_name_lists_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="meter.samples"):
+        topics.by_name("meter.sample")
+
+
+def test_record_is_keyed_by_its_site() -> None:
+    t = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    peak = records.Peak(site_id="S1", month="2026-01", peak_w=1.0, interval_start=t,
+                        revision=0, computed_by="peaks/1", as_of=t)  # fmt: skip
+    assert topics.for_record(peak) is topics.PEAKS
+    assert topics.key_of(peak) == b"S1"
+
+
+def test_quarter_hour_is_half_open_and_aligned_on_the_hour() -> None:
+    t = datetime(2026, 1, 15, 10, 15, tzinfo=UTC)
+    assert quarter_hour_start(t) == t  # 10:15 opens [10:15, 10:30)
+    assert quarter_hour_start(t - timedelta(microseconds=1)) == t - timedelta(minutes=15)
+    # A +01:00 timestamp is placed by its UTC instant: 11:07+01:00 is 10:07Z.
+    local = datetime(2026, 1, 15, 11, 7, tzinfo=ZoneInfo("Europe/Brussels"))
+    assert quarter_hour_start(local) == datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
+    assert quarter_hours(t, t + timedelta(minutes=31)) == [
+        t, t + timedelta(minutes=15), t + timedelta(minutes=30)
+    ]  # fmt: skip
+
+
+def test_month_follows_the_site_time_zone() -> None:
+    # 23:30Z on 31 January is 00:30 on 1 February in Brussels.
+    t = datetime(2026, 1, 31, 23, 30, tzinfo=UTC)
+    assert month_of(t, ZoneInfo("Europe/Brussels")) == "2026-02"
+    assert month_of(t, ZoneInfo("UTC")) == "2026-01"
+
+
+def test_records_refuse_naive_timestamps_and_store_utc() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        records.GridSignal(ts=datetime(2026, 1, 1), scope="x", kind="price", value=1, unit="EUR",  # noqa: DTZ001
+                           valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+                           valid_to=datetime(2026, 1, 1, tzinfo=UTC), source="t",
+                           received_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip

@@ -33,6 +33,16 @@ log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 
+# Consumer-group timing for every consumer gridstream runs (Faust worker, sink). The
+# embedded broker answers JoinGroup after about half the session timeout, so Kafka's
+# defaults mean half a minute before a worker consumes; these bring it to seconds
+# (DESIGN.md). The request timeout must stay at or above the session timeout: below it,
+# clients hang.
+GROUP_SESSION_TIMEOUT_S = 6.0
+GROUP_HEARTBEAT_INTERVAL_S = 1.0
+GROUP_REBALANCE_TIMEOUT_S = 6.0
+CLIENT_REQUEST_TIMEOUT_S = 10.0
+
 
 @dataclass(frozen=True)
 class BrokerInfo:

@@ -173,6 +173,9 @@ async def _run_on(
     await worker_producer.start()
     await connector_producer.publish(registry.assignments())
 
+    async def dead_letter(letter: DeadLetter) -> None:
+        await connector_producer.publish([letter])
+
     sink = ParquetSink(data_dir, broker.epoch)
     sink_stop = asyncio.Event()
     consumer = make_sink_consumer(
@@ -180,7 +183,15 @@ async def _run_on(
     )
     await consumer.start()
     sink_task = asyncio.create_task(
-        run_sink(consumer, sink, settings.sink_flush_interval_s, sink_stop), name="sink"
+        run_sink(
+            consumer,
+            sink,
+            settings.sink_flush_interval_s,
+            sink_stop,
+            dead_letter=dead_letter,
+            now=utc_now,
+        ),
+        name="sink",
     )
 
     app = create_app(settings, broker.bootstrap)
@@ -194,9 +205,6 @@ async def _run_on(
     quarter_hour.register(app, settings, worker)
     app.finalize()
     await app.start()
-
-    async def dead_letter(letter: DeadLetter) -> None:
-        await connector_producer.publish([letter])
 
     server: OcppServer = await serve_ocpp(
         settings.ocpp_host,

@@ -1,20 +1,20 @@
-"""Builds the Faust app from Settings and registers every agent module.
+"""Builds the Faust app from Settings.
 
-Group settings are tuned so that a worker consumes within seconds: on the embedded broker
-JoinGroup is answered after about half the session timeout, so Faust's default 60 s would
-mean half a minute of waiting (DESIGN.md). The request timeout stays at or above the
-session timeout, below it the worker hangs.
+Group timing comes from ``gridstream.broker`` (one place for it): with Faust's default
+60 s session a worker would wait half a minute on the embedded broker before consuming.
 """
 
 from __future__ import annotations
 
 import faust
 
+from gridstream.broker import (
+    CLIENT_REQUEST_TIMEOUT_S,
+    GROUP_HEARTBEAT_INTERVAL_S,
+    GROUP_REBALANCE_TIMEOUT_S,
+    GROUP_SESSION_TIMEOUT_S,
+)
 from gridstream.settings import Settings
-
-SESSION_TIMEOUT_S = 6.0
-HEARTBEAT_INTERVAL_S = 1.0
-REQUEST_TIMEOUT_S = 10.0
 
 
 def create_app(settings: Settings, bootstrap: str, app_id: str = "gridstream") -> faust.App:
@@ -24,10 +24,10 @@ def create_app(settings: Settings, bootstrap: str, app_id: str = "gridstream") -
         broker=f"kafka://{bootstrap}",
         web_enabled=False,
         store="memory://",
-        broker_session_timeout=SESSION_TIMEOUT_S,
-        broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
-        broker_rebalance_timeout=SESSION_TIMEOUT_S,
-        broker_request_timeout=REQUEST_TIMEOUT_S,
+        broker_session_timeout=GROUP_SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=GROUP_HEARTBEAT_INTERVAL_S,
+        broker_rebalance_timeout=GROUP_REBALANCE_TIMEOUT_S,
+        broker_request_timeout=CLIENT_REQUEST_TIMEOUT_S,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
         # Topics come from the catalog (gridstream.broker.ensure_topics), with their configs.

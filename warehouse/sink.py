@@ -29,8 +29,9 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,6 +43,13 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from gridstream import topics as catalog
+from gridstream.broker import (
+    CLIENT_REQUEST_TIMEOUT_S,
+    GROUP_HEARTBEAT_INTERVAL_S,
+    GROUP_REBALANCE_TIMEOUT_S,
+    GROUP_SESSION_TIMEOUT_S,
+)
+from gridstream.records import DeadLetter
 from warehouse import layout
 from warehouse.errors import DecodeError
 from warehouse.schemas import event_time_field, records_to_table, topic_schema
@@ -51,11 +59,10 @@ log = logging.getLogger(__name__)
 Key = tuple[str, int]
 """(topic, partition)."""
 
-SESSION_TIMEOUT_MS = 6000
-HEARTBEAT_INTERVAL_MS = 1000
-REBALANCE_TIMEOUT_MS = 6000
-REQUEST_TIMEOUT_MS = 10000  # at or above the session timeout: below it, clients hang
 MAX_PARTITION_FETCH_BYTES = 4 << 20
+
+DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
+"""Sends one dead letter to the ``dlq`` topic and returns once it is acknowledged."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +73,21 @@ class Rejection:
     partition: int
     offset: int
     detail: str
+    raw: bytes = b""
 
     def __str__(self) -> str:
         """``topic[partition]@offset: detail``."""
         return f"{self.topic}[{self.partition}]@{self.offset}: {self.detail}"
+
+    def to_dead_letter(self, received_at: datetime) -> DeadLetter:
+        """The ``dlq`` record: the raw value, where it was, and why it was not written."""
+        return DeadLetter(
+            source=f"warehouse:{self.topic}",
+            reason="bad_record",
+            detail=str(self),
+            raw=self.raw.decode(errors="replace"),
+            received_at=received_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -241,7 +259,7 @@ class ParquetSink:
             return offsets, records_to_table(topic, values)
         except DecodeError as exc:
             if len(values) == 1:
-                rejection = Rejection(topic, partition, offsets[0], str(exc))
+                rejection = Rejection(topic, partition, offsets[0], str(exc), values[0])
                 with self._lock:
                     self._rejections.append(rejection)
                     self._rejected[topic] += 1
@@ -433,10 +451,10 @@ def make_sink_consumer(
         client_id=client_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        session_timeout_ms=SESSION_TIMEOUT_MS,
-        heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-        rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
-        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        session_timeout_ms=int(GROUP_SESSION_TIMEOUT_S * 1000),
+        heartbeat_interval_ms=int(GROUP_HEARTBEAT_INTERVAL_S * 1000),
+        rebalance_timeout_ms=int(GROUP_REBALANCE_TIMEOUT_S * 1000),
+        request_timeout_ms=int(CLIENT_REQUEST_TIMEOUT_S * 1000),
         max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
     )
     listener = _ResumeOnAssign(sink)
@@ -452,13 +470,17 @@ async def run_sink(
     stop: asyncio.Event,
     *,
     max_buffered_records: int = 100_000,
+    dead_letter: DeadLetterSink | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SinkStats:
     """Consume into ``sink`` until ``stop`` is set; flush and commit every interval.
 
     ``consumer`` is started and subscribed (or assigned and positioned) by the caller.
     A flush also happens when ``max_buffered_records`` are buffered, and once more at stop
     (or cancellation). Offsets are committed only after the files are in place, and only
-    for partitions still assigned. Returns the sink's counts.
+    for partitions still assigned. Records that do not fit their topic's schema are sent,
+    raw and with the reason, to ``dead_letter`` (the ``dlq`` topic) before their offsets
+    are committed, so nothing is skipped silently. Returns the sink's counts.
     """
     loop = asyncio.get_running_loop()
     poll_timeout_ms = max(1, int(min(flush_interval_s, 0.5) * 1000))
@@ -478,7 +500,7 @@ async def run_sink(
                 await flushing
                 flushing = None
             if flushing is None and (full or loop.time() >= next_flush):
-                flushing = asyncio.create_task(_flush_and_commit(consumer, sink))
+                flushing = asyncio.create_task(_flush_and_commit(consumer, sink, dead_letter, now))
                 next_flush = loop.time() + flush_interval_s
         finished = True
     except asyncio.CancelledError:
@@ -491,14 +513,22 @@ async def run_sink(
             else:  # let the write end, but do not hide the error that stopped the loop
                 await asyncio.wait([flushing])
         if finished:
-            await _flush_and_commit(consumer, sink)
+            await _flush_and_commit(consumer, sink, dead_letter, now)
     return sink.stats()
 
 
-async def _flush_and_commit(consumer: SinkConsumer, sink: ParquetSink) -> None:
+async def _flush_and_commit(
+    consumer: SinkConsumer,
+    sink: ParquetSink,
+    dead_letter: DeadLetterSink | None,
+    now: Callable[[], datetime],
+) -> None:
     commits = await asyncio.to_thread(sink.flush)
     for rejection in sink.take_rejections():
         log.error("warehouse sink rejected %s", rejection)
+        # A bad record on the dlq topic itself is only logged: re-sending it would loop.
+        if dead_letter is not None and rejection.topic != catalog.DLQ.name:
+            await dead_letter(rejection.to_dead_letter(now()))
     assigned = consumer.assignment()
     offsets = {
         tp: OffsetAndMetadata(offset, sink.epoch)

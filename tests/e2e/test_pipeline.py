@@ -7,10 +7,13 @@ warehouse sink. What the warehouse says must equal what the simulated meters cou
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 from pathlib import Path
 
 import pytest
+import websockets
 
 from gridstream.pipeline import RunOptions, run
 from gridstream.settings import Settings
@@ -67,3 +70,43 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
         settings.data_dir, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"
     )
     assert sessions == ledger.sessions_ended
+
+
+async def test_invalid_payload_gets_a_callerror_and_lands_in_the_dead_letter_view(
+    settings: Settings,
+) -> None:
+    stop = asyncio.Event()
+    answers: list[object] = []
+
+    async def station(port: int) -> None:
+        url = f"ws://127.0.0.1:{port}/ocpp/CP-BAD"
+        async with websockets.connect(url, subprotocols=["ocpp1.6"]) as ws:
+            # "value" must be a decimal string; "" is a bad sample (PROTOCOLS.md §7).
+            bad = {
+                "connectorId": 1,
+                "meterValue": [
+                    {"timestamp": "2026-01-15T10:00:00Z", "sampledValue": [{"value": ""}]}
+                ],
+            }
+            await ws.send(json.dumps([2, "bad-1", "MeterValues", bad]))
+            answers.append(json.loads(await ws.recv()))
+        stop.set()
+
+    tasks: list[asyncio.Task[None]] = []
+    result = await run(
+        settings,
+        RunOptions(simulator=False),
+        stop=stop,
+        on_ready=lambda r: tasks.append(asyncio.create_task(station(r.ocpp_port))),
+    )
+    await asyncio.gather(*tasks)
+
+    [answer] = answers
+    assert answer[:3] == [4, "bad-1", "PropertyConstraintViolation"]
+    assert result.messages_rejected == 1
+    _, rows = run_query(
+        settings.data_dir, "SELECT station_id, message_id, reason, raw FROM dead_letters"
+    )
+    [(station_id, message_id, reason, raw)] = rows
+    assert (station_id, message_id, reason) == ("CP-BAD", "bad-1", "bad_value")
+    assert json.loads(raw)[2] == "MeterValues"

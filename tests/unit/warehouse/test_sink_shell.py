@@ -12,7 +12,7 @@ import pytest
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
-from gridstream.records import MeterSample
+from gridstream.records import DeadLetter, MeterSample
 from warehouse.sink import ParquetSink, run_sink, seek_to_resume
 
 T0 = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
@@ -180,3 +180,27 @@ def test_fake_consumer_matches_the_calls_run_sink_makes() -> None:
     used = ["getmany", "assignment", "commit", "committed", "seek"]
     assert all(callable(getattr(AIOKafkaConsumer, name)) for name in used)
     assert all(callable(getattr(FakeConsumer, name)) for name in used)
+
+
+async def test_a_record_that_does_not_fit_its_schema_goes_to_the_dead_letter_topic(
+    data_dir: Path, messages: Callable[[range], list[Message]]
+) -> None:
+    stop = asyncio.Event()
+    bad = Message(1, b'{"not": "a sample"}')
+    consumer = FakeConsumer([{TP0: [messages(range(0, 1))[0], bad]}], stop, data_dir)
+    letters: list[DeadLetter] = []
+
+    async def dead_letter(letter: DeadLetter) -> None:
+        letters.append(letter)
+
+    await run_sink(
+        consumer, ParquetSink(data_dir, E1), flush_interval_s=3600, stop=stop,
+        dead_letter=dead_letter, now=lambda: T0,
+    )  # fmt: skip
+
+    [letter] = letters
+    assert (letter.source, letter.reason, letter.raw) == (
+        "warehouse:meter.samples", "bad_record", '{"not": "a sample"}'
+    )  # fmt: skip
+    assert letter.detail.startswith("meter.samples[0]@1: ")
+    assert consumer.commits == [{TP0: OffsetAndMetadata(2, E1)}]  # and the sink moves on

@@ -24,10 +24,12 @@ from pathlib import Path
 from connectors.ocpp.server import OcppServer, serve_ocpp
 from gridstream import topics
 from gridstream.broker import BrokerInfo, broker_session
+from gridstream.errors import ConfigError
 from gridstream.periods import quarter_hour_start
 from gridstream.producer import RecordProducer
-from gridstream.records import DeadLetter
-from gridstream.registry import SiteRegistry
+from gridstream.records import DeadLetter, SiteAssignment
+from gridstream.registry import SiteRegistry, parse_sites_csv
+from gridstream.registry_feed import follow_registry
 from gridstream.settings import Settings
 from simulator.fleet import Fleet, default_fleet
 from simulator.ledger import Ledger
@@ -102,6 +104,18 @@ def id_token_key(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
+def load_sites(settings: Settings) -> list[SiteAssignment]:
+    """The assignments of ``GRIDSTREAM_SITES_FILE``, or none; ``ConfigError`` if it is bad."""
+    path = settings.sites_file
+    if path is None:
+        return []
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"GRIDSTREAM_SITES_FILE={path}: cannot read it: {exc}") from None
+    return parse_sites_csv(text, where=f"GRIDSTREAM_SITES_FILE={path}")
+
+
 async def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> bool:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -133,6 +147,8 @@ async def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
+    # A bad sites file is refused before anything starts.
+    sites = load_sites(settings)
     try:
         with broker_session(settings.kafka_bootstrap) as broker:
             if options.simulator and fleet is None:
@@ -145,6 +161,7 @@ async def run(
                 on_ready,
                 fleet if options.simulator else None,
                 ledger,
+                sites,
             )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -160,18 +177,24 @@ async def _run_on(
     on_ready: Callable[[RunResult], None] | None,
     fleet: Fleet | None,
     ledger: Ledger | None,
+    sites: list[SiteAssignment],
 ) -> RunResult:
     data_dir = settings.data_dir
     registry = SiteRegistry(settings.site_timezone)
-    if fleet is not None:
-        for assignment in fleet.site_assignments():
-            registry.assign(assignment)
+    assignments = list(fleet.site_assignments()) if fleet is not None else []
+    assignments += sites
+    for assignment in assignments:
+        registry.assign(assignment)
 
     connector_producer = RecordProducer(broker.bootstrap, client_id="gridstream-ocpp")
     worker_producer = RecordProducer(broker.bootstrap, client_id="gridstream-worker")
     await connector_producer.start()
     await worker_producer.start()
-    await connector_producer.publish(registry.assignments())
+    await connector_producer.publish(assignments)
+    feed_stop = asyncio.Event()
+    feed_task = asyncio.create_task(
+        follow_registry(broker.bootstrap, registry, feed_stop), name="registry-feed"
+    )
 
     async def dead_letter(letter: DeadLetter) -> None:
         await connector_producer.publish([letter])
@@ -258,6 +281,8 @@ async def _run_on(
 
         await _wait_for(sink_caught_up, options.drain_timeout_s, "the warehouse sink")
         await app.stop()
+        feed_stop.set()
+        await feed_task
         sink_stop.set()
         stats = await sink_task
         await consumer.stop()

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         Path("./gridstream-data"),
         description="Where the warehouse keeps Parquet files, the DuckDB catalog and state.",
     )
+    sites_file: Path | None = Field(
+        None,
+        description="CSV of stations and their sites (header: station_id,site_id and any of "
+        "ean,congestion_area,brp,contracted_capacity_w,timezone), published to registry.sites "
+        "at start. A station in no file is its own site.",
+    )
     site_timezone: str = Field(
         "Europe/Brussels",
         description="Time zone of sites the registry does not describe (calendar months).",

@@ -110,3 +110,51 @@ async def test_invalid_payload_gets_a_callerror_and_lands_in_the_dead_letter_vie
     [(station_id, message_id, reason, raw)] = rows
     assert (station_id, message_id, reason) == ("CP-BAD", "bad-1", "bad_value")
     assert json.loads(raw)[2] == "MeterValues"
+
+
+async def test_a_station_in_the_sites_file_reports_under_its_site(
+    settings: Settings, tmp_path: Path
+) -> None:
+    sites = tmp_path / "sites.csv"
+    sites.write_text("station_id,site_id,timezone\nCP-MAEVE,EAN-541448,Europe/Brussels\n")
+    settings = settings.model_copy(update={"sites_file": sites})
+    fixture = (
+        Path(__file__).parents[1]
+        / "fixtures/ocpp/v2.0.1_maeve_transactionevent_started.payload.json"
+    )
+    stop = asyncio.Event()
+
+    async def station(port: int) -> None:
+        url = f"ws://127.0.0.1:{port}/ocpp/CP-MAEVE"
+        async with websockets.connect(url, subprotocols=["ocpp2.0.1"]) as ws:
+            await ws.send(
+                json.dumps([2, "te-1", "TransactionEvent", json.loads(fixture.read_text())])
+            )
+            assert json.loads(await ws.recv())[:2] == [3, "te-1"]
+        stop.set()
+
+    tasks: list[asyncio.Task[None]] = []
+    await run(
+        settings,
+        RunOptions(simulator=False),
+        stop=stop,
+        on_ready=lambda r: tasks.append(asyncio.create_task(station(r.ocpp_port))),
+    )
+    await asyncio.gather(*tasks)
+
+    _, rows = run_query(
+        settings.data_dir, "SELECT station_id, site_id, measurand, value, ts FROM meter_readings"
+    )
+    # The fixture's register is 100 Wh at 12:00+01:00, that is 11:00 UTC.
+    [(station_id, site_id, measurand, value, ts)] = rows
+    assert (station_id, site_id, measurand, value) == (
+        "CP-MAEVE",
+        "EAN-541448",
+        "Energy.Active.Import.Register",
+        100.0,
+    )
+    assert ts.isoformat() == "2023-05-05T11:00:00+00:00"
+    _, [(registered,)] = run_query(
+        settings.data_dir, "SELECT site_id FROM site_registry WHERE station_id = 'CP-MAEVE'"
+    )
+    assert registered == "EAN-541448"

@@ -27,6 +27,7 @@ from pathlib import Path
 import orjson
 import websockets
 from aiokafka import AIOKafkaConsumer
+from websockets.typing import Subprotocol
 
 from connectors.ocpp.server import serve_ocpp
 from gridstream import topics
@@ -67,7 +68,8 @@ def meter_values_frame(message_id: str, evse_id: int, ts: datetime, register_wh:
 
 
 async def _station(url: str, station: str, messages: int, latencies: list[float]) -> None:
-    async with websockets.connect(f"{url}/{station}", subprotocols=["ocpp2.0.1"]) as ws:
+    subprotocols = [Subprotocol("ocpp2.0.1")]
+    async with websockets.connect(f"{url}/{station}", subprotocols=subprotocols) as ws:
         register = 1000.0
         for i in range(messages):
             register += 184.0  # 11.04 kW for one minute
@@ -104,8 +106,8 @@ async def bench_ingest(bootstrap: str, stations: int, per_station: int) -> dict[
         *(_station(url, f"BENCH-{s:04d}", per_station, latencies) for s in range(stations))
     )
     elapsed = time.perf_counter() - started
-    server.server.close()
-    await server.server.wait_closed()
+    server.close()
+    await server.wait_closed()
     await producer.stop()
     frames = stations * per_station
     latencies.sort()

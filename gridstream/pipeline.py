@@ -260,9 +260,8 @@ async def _run_on(
         await _run_load(options, server, fleet, ledger, stop)
     finally:
         progress_task.cancel()
-        if server.server is not None:
-            server.server.close()
-            await server.server.wait_closed()
+        server.close()
+        await server.wait_closed()
 
         def worker_caught_up() -> bool:
             return all(

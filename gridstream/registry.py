@@ -50,7 +50,7 @@ class SiteRegistry:
 
 
 def parse_sites_csv(text: str, where: str = "sites file") -> list[SiteAssignment]:
-    """Registry entries from CSV with a header of ``SiteAssignment`` field names.
+    r"""Registry entries from CSV with a header of ``SiteAssignment`` field names.
 
     Only ``station_id`` and ``site_id`` are required; empty cells mean "not known".
     Raises ``ConfigError`` naming the line and field of the first bad row.

@@ -19,16 +19,25 @@ class SimulatorError(GridstreamError):
 
 
 class StationError(SimulatorError):
-    """A station failed: it could not connect, the CSMS answered a CALLERROR, timed out or
-    closed the connection. The message names the station, its OCPP version and the URL;
-    the cause is chained. Check that the CSMS runs at that URL and speaks that version."""
+    """A station failed.
+
+    It could not connect, the CSMS answered a CALLERROR, timed out or closed the
+    connection. The message names the station, its OCPP version and the URL;
+    the cause is chained. Check that the CSMS runs at that URL and speaks that version.
+    """
 
 
 class BootRefusedError(SimulatorError):
-    """The CSMS answered BootNotification with Pending or Rejected. Register the station
-    (``Fleet.site_assignments()``) with the CSMS, or make it accept unknown stations."""
+    """The CSMS answered BootNotification with Pending or Rejected.
+
+    Register the station
+    (``Fleet.site_assignments()``) with the CSMS, or make it accept unknown stations.
+    """
 
 
 class LedgerError(SimulatorError, ValueError):
-    """Two different register values for one meter and instant, time going backwards, or a
-    missing quarter-hour boundary reading: the simulator broke its own invariant."""
+    """The simulator broke its own invariant.
+
+    Two different register values for one meter and instant, time going backwards, or a
+    missing quarter-hour boundary reading.
+    """

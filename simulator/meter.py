@@ -79,9 +79,10 @@ class Battery:
     soc_pct: float
 
     def grid_wh_to(self, soc_pct: float, efficiency: float) -> float:
-        """Grid energy (Wh) that moves the battery to ``soc_pct``: positive to charge
-        (grid energy x efficiency reaches the cells), negative to discharge (cell energy x
-        efficiency reaches the grid).
+        """Grid energy (Wh) that moves the battery to ``soc_pct``.
+
+        Positive to charge (grid energy x efficiency reaches the cells), negative to
+        discharge (cell energy x efficiency reaches the grid).
 
         >>> Battery(50_000, 40).grid_wh_to(80, 0.8)  # 20 kWh into the cells / 0.8
         25000.0

@@ -1,5 +1,7 @@
-"""An OCPP 2.0.1 or 2.1 station: BootNotification, StatusNotification, TransactionEvent,
-MeterValues, and (2.1, V2X) NotifyEVChargingNeeds.
+"""An OCPP 2.0.1 or 2.1 station.
+
+It sends BootNotification, StatusNotification, TransactionEvent, MeterValues, and (2.1,
+V2X) NotifyEVChargingNeeds.
 
 A transaction is TransactionEvent Started (seqNo 0, ``evse``, ``idToken``), Updated (seqNo
 +1 each: meter samples, charging-state and operation-mode changes) and Ended. The

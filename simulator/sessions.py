@@ -24,8 +24,11 @@ TAPER_FLOOR_SHARE = 0.1
 
 @dataclass(frozen=True)
 class Discharge:
-    """A V2X discharge window ``[start, end)``: ``power_w`` (positive) fed back to the grid
-    until the battery is down to ``min_soc_pct``."""
+    """A V2X discharge window ``[start, end)``.
+
+    ``power_w`` (positive) is fed back to the grid until the battery is down to
+    ``min_soc_pct``.
+    """
 
     start: datetime
     end: datetime

@@ -29,6 +29,7 @@ from ocpp.charge_point import ChargePoint
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v21 import ChargePoint as ChargePoint21
 from ocpp.v201 import ChargePoint as ChargePoint201
+from websockets.typing import Subprotocol
 
 from simulator.clock import Monotonic, SimClock
 from simulator.errors import StationError
@@ -163,7 +164,7 @@ async def _run_station(
     url = station_url(url_base, station.station_id)
     sim = StationSim(station, clock.start, options.sample_interval, planner)
     try:
-        async with websockets.connect(url, subprotocols=[station.subprotocol]) as ws:
+        async with websockets.connect(url, subprotocols=[Subprotocol(station.subprotocol)]) as ws:
             if ws.subprotocol != station.subprotocol:
                 raise StationError(
                     f"station {station.station_id}: CSMS at {url} answered subprotocol "

@@ -25,5 +25,8 @@ class DecodeError(WarehouseError):
 
 
 class QueryError(WarehouseError):
-    """A query failed. The message carries DuckDB's reason and, for an unknown table, the
-    views that exist."""
+    """A query failed.
+
+    The message carries DuckDB's reason and, for an unknown table, the
+    views that exist.
+    """

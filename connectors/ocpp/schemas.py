@@ -37,7 +37,8 @@ def compiled(action: str, package_version: str) -> Check | None:
         )
     except (FileNotFoundError, OSError):
         return None
-    return fastjsonschema.compile(json.loads(text))  # type: ignore[no-any-return]
+    check: Check = fastjsonschema.compile(json.loads(text))
+    return check
 
 
 def is_valid(action: str, package_version: str, payload: Any) -> bool:

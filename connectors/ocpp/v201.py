@@ -121,5 +121,5 @@ def _transaction_event(payload: Mapping[str, Any], ctx: CallContext) -> list[Rec
     )
     # Remember only once the whole event converted: a rejected event teaches nothing.
     if evse is not None:
-        memory.note(transaction_id, evse_id, connector_id)
+        memory.note(transaction_id, evse["id"], connector_id)
     return [event, *samples]

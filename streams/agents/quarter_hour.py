@@ -32,7 +32,8 @@ SNAPSHOT_NAME = "quarter_hour"
 class Publish(Protocol):
     """Sends records and returns once the broker acknowledged them."""
 
-    async def __call__(self, records: Sequence[Record]) -> None: ...
+    async def __call__(self, records: Sequence[Record]) -> None:
+        """Produce ``records``; raise if the broker did not acknowledge them."""
 
 
 @dataclass
@@ -132,14 +133,14 @@ def register(app: faust.App, settings: Settings, worker: QuarterHourWorker) -> A
     """Attach the quarter-hour agent to ``app``, reading meter.samples in batches."""
     source = app.topic(topics.METER_SAMPLES.name, key_serializer="raw", value_serializer="raw")
 
-    async def quarter_hour(stream: faust.StreamT[bytes]) -> None:
-        events: Sequence[EventT]
+    async def quarter_hour(stream: Any) -> None:  # faust.Stream; its stubs lack take_events
+        events: Sequence[EventT[bytes]]
         async for events in stream.take_events(
             settings.worker_batch_size, within=settings.worker_batch_within_s
         ):
             await worker.process([(e.message.partition, e.message.offset, e.value) for e in events])
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's signal stubs
     async def _revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
         worker.forget([tp.partition for tp in revoked if tp.topic == source.get_topic_name()])
 

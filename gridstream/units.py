@@ -7,6 +7,7 @@ arrive in any case. Canonical units: W, Wh, var, varh, VA, VAh, V, A, Hz, %, K, 
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from gridstream.records import CanonicalUnit
@@ -70,6 +71,7 @@ class UnknownUnitError(ValueError):
     """A unit string gridstream cannot convert."""
 
 
+@functools.cache  # a few dozen measurands, looked up for every reading without a unit
 def default_unit(measurand: str) -> str:
     """The unit a station means when it sends ``measurand`` without one."""
     for prefix, unit in _DEFAULT_UNIT_BY_PREFIX:

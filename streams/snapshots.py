@@ -11,11 +11,12 @@ broker starts at offset 0 again, and a snapshot of another epoch is ignored.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 _FORMAT = 1
 
@@ -43,7 +44,7 @@ class SnapshotStore:
         """The snapshot of this partition for the current epoch, or None."""
         path = self._path(topic, partition)
         try:
-            doc = json.loads(path.read_text())
+            doc = orjson.loads(path.read_bytes())
         except FileNotFoundError:
             return None
         if doc.get("format") != _FORMAT or doc.get("epoch") != self._epoch:
@@ -61,8 +62,10 @@ class SnapshotStore:
             "offset": snapshot.offset,
             "state": snapshot.state,
         }
-        with open(tmp, "w") as f:
-            json.dump(doc, f, separators=(",", ":"))
+        with open(tmp, "wb") as f:
+            # orjson: a snapshot is written after every batch, json.dump took a third of
+            # the agent's own time with 50 sites (cProfile, python -m bench).
+            f.write(orjson.dumps(doc))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

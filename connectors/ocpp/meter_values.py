@@ -112,7 +112,7 @@ def reading_v2(sampled: Mapping[str, Any], where: str) -> Reading:
     if isinstance(raw_value, bool) or not isinstance(raw_value, int | float):
         raise InvalidPayload("bad_value", f"{where}.value: {raw_value!r} is not a number")
     unit_of_measure = sampled.get("unitOfMeasure", {})
-    unit = unit_of_measure.get("unit", default_unit(measurand))
+    unit = unit_of_measure["unit"] if "unit" in unit_of_measure else default_unit(measurand)
     multiplier = unit_of_measure.get("multiplier", 0)
     value, canonical = _canonical(float(raw_value), unit, multiplier, where)
     signed = sampled.get("signedMeterValue")

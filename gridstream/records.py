@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -62,13 +62,20 @@ class Reading(Record):
     """
 
     measurand: str
-    value: float
+    #: None only for signed data that carries no plain number (OCPP 1.6 SignedData alone).
+    value: float | None
     unit: CanonicalUnit
     phase: str | None = None
     location: str | None = None
     context: str | None = None
     #: Signed meter data exactly as received (hex in 1.6, base64 in 2.x), for audit.
     signed_data: str | None = None
+
+    @model_validator(mode="after")
+    def _number_or_signed_data(self) -> Reading:
+        if self.value is None and self.signed_data is None:
+            raise ValueError("a reading needs a value, or signed data when it has none")
+        return self
 
 
 class MeterSample(Record):

@@ -69,7 +69,7 @@ def reading_v16(sampled: Mapping[str, Any], where: str) -> Reading:
     """One OCPP 1.6 ``SampledValue`` as a canonical ``Reading``.
 
     ``where`` is the field path used in rejection details (``meterValue[0].sampledValue[1]``).
-    A ``SignedData`` value is returned with ``unit`` ``""``, ``value`` 0.0 and the raw value
+    A ``SignedData`` value is returned with ``unit`` ``""``, ``value`` None and the raw value
     in ``signed_data`` (``readings_v16`` attaches it to its Raw sibling where there is one).
     """
     measurand = sampled.get("measurand", DEFAULT_MEASURAND)
@@ -80,7 +80,7 @@ def reading_v16(sampled: Mapping[str, Any], where: str) -> Reading:
     if sampled.get("format") == "SignedData":
         return Reading(
             measurand=measurand,
-            value=0.0,
+            value=None,
             unit="",
             phase=phase,
             location=location,

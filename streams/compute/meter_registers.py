@@ -43,7 +43,7 @@ def _register_value(readings: Sequence[Reading], measurand: str) -> float | None
     # best[(rank, phase)] = highest value; phase None is the total.
     best: dict[tuple[int, str | None], float] = {}
     for r in readings:
-        if r.measurand != measurand or r.unit != "Wh":
+        if r.measurand != measurand or r.unit != "Wh" or r.value is None:
             continue
         rank = _LOCATION_RANK.get(r.location)
         if rank is None:
@@ -89,6 +89,7 @@ def sample_registers(readings: Sequence[Reading]) -> tuple[float | None, float |
             if (
                 r.phase is None
                 and r.unit == "Wh"
+                and r.value is not None
                 and (r.location is None or r.location == "Outlet")
             ):
                 if imported is None or r.value > imported:
@@ -99,6 +100,7 @@ def sample_registers(readings: Sequence[Reading]) -> tuple[float | None, float |
             if (
                 r.phase is None
                 and r.unit == "Wh"
+                and r.value is not None
                 and (r.location is None or r.location == "Outlet")
             ):
                 if exported is None or r.value > exported:

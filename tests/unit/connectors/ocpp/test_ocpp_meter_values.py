@@ -102,15 +102,15 @@ def test_16_signed_data_is_attached_to_its_raw_sibling():
     ]
 
 
-def test_16_signed_data_without_sibling_is_kept_with_empty_unit():
-    # No Raw reading with the same key: the signed block is kept, marked as carrying no number.
+def test_16_signed_data_without_sibling_is_kept_without_a_number():
+    # No Raw reading with the same key: the signed block is kept, with no number to misread.
     readings = readings_v16(
         [{"value": "1000"}, {"value": "0A1B2C", "format": "SignedData", "context": "Trigger"}],
         "mv",
     )
     assert readings[1] == Reading(
         measurand=REGISTER,
-        value=0.0,
+        value=None,
         unit="",
         location="Outlet",
         context="Trigger",

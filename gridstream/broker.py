@@ -148,6 +148,18 @@ class EmbeddedBroker:
         self.stop()
 
 
+def _accepts_connections(bootstrap: str) -> bool:
+    """True when some host:port of ``bootstrap`` accepts a TCP connection."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), 1.0):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def wait_until_ready(
     bootstrap: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
@@ -160,6 +172,11 @@ def wait_until_ready(
         if proc is not None and proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
             raise BrokerError(f"embedded broker exited with {proc.returncode}: {err[-2000:]}")
+        if not _accepts_connections(bootstrap):
+            # kafka-python's client would spend its own long timeouts on a closed port.
+            time.sleep(0.1)
+            continue
+        admin = None
         try:
             admin = KafkaAdminClient(
                 bootstrap_servers=bootstrap,
@@ -167,11 +184,13 @@ def wait_until_ready(
                 request_timeout_ms=2000,
             )
             admin.describe_cluster()
-            admin.close()
             return
         except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
             last = exc
             time.sleep(0.1)
+        finally:
+            if admin is not None:
+                admin.close()
     raise BrokerError(f"broker at {bootstrap} did not answer within {timeout_s} s: {last}")
 
 
@@ -209,13 +228,14 @@ def ensure_topics(bootstrap: str, wanted: Iterable[topics.Topic] = topics.ALL) -
 
 
 @contextlib.contextmanager
-def broker_session(bootstrap: str | None) -> Iterator[BrokerInfo]:
+def broker_session(bootstrap: str | None, ready_timeout_s: float = 30.0) -> Iterator[BrokerInfo]:
     """Yield a broker with every catalog topic: ``bootstrap`` if given, else embedded Tansu.
 
-    The embedded broker is stopped when the block exits, however it exits.
+    A configured broker must answer within ``ready_timeout_s``. The embedded broker is
+    stopped when the block exits, however it exits.
     """
     if bootstrap:
-        wait_until_ready(bootstrap, 30.0)
+        wait_until_ready(bootstrap, ready_timeout_s)
         ensure_topics(bootstrap)
         yield BrokerInfo(bootstrap, cluster_id(bootstrap), embedded=False)
         return

@@ -61,7 +61,7 @@ def test_unreachable_configured_broker_is_a_clear_error() -> None:
 
     with (
         pytest.raises(BrokerError, match="did not answer"),
-        broker_session(f"127.0.0.1:{free_port()}") as _,
+        broker_session(f"127.0.0.1:{free_port()}", ready_timeout_s=1.0) as _,
     ):
         pass
 

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 import websockets
+from aiokafka import AIOKafkaConsumer
 
+from gridstream.broker import EmbeddedBroker
 from gridstream.pipeline import RunOptions, run
 from gridstream.settings import Settings
-from simulator.fleet import default_fleet
+from simulator.fleet import default_fleet, small_fleet
 from simulator.ledger import Ledger
 from warehouse.query import run_query
 
@@ -158,3 +160,29 @@ async def test_a_station_in_the_sites_file_reports_under_its_site(
         settings.data_dir, "SELECT site_id FROM site_registry WHERE station_id = 'CP-MAEVE'"
     )
     assert registered == "EAN-541448"
+
+
+async def test_a_configured_broker_is_used_instead_of_the_embedded_one(
+    settings: Settings,
+) -> None:
+    with EmbeddedBroker() as external:
+        configured = settings.model_copy(update={"kafka_bootstrap": external.bootstrap})
+        fleet = small_fleet(random.Random(3))
+        ledger = Ledger(fleet.site_of())
+        result = await run(
+            configured, RunOptions(duration_s=3, speed=600), fleet=fleet, ledger=ledger
+        )
+        assert not result.broker.embedded
+        assert result.broker.epoch == external.cluster_id
+        # The run left its records on the configured broker.
+        consumer = AIOKafkaConsumer(
+            "meter.samples", bootstrap_servers=external.bootstrap, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            batches = await consumer.getmany(timeout_ms=5000)
+        finally:
+            await consumer.stop()
+        assert sum(len(messages) for messages in batches.values()) > 0
+    _, rows = run_query(settings.data_dir, "SELECT sum(import_wh) FROM quarter_hour_load")
+    assert rows[0][0] == pytest.approx(sum(i for i, _ in ledger.quarter_hour_energy().values()))

@@ -16,14 +16,15 @@ transaction id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from connectors.ocpp.context import CallContext
 from connectors.ocpp.id_tokens import hash_id_token
 from connectors.ocpp.meter_values import timed_readings, to_samples
 from connectors.ocpp.timestamps import format_timestamp, parse_timestamp
-from gridstream.records import Record, TransactionEvent
+from gridstream.records import MeterSample, Record, TransactionEvent
+from gridstream.registers import sample_registers
 
 ACTIONS: Final = frozenset(
     {"BootNotification", "Heartbeat", "StatusNotification", "TransactionEvent", "MeterValues"}
@@ -80,6 +81,19 @@ def boot_identity(payload: Mapping[str, Any]) -> tuple[str | None, str | None, s
     return station.get("vendorName"), station.get("model"), station.get("serialNumber")
 
 
+def _import_register(samples: Sequence[MeterSample]) -> float | None:
+    """The import register of the event's latest sample, None if it has none.
+
+    Started and Ended carry the Transaction.Begin / Transaction.End register, so a 2.x
+    session gets a start and an end register as a 1.6 one does (meterStart / meterStop).
+    """
+    for sample in sorted(samples, key=lambda s: s.ts, reverse=True):
+        imported, _ = sample_registers(sample.readings)
+        if imported is not None:
+            return imported
+    return None
+
+
 def _transaction_event(payload: Mapping[str, Any], ctx: CallContext) -> list[Record]:
     info = payload["transactionInfo"]
     transaction_id: str = info["transactionId"]
@@ -92,6 +106,13 @@ def _transaction_event(payload: Mapping[str, Any], ctx: CallContext) -> list[Rec
         evse_id = evse["id"]
     # An empty idToken (type NoAuthorization) identifies nobody: no hash for it.
     token = payload.get("idToken", {}).get("idToken")
+    samples = to_samples(
+        timed_readings(payload.get("meterValue", []), ctx.source),
+        ctx,
+        evse_id=evse_id,
+        connector_id=connector_id,
+        transaction_id=transaction_id,
+    )
     event = TransactionEvent(
         ts=parse_timestamp(payload["timestamp"], "timestamp"),
         station_id=ctx.station_id,
@@ -111,13 +132,7 @@ def _transaction_event(payload: Mapping[str, Any], ctx: CallContext) -> list[Rec
         offline=payload.get("offline", False),
         number_of_phases_used=payload.get("numberOfPhasesUsed"),
         id_token_hash=hash_id_token(token, ctx.id_token_key) if token else None,
-    )
-    samples = to_samples(
-        timed_readings(payload.get("meterValue", []), ctx.source),
-        ctx,
-        evse_id=evse_id,
-        connector_id=connector_id,
-        transaction_id=transaction_id,
+        meter_wh=_import_register(samples),
     )
     # Remember only once the whole event converted: a rejected event teaches nothing.
     if evse is not None:

@@ -39,6 +39,7 @@ def maeve_event(step: str, **fields: object) -> TransactionEvent:
         received_at=NOW,
         seq_no=0,
         charging_state="Charging",
+        meter_wh=100.0,  # the event's own register reading: the session's start/end
         **fields,
     )
 
@@ -116,6 +117,7 @@ def test_v2x_transaction_event_converts_units_and_keeps_operation_mode(load_fixt
         operation_mode="CentralSetpoint",
         offline=False,
         number_of_phases_used=3,
+        meter_wh=15234.0,  # 15.234 kWh import register
     )
 
     def reading(measurand, value, unit, phase=None, location="Outlet"):

@@ -67,11 +67,18 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
         site: w for site, w in peaks if w > 0
     }
 
-    # Every reading the stations sent is one row of meter_readings.
-    _, [(sessions,)] = run_query(
-        settings.data_dir, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"
+    # Every session the stations ended is a session with its energy, 1.6 and 2.x alike.
+    _, rows = run_query(
+        settings.data_dir,
+        "SELECT station_id, transaction_id, energy_wh FROM sessions WHERE ended_at IS NOT NULL",
     )
-    assert sessions == ledger.sessions_ended
+    sessions = {(station, tx): wh for station, tx, wh in rows}
+    assert sessions == {
+        (s.station_id, s.transaction_id): pytest.approx(s.meter_stop_wh - s.meter_start_wh)
+        for s in ledger.sessions()
+        if s.meter_stop_wh is not None
+    }
+    assert len(sessions) == ledger.sessions_ended > 0
 
 
 async def test_invalid_payload_gets_a_callerror_and_lands_in_the_dead_letter_view(

@@ -83,9 +83,14 @@ class RunResult:
             f"{self.messages_rejected}; records produced {self.records_produced}; "
             f"samples processed by the worker {self.samples_processed}\n"
             f"  warehouse {self.data_dir}: "
-            + ", ".join(f"{t} {n}" for t, n in sorted(self.rows_written.items()))
+            + (
+                ", ".join(f"{t} {n}" for t, n in sorted(self.rows_written.items()) if n)
+                or "nothing written"
+            )
             + "\n\n"
             + self.summary
+            + '\n\nMore with: gridstream query "SELECT * FROM quarter_hour_load" '
+            "(views: meter_readings, quarter_hour_load, peaks, sessions, dead_letters, ...)"
         )
 
 

@@ -328,6 +328,7 @@ async def _run_load(
         speed=options.speed,
         start=start,
         ledger=ledger,
+        # The connector does not take NotifyEVChargingNeeds yet (issue 3): keep it off.
         options=SimOptions(charging_needs=False),
         duration_s=options.duration_s,
         stop=stop,

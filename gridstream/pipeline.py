@@ -299,7 +299,7 @@ async def _run_on(
     result.records_produced = connector_producer.sent + worker_producer.sent
     result.samples_processed = worker.samples_in
     result.rows_written = dict(stats.rows_written)
-    result.summary = format_site_summary(site_summary(data_dir))
+    result.summary = format_site_summary(site_summary(data_dir, epoch=broker.epoch))
     return result
 
 

@@ -9,20 +9,22 @@ from pathlib import Path
 from warehouse.catalog import open_catalog
 from warehouse.query import format_result
 
+# {load}, {sessions} and {readings} are the whole history's views, or one epoch's rows.
 _SUMMARY_SQL = """
-WITH load AS (
+WITH qh AS (SELECT * FROM {load}),
+load AS (
     SELECT site_id, sum(import_wh) AS import_wh, sum(export_wh) AS export_wh
-    FROM quarter_hour_load GROUP BY site_id
+    FROM qh GROUP BY site_id
 ),
 peak AS (
     SELECT site_id, avg_import_w AS peak_avg_import_w, interval_start AS peak_interval_start
-    FROM quarter_hour_load
+    FROM qh
     QUALIFY row_number() OVER (
         PARTITION BY site_id ORDER BY avg_import_w DESC, interval_start
     ) = 1
 ),
-session_count AS (SELECT site_id, count(*) AS sessions FROM sessions GROUP BY site_id),
-reading_count AS (SELECT site_id, count(*) AS readings FROM meter_readings GROUP BY site_id),
+session_count AS (SELECT site_id, count(*) AS sessions FROM {sessions} GROUP BY site_id),
+reading_count AS (SELECT site_id, count(*) AS readings FROM {readings} GROUP BY site_id),
 sites AS (
     SELECT site_id FROM load UNION SELECT site_id FROM session_count
     UNION SELECT site_id FROM reading_count
@@ -38,10 +40,25 @@ LEFT JOIN reading_count USING (site_id)
 ORDER BY site_id
 """
 
+_WHOLE_HISTORY = {"load": "quarter_hour_load", "sessions": "sessions", "readings": "meter_readings"}
+
+# One broker epoch (one run on the embedded broker): the latest revision within it.
+_ONE_EPOCH = {
+    "load": """(
+        SELECT * FROM quarter_hour_load_revisions WHERE _epoch = $epoch
+        QUALIFY row_number() OVER (
+            PARTITION BY site_id, interval_start ORDER BY revision DESC, as_of DESC, _offset DESC
+        ) = 1)""",
+    "sessions": """(
+        SELECT DISTINCT site_id, station_id, transaction_id FROM transactions
+        WHERE _epoch = $epoch)""",
+    "readings": "(SELECT * FROM meter_readings WHERE _epoch = $epoch)",
+}
+
 
 @dataclass(frozen=True)
 class SiteSummary:
-    """What the warehouse holds for one site (grid connection), over all its history.
+    """What the warehouse holds for one site (grid connection), over its history or one run.
 
     Energy is the sum over the latest revision of every quarter-hour; the peak is the
     quarter-hour ``[peak_interval_start, +15 min)`` with the highest average import power
@@ -57,11 +74,19 @@ class SiteSummary:
     readings: int
 
 
-def site_summary(data_dir: Path) -> list[SiteSummary]:
-    """One summary per site that has load, sessions or readings, ordered by site id."""
+def site_summary(data_dir: Path, epoch: str | None = None) -> list[SiteSummary]:
+    """One summary per site that has load, sessions or readings, ordered by site id.
+
+    With ``epoch`` (a broker's cluster id), only what was written under it: the figures of
+    one run on the embedded broker, not of every run kept in the same data dir.
+    """
     connection = open_catalog(data_dir)
     try:
-        rows = connection.execute(_SUMMARY_SQL).fetchall()
+        if epoch is None:
+            rows = connection.execute(_SUMMARY_SQL.format(**_WHOLE_HISTORY)).fetchall()
+        else:
+            sql = _SUMMARY_SQL.format(**_ONE_EPOCH)
+            rows = connection.execute(sql, {"epoch": epoch}).fetchall()
     finally:
         connection.close()
     return [SiteSummary(*row) for row in rows]

@@ -90,3 +90,22 @@ def test_format_site_summary_is_an_aligned_table(warehouse: Path) -> None:
 
 def test_an_empty_warehouse_has_no_sites(data_dir: Path) -> None:
     assert site_summary(data_dir) == []
+
+
+def test_site_summary_of_one_epoch_counts_only_that_run(
+    warehouse: Path,
+    write: Callable[..., ParquetSink],
+    load_factory: Callable[..., Any],
+    transaction_factory: Callable[..., Any],
+) -> None:
+    # A second run on a new embedded broker (epoch e2) replays site1's Q1 with other figures.
+    write(
+        [load_factory(Q1, 500.0), transaction_factory("started", T0, "tx7")],
+        epoch="gridstream-e2",
+    )
+    [site1] = site_summary(warehouse, epoch="gridstream-e2")
+    assert (site1.site_id, site1.import_wh, site1.sessions, site1.readings) == ("site1", 500, 1, 0)
+    assert site1.peak_avg_import_w == 2000  # 500 Wh in a quarter-hour: 500 / 0.25 h
+    # The first run's figures are unchanged by the second: 150 + 200 + 200 Wh.
+    first = {s.site_id: s for s in site_summary(warehouse, epoch="gridstream-e1")}
+    assert first["site1"].import_wh == 550

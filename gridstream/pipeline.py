@@ -191,82 +191,102 @@ async def _run_on(
     for assignment in assignments:
         registry.assign(assignment)
 
-    connector_producer = RecordProducer(broker.bootstrap, client_id="gridstream-ocpp")
-    worker_producer = RecordProducer(broker.bootstrap, client_id="gridstream-worker")
-    await connector_producer.start()
-    await worker_producer.start()
-    await connector_producer.publish(assignments)
-    feed_stop = asyncio.Event()
-    feed_task = asyncio.create_task(
-        follow_registry(broker.bootstrap, registry, feed_stop), name="registry-feed"
-    )
+    # Every part that started is stopped, in reverse order, however the run ends: a part
+    # left running (a Faust consumer thread, say) would keep the process alive.
+    async with contextlib.AsyncExitStack() as parts:
+        connector_producer = RecordProducer(broker.bootstrap, client_id="gridstream-ocpp")
+        await connector_producer.start()
+        parts.push_async_callback(connector_producer.stop)
+        worker_producer = RecordProducer(broker.bootstrap, client_id="gridstream-worker")
+        await worker_producer.start()
+        parts.push_async_callback(worker_producer.stop)
 
-    async def dead_letter(letter: DeadLetter) -> None:
-        await connector_producer.publish([letter])
+        async def dead_letter(letter: DeadLetter) -> None:
+            await connector_producer.publish([letter])
 
-    sink = ParquetSink(data_dir, broker.epoch)
-    sink_stop = asyncio.Event()
-    consumer = make_sink_consumer(
-        broker.bootstrap, "gridstream-warehouse", [t.name for t in topics.ALL], sink
-    )
-    await consumer.start()
-    sink_task = asyncio.create_task(
-        run_sink(
-            consumer,
-            sink,
-            settings.sink_flush_interval_s,
-            sink_stop,
-            dead_letter=dead_letter,
-            now=utc_now,
-        ),
-        name="sink",
-    )
+        # The connector first: a port in use is reported before anything else starts.
+        try:
+            server = await serve_ocpp(
+                settings.ocpp_host,
+                settings.ocpp_port,
+                publish=connector_producer.publish,
+                dead_letter=dead_letter,
+                registry=registry,
+                now=utc_now,
+                id_token_key=id_token_key(settings),
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"the OCPP connector cannot listen on {settings.ocpp_host}:"
+                f"{settings.ocpp_port} ({exc.strerror}); set GRIDSTREAM_OCPP_PORT to a free "
+                "port (0 picks one)"
+            ) from None
+        parts.push_async_callback(_close_server, server)
 
-    app = create_app(settings, broker.bootstrap)
-    worker = quarter_hour.QuarterHourWorker(
-        SiteConfig.from_settings(settings),
-        registry,
-        worker_producer.publish,
-        SnapshotStore(data_dir / "state", quarter_hour.SNAPSHOT_NAME, broker.epoch),
-        utc_now,
-    )
-    quarter_hour.register(app, settings, worker)
-    app.finalize()
-    await app.start()
+        await connector_producer.publish(assignments)
+        feed_stop = asyncio.Event()
+        feed_task = asyncio.create_task(
+            follow_registry(broker.bootstrap, registry, feed_stop), name="registry-feed"
+        )
+        parts.push_async_callback(_stop_task, feed_task, feed_stop)
 
-    server: OcppServer = await serve_ocpp(
-        settings.ocpp_host,
-        settings.ocpp_port,
-        publish=connector_producer.publish,
-        dead_letter=dead_letter,
-        registry=registry,
-        now=utc_now,
-        id_token_key=id_token_key(settings),
-    )
-    result = RunResult(broker=broker, ocpp_port=server.port, data_dir=data_dir)
-    log.info(
-        "OCPP connector listening on ws://%s:%d/ocpp/{station_id}", settings.ocpp_host, server.port
-    )
-    if on_ready is not None:
-        on_ready(result)
+        sink = ParquetSink(data_dir, broker.epoch)
+        consumer = make_sink_consumer(
+            broker.bootstrap, "gridstream-warehouse", [t.name for t in topics.ALL], sink
+        )
+        await consumer.start()
+        parts.push_async_callback(consumer.stop)
+        sink_stop = asyncio.Event()
+        sink_task = asyncio.create_task(
+            run_sink(
+                consumer,
+                sink,
+                settings.sink_flush_interval_s,
+                sink_stop,
+                dead_letter=dead_letter,
+                now=utc_now,
+            ),
+            name="sink",
+        )
+        parts.push_async_callback(_stop_task, sink_task, sink_stop)
 
-    async def progress() -> None:
-        while True:
-            await asyncio.sleep(10)
-            log.info(
-                "OCPP messages accepted %d, rejected %d; samples processed %d; "
-                "quarter-hours %d, peaks %d; warehouse rows %d",
-                server.counters.accepted, server.counters.rejected, worker.samples_in,
-                worker.loads_out, worker.peaks_out, sum(sink.stats().rows_written.values()),
-            )  # fmt: skip
+        app = create_app(settings, broker.bootstrap)
+        worker = quarter_hour.QuarterHourWorker(
+            SiteConfig.from_settings(settings),
+            registry,
+            worker_producer.publish,
+            SnapshotStore(data_dir / "state", quarter_hour.SNAPSHOT_NAME, broker.epoch),
+            utc_now,
+        )
+        quarter_hour.register(app, settings, worker)
+        app.finalize()
+        await app.start()
+        parts.push_async_callback(app.stop)
 
-    progress_task = asyncio.create_task(progress(), name="progress")
-    try:
+        result = RunResult(broker=broker, ocpp_port=server.port, data_dir=data_dir)
+        log.info(
+            "OCPP connector listening on ws://%s:%d/ocpp/{station_id}",
+            settings.ocpp_host,
+            server.port,
+        )
+        if on_ready is not None:
+            on_ready(result)
+
+        async def progress() -> None:
+            while True:
+                await asyncio.sleep(10)
+                log.info(
+                    "OCPP messages accepted %d, rejected %d; samples processed %d; "
+                    "quarter-hours %d, peaks %d; warehouse rows %d",
+                    server.counters.accepted, server.counters.rejected, worker.samples_in,
+                    worker.loads_out, worker.peaks_out, sum(sink.stats().rows_written.values()),
+                )  # fmt: skip
+
+        progress_task = asyncio.create_task(progress(), name="progress")
+        parts.callback(progress_task.cancel)
+
         await _run_load(options, server, fleet, ledger, stop)
-    finally:
-        progress_task.cancel()
-        server.close()
-        await server.wait_closed()
+        await _close_server(server)  # no new data: let the worker and the sink catch up
 
         def worker_caught_up() -> bool:
             return all(
@@ -284,23 +304,26 @@ async def _run_on(
             return all(written.get(tp, 0) > off for tp, off in acked.items())
 
         await _wait_for(sink_caught_up, options.drain_timeout_s, "the warehouse sink")
-        await app.stop()
-        feed_stop.set()
-        await feed_task
-        sink_stop.set()
-        stats = await sink_task
-        await consumer.stop()
-        await worker_producer.stop()
-        await connector_producer.stop()
 
     refresh_views(data_dir)
     result.messages_accepted = server.counters.accepted
     result.messages_rejected = server.counters.rejected
     result.records_produced = connector_producer.sent + worker_producer.sent
     result.samples_processed = worker.samples_in
-    result.rows_written = dict(stats.rows_written)
+    result.rows_written = dict(sink.stats().rows_written)
     result.summary = format_site_summary(site_summary(data_dir, epoch=broker.epoch))
     return result
+
+
+async def _close_server(server: OcppServer) -> None:
+    server.close()
+    await server.wait_closed()
+
+
+async def _stop_task(task: asyncio.Task[object], stop: asyncio.Event) -> None:
+    """Ask a loop task to finish (its ``stop`` event), wait for it, re-raise its error."""
+    stop.set()
+    await task
 
 
 async def _run_load(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,3 +76,17 @@ def test_ctrl_c_ends_the_run_cleanly_and_stops_the_broker(tmp_path: Path) -> Non
     assert proc.returncode == 0, err[-3000:]
     assert "gridstream run finished" in out
     assert not Path(f"/proc/{broker}").exists() or "Z" in Path(f"/proc/{broker}/stat").read_text()
+
+
+def test_a_port_in_use_is_a_clear_error_and_nothing_is_left_running(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {**_env(tmp_path / "data"), "GRIDSTREAM_OCPP_PORT": str(taken.getsockname()[1])}
+        run = subprocess.run(
+            [*GRIDSTREAM, "run", "--duration", "5"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert run.returncode == 2
+    assert "cannot listen on 127.0.0.1:" in run.stderr
+    assert "GRIDSTREAM_OCPP_PORT" in run.stderr

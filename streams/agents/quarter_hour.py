@@ -16,9 +16,10 @@ from typing import Any, Protocol
 
 import faust
 from faust.types import EventT
+from pydantic import ValidationError
 
 from gridstream import topics
-from gridstream.records import MeterSample, Record
+from gridstream.records import DeadLetter, MeterSample, Record
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
 from streams.compute.processor import SiteConfig, SiteState, process_batch
@@ -85,6 +86,20 @@ class QuarterHourWorker:
             self._partitions[partition] = state
         return state
 
+    def _bad_record(
+        self, partition: int, offset: int, value: bytes, exc: ValidationError, as_of: datetime
+    ) -> DeadLetter:
+        self.rejected += 1
+        where = f"{topics.METER_SAMPLES.name}[{partition}]@{offset}"
+        log.error("%s: not a meter sample: %s", where, exc)
+        return DeadLetter(
+            source=f"worker:{topics.METER_SAMPLES.name}",
+            reason="bad_record",
+            detail=f"{where}: {exc.error_count()} error(s): {exc.errors()[0]['msg']}",
+            raw=value.decode(errors="replace"),
+            received_at=as_of,
+        )
+
     def forget(self, partitions: Sequence[int]) -> None:
         """Drop in-memory state of revoked partitions (it is reloaded from the snapshot)."""
         for p in partitions:
@@ -103,7 +118,12 @@ class QuarterHourWorker:
             fresh = [(o, v) for o, v in messages if o > state.offset]
             if not fresh:
                 continue
-            samples = [MeterSample.from_json(v) for _, v in fresh]
+            samples: list[MeterSample] = []
+            for offset, value in fresh:
+                try:
+                    samples.append(MeterSample.from_json(value))
+                except ValidationError as exc:  # a producer bug: keep it, do not stall on it
+                    outputs.append(self._bad_record(partition, offset, value, exc, as_of))
             step = process_batch(
                 state.sites, samples, self._config, self._registry.timezone_of, as_of
             )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gridstream.records import MeterSample, QuarterHourLoad, Reading, Record
+from gridstream.records import DeadLetter, MeterSample, QuarterHourLoad, Reading, Record
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
 from streams.agents.quarter_hour import QuarterHourWorker
@@ -95,3 +95,21 @@ async def test_revoked_partition_state_is_reloaded_from_its_snapshot(tmp_path: P
     worker.forget([0])
     await worker.process([(0, 0, sample(0, 1000)), (0, 1, sample(15, 1600))])
     assert [load.import_wh for load in published.loads()] == [600]
+
+
+async def test_a_value_that_is_no_meter_sample_goes_to_the_dead_letter_topic(
+    tmp_path: Path,
+) -> None:
+    published = Published()
+    worker = make_worker(tmp_path, published)
+    await worker.process(
+        [(0, 0, sample(0, 1000)), (0, 1, b'{"not": "a sample"}'), (0, 2, sample(15, 1600))]
+    )
+    [letter] = [r for r in published.records if isinstance(r, DeadLetter)]
+    assert (letter.source, letter.reason, letter.raw) == (
+        "worker:meter.samples", "bad_record", '{"not": "a sample"}'
+    )  # fmt: skip
+    assert letter.detail.startswith("meter.samples[0]@1: ")
+    # The samples around it still count: 600 Wh in [10:00, 10:15).
+    assert [load.import_wh for load in published.loads()] == [600]
+    assert worker.processed == {0: 2}

@@ -99,6 +99,22 @@ REASONS: Final[dict[str, Reason]] = {
             "reading older than the allowed lateness",
         ),
         Reason(
+            "bad_record",
+            "FormationViolation",
+            "FormatViolation",
+            3000,
+            500,
+            "a record on a topic does not match its canonical schema (a producer bug)",
+        ),
+        Reason(
+            "internal_error",
+            "InternalError",
+            "InternalError",
+            3000,
+            500,
+            "a bug in gridstream; the input is kept in the dead-letter topic",
+        ),
+        Reason(
             "broker_unavailable",
             "InternalError",
             "InternalError",
@@ -116,3 +132,17 @@ def reason(code: str) -> Reason:
         return REASONS[code]
     except KeyError:
         raise KeyError(f"unknown reason {code!r}; known: {', '.join(REASONS)}") from None
+
+
+def reasons_table() -> str:
+    """Markdown table of every rejection reason and its code in each protocol."""
+    rows = [
+        "| reason | OCPP 1.6 | OCPP 2.x | OCPI | HTTP | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in REASONS.values():
+        rows.append(
+            f"| `{r.code}` | {r.ocpp16} | {r.ocpp2} | {r.ocpi_status} | {r.http_status} "
+            f"| {r.description} |"
+        )
+    return "\n".join(rows)

@@ -18,6 +18,8 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from gridstream.errors import REASONS
+
 
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
@@ -224,11 +226,20 @@ class Peak(Record):
     as_of: UtcDatetime
 
 
+def _known_reason(code: str) -> str:
+    if code not in REASONS:
+        raise ValueError(f"unknown reason {code!r}; known: {', '.join(REASONS)}")
+    return code
+
+
 class DeadLetter(Record):
-    """Something gridstream could not accept, kept raw with the reason."""
+    """Something gridstream could not accept, kept raw with the reason.
+
+    ``reason`` is a code of the one rejection catalogue, ``gridstream.errors.REASONS``.
+    """
 
     source: str
-    reason: str
+    reason: Annotated[str, AfterValidator(_known_reason)]
     detail: str
     raw: str
     received_at: UtcDatetime

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gridstream.errors import reasons_table
 from gridstream.settings import Settings, settings_table
 
 README = Path(__file__).parents[3] / "README.md"
@@ -29,3 +30,7 @@ def test_settings_come_from_prefixed_environment_variables(
 def test_secret_key_is_masked_when_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRIDSTREAM_ID_TOKEN_KEY", "very-secret")
     assert "very-secret" not in repr(Settings())
+
+
+def test_readme_lists_every_rejection_reason_as_generated() -> None:
+    assert reasons_table() in README.read_text()

@@ -60,3 +60,12 @@ def test_records_refuse_naive_timestamps_and_store_utc() -> None:
                            valid_from=datetime(2026, 1, 1, tzinfo=UTC),
                            valid_to=datetime(2026, 1, 1, tzinfo=UTC), source="t",
                            received_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+
+
+def test_a_dead_letter_names_a_reason_of_the_one_catalogue() -> None:
+    t = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    letter = records.DeadLetter(source="ocpp1.6", reason="bad_value", detail="d", raw="[]",
+                                received_at=t)  # fmt: skip
+    assert letter.reason == "bad_value"
+    with pytest.raises(ValueError, match="unknown reason 'oops'; known: malformed_frame"):
+        records.DeadLetter(source="ocpp1.6", reason="oops", detail="d", raw="[]", received_at=t)

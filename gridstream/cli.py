@@ -52,8 +52,39 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
     sub.add_parser("report", help="per-site energy, highest quarter-hour and sessions")
+
+    verify = sub.add_parser(
+        "verify",
+        help="recompute quarter-hour load from the stored samples and compare with the stream",
+    )
+    verify.add_argument("--epoch", help="only one run's data (a broker cluster id)")
     sub.add_parser("settings", help="print the GRIDSTREAM_* settings table")
     return p
+
+
+def _verify(settings: Settings, epoch: str | None) -> int:
+    """Batch equals stream? Print the verdict and the differences; 1 if any."""
+    from datetime import UTC, datetime
+
+    from streams.compute import QuarterHourConfig
+    from warehouse.backfill import compare, quarter_hour_load, read_samples, stream_quarter_hours
+    from warehouse.query import format_result
+
+    samples = read_samples(settings.data_dir, epoch)
+    batch = quarter_hour_load(
+        samples, QuarterHourConfig.from_settings(settings), as_of=datetime.now(UTC)
+    )
+    differences = compare(stream_quarter_hours(settings.data_dir, epoch), batch)
+    print(
+        f"{len(batch)} site quarter-hours recomputed from {len(samples)} stored meter samples; "
+        f"{len(differences)} differ from what the stream wrote"
+    )
+    if differences:
+        columns = list(differences[0].__dataclass_fields__)
+        rows = [tuple(getattr(d, c) for c in columns) for d in differences]
+        print(format_result(columns, rows, "table"))
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(format_site_summary(site_summary(settings.data_dir)))
             return 0
+        if args.command == "verify":
+            return _verify(settings, args.epoch)
         if args.command == "settings":
             print(settings_table())
             return 0

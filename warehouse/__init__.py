@@ -6,8 +6,16 @@
 ``catalog``  DuckDB views over the files, in ``<data_dir>/gridstream.duckdb``
 ``query``    run SQL and print the result as a table, CSV or JSON
 ``report``   per-site summary
+``backfill`` quarter-hour load recomputed in batch from stored samples, compared with the stream
 """
 
+from warehouse.backfill import (
+    Difference,
+    compare,
+    quarter_hour_load,
+    read_samples,
+    stream_quarter_hours,
+)
 from warehouse.catalog import open_catalog, refresh_views, view_names
 from warehouse.errors import DecodeError, QueryError, WarehouseError
 from warehouse.query import format_result, run_query
@@ -24,22 +32,27 @@ from warehouse.sink import (
 
 __all__ = [
     "DecodeError",
+    "Difference",
     "ParquetSink",
     "QueryError",
     "Rejection",
     "SinkStats",
     "SiteSummary",
     "WarehouseError",
+    "compare",
     "format_result",
     "format_site_summary",
     "make_sink_consumer",
     "open_catalog",
+    "quarter_hour_load",
+    "read_samples",
     "records_to_table",
     "refresh_views",
     "run_query",
     "run_sink",
     "seek_to_resume",
     "site_summary",
+    "stream_quarter_hours",
     "topic_schema",
     "view_names",
 ]

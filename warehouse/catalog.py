@@ -110,6 +110,14 @@ DERIVED_VIEWS: dict[str, str] = {
 """Views over the base views, in creation order."""
 
 
+QUARTER_HOUR_LOAD_OF_EPOCH = """(
+    SELECT * FROM quarter_hour_load_revisions WHERE _epoch = $epoch
+    QUALIFY row_number() OVER (
+        PARTITION BY site_id, interval_start ORDER BY revision DESC, as_of DESC, _offset DESC
+    ) = 1)"""
+"""A FROM-clause source like ``quarter_hour_load`` for one broker epoch (``$epoch``)."""
+
+
 def base_view_name(topic: str) -> str:
     """The base view of ``topic`` (``BASE_VIEWS``, else the name with ``_`` for ``.``)."""
     return BASE_VIEWS.get(topic, topic.replace(".", "_"))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from warehouse.catalog import open_catalog
+from warehouse.catalog import QUARTER_HOUR_LOAD_OF_EPOCH, open_catalog
 from warehouse.query import format_result
 
 # {load}, {sessions} and {readings} are the whole history's views, or one epoch's rows.
@@ -44,11 +44,7 @@ _WHOLE_HISTORY = {"load": "quarter_hour_load", "sessions": "sessions", "readings
 
 # One broker epoch (one run on the embedded broker): the latest revision within it.
 _ONE_EPOCH = {
-    "load": """(
-        SELECT * FROM quarter_hour_load_revisions WHERE _epoch = $epoch
-        QUALIFY row_number() OVER (
-            PARTITION BY site_id, interval_start ORDER BY revision DESC, as_of DESC, _offset DESC
-        ) = 1)""",
+    "load": QUARTER_HOUR_LOAD_OF_EPOCH,
     "sessions": """(
         SELECT DISTINCT site_id, station_id, transaction_id FROM transactions
         WHERE _epoch = $epoch)""",

@@ -51,6 +51,12 @@ def test_run_prints_per_site_figures_that_query_reads_back(tmp_path: Path) -> No
     assert set(energy) == {"BE-ANT-DEPOT", "BE-GNT-OFFICE", "BE-BRU-RETAIL"}
     assert all(wh > 0 for wh in energy.values())
 
+    verify = subprocess.run(
+        [*GRIDSTREAM, "verify"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "; 0 differ from what the stream wrote" in verify.stdout
+
 
 def test_query_names_the_views_when_a_table_is_unknown(tmp_path: Path) -> None:
     query = subprocess.run(

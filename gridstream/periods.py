@@ -25,6 +25,18 @@ def quarter_hour_start(ts: datetime) -> datetime:
     return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
 
 
+def ceil_quarter_hour(ts: datetime) -> datetime:
+    """The first quarter-hour boundary at or after ``ts`` (UTC).
+
+    >>> ceil_quarter_hour(datetime(2026, 1, 15, 10, 0, 1, tzinfo=UTC)).isoformat()
+    '2026-01-15T10:15:00+00:00'
+    >>> ceil_quarter_hour(datetime(2026, 1, 15, 10, 15, tzinfo=UTC)).isoformat()
+    '2026-01-15T10:15:00+00:00'
+    """
+    floor = quarter_hour_start(ts)
+    return floor if floor == ts else floor + QUARTER_HOUR
+
+
 def quarter_hours(start: datetime, end: datetime) -> list[datetime]:
     """Starts of the settlement periods that overlap ``[start, end)``."""
     out: list[datetime] = []

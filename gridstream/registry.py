@@ -55,7 +55,7 @@ def parse_sites_csv(text: str, where: str = "sites file") -> list[SiteAssignment
     Only ``station_id`` and ``site_id`` are required; empty cells mean "not known".
     Raises ``ConfigError`` naming the line and field of the first bad row.
 
-    >>> [a.site_id for a in parse_sites_csv("station_id,site_id\\nCP-1,EAN-541448\\n")]
+    >>> [a.site_id for a in parse_sites_csv("station_id,site_id\nCP-1,EAN-541448\n")]
     ['EAN-541448']
     """
     reader = csv.DictReader(io.StringIO(text))

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gridstream.periods import QUARTER_HOUR, quarter_hour_start
+from gridstream.periods import QUARTER_HOUR, ceil_quarter_hour, quarter_hour_start
 from simulator.errors import LedgerError
-from simulator.timeline import ceil_quarter_hour
 
 MeterKey = tuple[str, int]
 """(station_id, evse_id)"""

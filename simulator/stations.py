@@ -31,6 +31,7 @@ from ocpp.v21 import ChargePoint as ChargePoint21
 from ocpp.v201 import ChargePoint as ChargePoint201
 from websockets.typing import Subprotocol
 
+from gridstream.periods import ceil_quarter_hour
 from simulator.clock import Monotonic, SimClock
 from simulator.errors import StationError
 from simulator.fleet import Fleet, OcppVersion, StationSpec
@@ -40,7 +41,6 @@ from simulator.ocpp16 import V16Speaker
 from simulator.sessions import SessionPlanner, plan_sessions
 from simulator.timeline import (
     StationSim,
-    ceil_quarter_hour,
     check_sample_interval,
     check_start,
     final_instant,

@@ -37,18 +37,6 @@ def check_sample_interval(sample_interval: timedelta) -> None:
         raise ValueError(f"sample interval {sample_interval} must be whole seconds in (0 s, 900 s]")
 
 
-def ceil_quarter_hour(ts: datetime) -> datetime:
-    """The first quarter-hour boundary at or after ``ts`` (UTC).
-
-    >>> ceil_quarter_hour(datetime(2026, 1, 15, 10, 0, 1, tzinfo=UTC)).isoformat()
-    '2026-01-15T10:15:00+00:00'
-    >>> ceil_quarter_hour(datetime(2026, 1, 15, 10, 15, tzinfo=UTC)).isoformat()
-    '2026-01-15T10:15:00+00:00'
-    """
-    floor = quarter_hour_start(ts)
-    return floor if floor == ts else floor + QUARTER_HOUR
-
-
 def final_instant(last_boundary: datetime, sample_interval: timedelta) -> datetime:
     """The last instant of a run that ends on ``last_boundary``: one sample after it."""
     return last_boundary + sample_interval

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gridstream.periods import ceil_quarter_hour
 from simulator import default_fleet, simulate
 from simulator.clock import SimClock
-from simulator.timeline import ceil_quarter_hour, check_start, sample_instants
+from simulator.timeline import check_start, sample_instants
 
 START = datetime(2026, 1, 15, 10, tzinfo=UTC)
 

@@ -1,10 +1,11 @@
 """Starts and stops the parts of ``gridstream run`` (wiring only; the CLI calls it).
 
-Order of start: broker (embedded unless configured) with every catalog topic, producer,
-warehouse sink, Faust worker, OCPP connector, then the fleet simulator. Order of stop is
-the reverse, with a drain in between: once the stations are done, the worker finishes what
-the connector produced and the sink writes everything that was produced, so the summary
-read back from DuckDB matches what the stations sent.
+Order of start: broker (embedded unless configured) with every catalog topic, producers,
+the OCPP connector (first, so that a port in use fails before anything else runs), the
+registry feed, the warehouse sink, the Faust worker, then the fleet simulator. Order of
+stop is the reverse, with a drain before it: once the stations are done, the worker
+finishes what the connector produced and the sink writes everything that was produced, so
+the summary read back from DuckDB matches what the stations sent.
 """
 
 from __future__ import annotations

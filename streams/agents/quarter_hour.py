@@ -138,7 +138,13 @@ class QuarterHourWorker:
             touched.append((partition, state, max(o for o, _ in fresh)))
         # Outputs first, then the snapshot: a crash in between re-emits the same revisions,
         # which the warehouse de-duplicates; the other order could lose outputs.
-        await self._publish(outputs)
+        try:
+            await self._publish(outputs)
+        except BaseException:
+            # The in-memory state already holds this batch, its outputs were not sent: go
+            # back to the snapshot, so that the batch, delivered again, emits them again.
+            self.forget([partition for partition, _, _ in touched])
+            raise
         for partition, state, last in touched:
             state.offset = last
             self._snapshots.save(

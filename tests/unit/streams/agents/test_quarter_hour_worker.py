@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from gridstream.records import DeadLetter, MeterSample, QuarterHourLoad, Reading, Record
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
@@ -113,3 +115,21 @@ async def test_a_value_that_is_no_meter_sample_goes_to_the_dead_letter_topic(
     # The samples around it still count: 600 Wh in [10:00, 10:15).
     assert [load.import_wh for load in published.loads()] == [600]
     assert worker.processed == {0: 2}
+
+
+async def test_outputs_that_could_not_be_published_are_emitted_when_the_batch_comes_again(
+    tmp_path: Path,
+) -> None:
+    published = Published()
+    worker = make_worker(tmp_path, published)
+    await worker.process([(0, 0, sample(0, 1000))])
+
+    async def broker_down(records: Sequence[Record]) -> None:
+        raise ConnectionError("broker down")
+
+    worker._publish = broker_down
+    with pytest.raises(ConnectionError):
+        await worker.process([(0, 1, sample(15, 1600))])
+    worker._publish = published
+    await worker.process([(0, 1, sample(15, 1600))])  # Faust delivers it again
+    assert [load.import_wh for load in published.loads()] == [600]

@@ -110,8 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             try:
                 summary = asyncio.run(run(settings, options))
-            except KeyboardInterrupt:
-                print("interrupted", file=sys.stderr)
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                print("gridstream: interrupted; every part was stopped", file=sys.stderr)
                 return 130
             print(summary)
             return 0

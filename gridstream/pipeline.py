@@ -146,13 +146,22 @@ async def run(
     With ``options.simulator``, ``fleet`` (default: ``default_fleet``) runs against the
     connector and records what its meters counted in ``ledger``. ``on_ready`` is called
     once everything listens (tests use it to learn the ports).
-    SIGINT and SIGTERM set ``stop``: the run then drains and ends with its summary.
+    SIGINT and SIGTERM set ``stop``: the run then drains and ends with its summary; a
+    second signal cancels the run (every part is still stopped).
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    this_run = asyncio.current_task()
+
+    def on_signal() -> None:
+        # The first Ctrl-C drains and summarises; a second one does not wait for that.
+        if stop.is_set() and this_run is not None:
+            this_run.cancel()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
     # A bad sites file is refused before anything starts.
     sites = load_sites(settings)
     try:

@@ -96,3 +96,22 @@ def test_a_port_in_use_is_a_clear_error_and_nothing_is_left_running(tmp_path: Pa
     assert run.returncode == 2
     assert "cannot listen on 127.0.0.1:" in run.stderr
     assert "GRIDSTREAM_OCPP_PORT" in run.stderr
+
+
+def test_a_second_ctrl_c_stops_at_once_and_still_stops_the_broker(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*GRIDSTREAM, "run"],  # with the simulator: the first Ctrl-C would drain
+        env=_env(tmp_path / "data"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _tansu_children(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [broker] = _tansu_children(proc.pid)
+    time.sleep(8)  # the worker, the sink and the stations are running
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted; every part was stopped" in err
+    assert not Path(f"/proc/{broker}").exists() or "Z" in Path(f"/proc/{broker}/stat").read_text()

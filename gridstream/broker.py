@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from gridstream import topics
 from gridstream.errors import BrokerError
@@ -82,7 +81,6 @@ class EmbeddedBroker:
         self.bootstrap = f"127.0.0.1:{self.port}"
         self._startup_timeout_s = startup_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log_path: Path | None = None
 
     def start(self) -> None:
         """Start Tansu and wait until it answers; raise ``BrokerError`` if it does not."""

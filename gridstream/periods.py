@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 QUARTER_HOUR = timedelta(minutes=15)
-QUARTER_HOUR_S = 900
 QUARTER_HOUR_H = 0.25
 
 

@@ -71,6 +71,10 @@ class RunResult:
     data_dir: Path
     messages_accepted: int = 0
     messages_rejected: int = 0
+    #: Valid messages answered InternalError because the broker did not acknowledge them
+    #: (the station retries them), and bugs: both must be looked at.
+    messages_not_stored: int = 0
+    internal_errors: int = 0
     records_produced: int = 0
     samples_processed: int = 0
     rows_written: dict[str, int] = field(default_factory=dict)
@@ -83,7 +87,13 @@ class RunResult:
             f"  OCPP messages accepted {self.messages_accepted}, rejected "
             f"{self.messages_rejected}; records produced {self.records_produced}; "
             f"samples processed by the worker {self.samples_processed}\n"
-            f"  warehouse {self.data_dir}: "
+            + (
+                f"  NOT STORED (broker did not acknowledge; stations were told to retry): "
+                f"{self.messages_not_stored}; internal errors: {self.internal_errors}\n"
+                if self.messages_not_stored or self.internal_errors
+                else ""
+            )
+            + f"  warehouse {self.data_dir}: "
             + (
                 ", ".join(f"{t} {n}" for t, n in sorted(self.rows_written.items()) if n)
                 or "nothing written"
@@ -318,6 +328,8 @@ async def _run_on(
     refresh_views(data_dir)
     result.messages_accepted = server.counters.accepted
     result.messages_rejected = server.counters.rejected
+    result.messages_not_stored = server.counters.publish_failed
+    result.internal_errors = server.counters.internal_errors
     result.records_produced = connector_producer.sent + worker_producer.sent
     result.samples_processed = worker.samples_in
     result.rows_written = dict(sink.stats().rows_written)

@@ -77,34 +77,26 @@ def sample_registers(readings: Sequence[Reading]) -> tuple[float | None, float |
     (330.0, None)
     """
     # Fast path, one pass: an outlet total in Wh wins over everything else of its register.
-    imported = exported = None
-    other_import = other_export = False
+    totals: dict[str, float] = {}
+    others: set[str] = set()  # registers that also have parts or other locations
     for r in readings:
         m = r.measurand
-        if m == IMPORT_REGISTER:
-            if (
-                r.phase is None
-                and r.unit == "Wh"
-                and r.value is not None
-                and (r.location is None or r.location == "Outlet")
-            ):
-                if imported is None or r.value > imported:
-                    imported = r.value
-            else:
-                other_import = True
-        elif m == EXPORT_REGISTER:
-            if (
-                r.phase is None
-                and r.unit == "Wh"
-                and r.value is not None
-                and (r.location is None or r.location == "Outlet")
-            ):
-                if exported is None or r.value > exported:
-                    exported = r.value
-            else:
-                other_export = True
-    if imported is None and other_import:
+        if m != IMPORT_REGISTER and m != EXPORT_REGISTER:
+            continue
+        value = r.value
+        if (
+            r.phase is None
+            and r.unit == "Wh"
+            and value is not None
+            and (r.location is None or r.location == "Outlet")
+        ):
+            if m not in totals or value > totals[m]:
+                totals[m] = value
+        else:
+            others.add(m)
+    imported, exported = totals.get(IMPORT_REGISTER), totals.get(EXPORT_REGISTER)
+    if imported is None and IMPORT_REGISTER in others:
         imported = _register_value(readings, IMPORT_REGISTER)
-    if exported is None and other_export:
+    if exported is None and EXPORT_REGISTER in others:
         exported = _register_value(readings, EXPORT_REGISTER)
     return imported, exported

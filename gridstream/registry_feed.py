@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from gridstream import topics
+from gridstream.errors import BrokerError
 from gridstream.records import SiteAssignment
 from gridstream.registry import SiteRegistry
 
@@ -40,7 +41,13 @@ async def follow_registry(bootstrap: str, registry: SiteRegistry, stop: asyncio.
     await consumer.start()
     applied = 0
     try:
-        partitions = consumer.partitions_for_topic(topics.REGISTRY_SITES.name) or set()
+        await consumer.topics()  # fetch metadata: partitions_for_topic reads only the cache
+        partitions = consumer.partitions_for_topic(topics.REGISTRY_SITES.name)
+        if not partitions:
+            raise BrokerError(
+                f"topic {topics.REGISTRY_SITES.name} does not exist on {bootstrap}; "
+                "gridstream creates it at start (gridstream.broker.ensure_topics)"
+            )
         consumer.assign([TopicPartition(topics.REGISTRY_SITES.name, p) for p in partitions])
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)

@@ -23,6 +23,8 @@ def create_app(settings: Settings, bootstrap: str, app_id: str = "gridstream") -
         app_id,
         broker=f"kafka://{bootstrap}",
         web_enabled=False,
+        # Faust's own data dir defaults to "<app_id>-data" in the working directory.
+        datadir=str(settings.data_dir / "faust" / app_id),
         store="memory://",
         broker_session_timeout=GROUP_SESSION_TIMEOUT_S,
         broker_heartbeat_interval=GROUP_HEARTBEAT_INTERVAL_S,

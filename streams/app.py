@@ -19,12 +19,14 @@ from gridstream.settings import Settings
 
 def create_app(settings: Settings, bootstrap: str, app_id: str = "gridstream") -> faust.App:
     """A Faust app on ``bootstrap`` with fast group joins and no web server or tables."""
+    datadir = settings.data_dir / "faust" / app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     return faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
         web_enabled=False,
         # Faust's own data dir defaults to "<app_id>-data" in the working directory.
-        datadir=str(settings.data_dir / "faust" / app_id),
+        datadir=str(datadir),
         store="memory://",
         broker_session_timeout=GROUP_SESSION_TIMEOUT_S,
         broker_heartbeat_interval=GROUP_HEARTBEAT_INTERVAL_S,

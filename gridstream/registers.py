@@ -1,7 +1,13 @@
-"""Which reading of a meter sample is its energy register (DOMAIN.md, Meter values).
+"""Which readings of a meter sample are its energy (DOMAIN.md, Meter values).
 
-The rules, shared by the connectors (a session's start and end register) and the
-quarter-hour computation (interval energy):
+A sample can carry a meter's energy in two forms: a cumulative register
+(``Energy.Active.Import.Register`` / ``Export.Register``) or the energy of the sampling
+interval that ends at the sample (``Energy.Active.Import.Interval`` / ``Export.Interval``,
+OCPP 1.6 errata 3.77). Each form, per direction, is one *series* of the meter;
+``sample_energy`` gives the value of every series a sample holds, ``sample_registers``
+the two registers alone (the connectors' session start and end).
+
+The rules, alike for registers and intervals:
 
 - The total (the reading without a phase) when the sample has one. Phase readings are parts
   of it and are never added to it.
@@ -13,12 +19,22 @@ quarter-hour computation (interval energy):
   does not depend on the order of the readings (the streaming step applies the same rule
   to readings of one instant from different samples).
 - Location: the outlet (``Outlet``, or none given: OCPP's default) is the EVSE's meter; an
-  ``Inlet`` reading is used only when the sample has no outlet reading of that register.
-  Other locations (``EV``, ``Body``, ``Cable``) are not the EVSE's register and are skipped.
+  ``Inlet`` reading is used only when the sample has no outlet reading of that series.
+  Other locations (``EV``, ``Body``, ``Cable``) are not the EVSE's meter and are skipped.
 - Only canonical ``Wh`` readings are used (connectors convert kWh at the edge).
 
-Energy.Active.Import.Interval / Export.Interval readings (energy of the sampling interval,
-not a register) and power readings are not registers and are skipped.
+Interval energy and its context: the length of an interval is that of the context's
+sampling (errata 3.77: ``Sample.Periodic`` every MeterValueSampleInterval, ``Sample.Clock``
+every ClockAlignedDataInterval). A station configured to send both would count the same
+energy twice in one series, so they are two series: ``Sample.Periodic`` (or no context) is
+``IMPORT_INTERVAL`` / ``EXPORT_INTERVAL``, ``Sample.Clock`` is ``IMPORT_CLOCK_INTERVAL`` /
+``EXPORT_CLOCK_INTERVAL``, and the site sum takes one series per meter and direction
+(``streams.compute.site_load``). Interval readings of other contexts (``Transaction.Begin``,
+``Transaction.End``, ``Trigger``, ``Interruption.*``, ``Other``) are skipped: their interval
+is not the span since the meter's previous sample, and counting them would count part of
+the next periodic interval twice.
+
+Power readings and other measurands are not energy and are skipped.
 """
 
 from __future__ import annotations
@@ -30,16 +46,56 @@ from gridstream.records import Reading
 
 IMPORT_REGISTER: Final = "Energy.Active.Import.Register"
 EXPORT_REGISTER: Final = "Energy.Active.Export.Register"
+IMPORT_INTERVAL: Final = "Energy.Active.Import.Interval"
+EXPORT_INTERVAL: Final = "Energy.Active.Export.Interval"
+CLOCK_CONTEXT: Final = "Sample.Clock"
+PERIODIC_CONTEXT: Final = "Sample.Periodic"
+IMPORT_CLOCK_INTERVAL: Final = f"{IMPORT_INTERVAL}@{CLOCK_CONTEXT}"
+"""The series of clock-aligned import intervals (not a measurand: a measurand and context)."""
+EXPORT_CLOCK_INTERVAL: Final = f"{EXPORT_INTERVAL}@{CLOCK_CONTEXT}"
+"""The series of clock-aligned export intervals."""
+
+INTERVAL_SERIES: Final = frozenset(
+    {IMPORT_INTERVAL, EXPORT_INTERVAL, IMPORT_CLOCK_INTERVAL, EXPORT_CLOCK_INTERVAL}
+)
+"""Series whose values are the energy of one interval each, not a cumulative count."""
+
+# series -> (measurand, contexts it takes; None: any)
+_SOURCE: Final[dict[str, tuple[str, tuple[str | None, ...] | None]]] = {
+    IMPORT_REGISTER: (IMPORT_REGISTER, None),
+    EXPORT_REGISTER: (EXPORT_REGISTER, None),
+    IMPORT_INTERVAL: (IMPORT_INTERVAL, (None, PERIODIC_CONTEXT)),
+    EXPORT_INTERVAL: (EXPORT_INTERVAL, (None, PERIODIC_CONTEXT)),
+    IMPORT_CLOCK_INTERVAL: (IMPORT_INTERVAL, (CLOCK_CONTEXT,)),
+    EXPORT_CLOCK_INTERVAL: (EXPORT_INTERVAL, (CLOCK_CONTEXT,)),
+}
+
+# interval measurand -> {context: series}
+_INTERVAL_SERIES_OF: Final[dict[str, dict[str | None, str]]] = {
+    IMPORT_INTERVAL: {
+        None: IMPORT_INTERVAL,
+        PERIODIC_CONTEXT: IMPORT_INTERVAL,
+        CLOCK_CONTEXT: IMPORT_CLOCK_INTERVAL,
+    },
+    EXPORT_INTERVAL: {
+        None: EXPORT_INTERVAL,
+        PERIODIC_CONTEXT: EXPORT_INTERVAL,
+        CLOCK_CONTEXT: EXPORT_CLOCK_INTERVAL,
+    },
+}
 
 # location -> rank; lower wins. None is OCPP's default location, the outlet.
 _LOCATION_RANK: Final[dict[str | None, int]] = {None: 0, "Outlet": 0, "Inlet": 1}
 
 
-def _register_value(readings: Sequence[Reading], measurand: str) -> float | None:
+def _series_value(readings: Sequence[Reading], series: str) -> float | None:
+    measurand, contexts = _SOURCE[series]
     # best[(rank, phase)] = highest value; phase None is the total.
     best: dict[tuple[int, str | None], float] = {}
     for r in readings:
         if r.measurand != measurand or r.unit != "Wh" or r.value is None:
+            continue
+        if contexts is not None and r.context not in contexts:
             continue
         rank = _LOCATION_RANK.get(r.location)
         if rank is None:
@@ -67,6 +123,61 @@ def _phase_order(item: tuple[tuple[int, str | None], float]) -> str:
     return item[0][1] or ""
 
 
+def sample_energy(readings: Sequence[Reading]) -> dict[str, float]:
+    """The energy series of one sample's readings: series name -> Wh, only those present.
+
+    Series names are ``IMPORT_REGISTER``, ``EXPORT_REGISTER``, ``IMPORT_INTERVAL``,
+    ``EXPORT_INTERVAL``, ``IMPORT_CLOCK_INTERVAL`` and ``EXPORT_CLOCK_INTERVAL``.
+
+    >>> from gridstream.records import Reading
+    >>> energy = sample_energy([
+    ...     Reading(measurand=IMPORT_REGISTER, value=5_000.0, unit="Wh"),
+    ...     Reading(measurand=IMPORT_INTERVAL, value=12.0, unit="Wh"),
+    ...     Reading(measurand=IMPORT_INTERVAL, value=180.0, unit="Wh", context="Sample.Clock"),
+    ... ])
+    >>> for series, wh in energy.items():
+    ...     print(series, wh)
+    Energy.Active.Import.Register 5000.0
+    Energy.Active.Import.Interval 12.0
+    Energy.Active.Import.Interval@Sample.Clock 180.0
+    """
+    # Fast path, one pass: an outlet total in Wh wins over everything else of its series.
+    totals: dict[str, float] = {}
+    others: list[str] | None = None  # series that also have parts or other locations
+    for r in readings:
+        # operators, not calls: most readings are not energy and must cost next to nothing
+        series = r.measurand
+        if series != IMPORT_REGISTER and series != EXPORT_REGISTER:
+            if series not in _INTERVAL_SERIES_OF:
+                continue
+            by_context = _INTERVAL_SERIES_OF[series]
+            context = r.context
+            if context not in by_context:
+                continue
+            series = by_context[context]
+        value = r.value
+        if (
+            r.phase is None
+            and r.unit == "Wh"
+            and value is not None
+            and (r.location is None or r.location == "Outlet")
+        ):
+            held = totals.get(series)
+            if held is None or value > held:
+                totals[series] = value
+        elif others is None:
+            others = [series]
+        else:
+            others.append(series)
+    if others is not None:
+        for series in others:
+            if series not in totals:
+                value = _series_value(readings, series)
+                if value is not None:
+                    totals[series] = value
+    return totals
+
+
 def sample_registers(readings: Sequence[Reading]) -> tuple[float | None, float | None]:
     """The (import, export) register totals of one sample's readings, in Wh; None if absent.
 
@@ -76,27 +187,5 @@ def sample_registers(readings: Sequence[Reading]) -> tuple[float | None, float |
     >>> sample_registers(parts)
     (330.0, None)
     """
-    # Fast path, one pass: an outlet total in Wh wins over everything else of its register.
-    totals: dict[str, float] = {}
-    others: set[str] = set()  # registers that also have parts or other locations
-    for r in readings:
-        m = r.measurand
-        if m != IMPORT_REGISTER and m != EXPORT_REGISTER:
-            continue
-        value = r.value
-        if (
-            r.phase is None
-            and r.unit == "Wh"
-            and value is not None
-            and (r.location is None or r.location == "Outlet")
-        ):
-            if m not in totals or value > totals[m]:
-                totals[m] = value
-        else:
-            others.add(m)
-    imported, exported = totals.get(IMPORT_REGISTER), totals.get(EXPORT_REGISTER)
-    if imported is None and IMPORT_REGISTER in others:
-        imported = _register_value(readings, IMPORT_REGISTER)
-    if exported is None and EXPORT_REGISTER in others:
-        exported = _register_value(readings, EXPORT_REGISTER)
-    return imported, exported
+    energy = sample_energy(readings)
+    return energy.get(IMPORT_REGISTER), energy.get(EXPORT_REGISTER)

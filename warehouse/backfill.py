@@ -1,6 +1,6 @@
 """Quarter-hour load recomputed in batch from the meter samples the warehouse holds.
 
-The same plain computations the stream runs (``streams.compute``: register extraction,
+The same plain computations the stream runs (``streams.compute``: energy extraction,
 the batch path ``energy_of_intervals``, the site sum), over the whole stored history read
 back through DuckDB. What the stream wrote must equal what the history says, to the Wh;
 ``compare`` lists where it does not, so that an analyst can trust (or question) a figure,
@@ -21,14 +21,14 @@ from streams.compute import (
     QuarterHourConfig,
     SiteLoadState,
     energy_of_intervals,
-    register_points,
+    energy_points,
     site_quarter_hour,
 )
 from warehouse.catalog import QUARTER_HOUR_LOAD_OF_EPOCH, open_catalog
 
 _SAMPLE_COLUMNS = (
     "ts, station_id, site_id, evse_id, connector_id, transaction_id, source, message_id, "
-    "received_at, readings"
+    "received_at, station_ts, readings"
 )
 
 
@@ -68,9 +68,10 @@ def quarter_hour_load(
 ) -> list[QuarterHourLoad]:
     """Site loads of every final quarter-hour ``[s, s + 15 min)`` the samples cover.
 
-    A meter belongs to the site its latest sample names. Ordered by site, then interval.
+    A meter belongs to the site its latest sample names. A sample stored twice (a re-sent
+    offline batch) counts once, as in the stream. Ordered by site, then interval.
     """
-    points = register_points(samples)
+    points = energy_points(samples)
     site_of: dict[tuple[str, int | None], str] = {
         (sample.station_id, sample.evse_id): sample.site_id for sample in samples
     }

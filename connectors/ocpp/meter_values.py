@@ -16,7 +16,21 @@ Rules (PROTOCOLS.md §2, §3, §7; DOMAIN.md, Meter values):
   number. Empty, non-numeric or non-finite values reject the message (``bad_value``), and a
   unit ``gridstream.units`` does not know rejects it as ``unknown_unit``.
 - Every reading is kept, totals and phases, all contexts, in the order sent: consumers key
-  them by (measurand, phase, location, context) and decide what to add up.
+  them by (measurand, phase, location, context) and decide what to add up. That includes
+  ``Energy.Active.*.Interval`` energy, which the quarter-hour computation uses where a
+  meter reports no register (``gridstream.registers``).
+
+Sample times (``connectors.ocpp.timestamps.station_times``): a station's clock far ahead
+of the receive time, or never set (before 2015), is replaced, the message's newest such
+entry taking the receive time and the others keeping their spacing before it; the sample's
+``station_ts`` keeps what the station said. Past times are kept as sent, however old
+(offline batches). An empty ``timestamp`` (``""``: the schemas require the member, and the
+``ocpp`` package's validator does not check its format) is repaired with the receive time
+rather than rejected: a station sends a sample when it takes it, and a CALLERROR would make
+it drop or endlessly retry readings whose energy is otherwise good. Only one entry per
+message may be empty: several could not be put in order, and merging them into one instant
+would lose interval energy, so that message is rejected (``bad_value``). Any other
+unreadable timestamp is a ``bad_value`` too: garbled text says the payload is broken.
 
 Signed meter data is kept raw in ``Reading.signed_data`` for audit, never decoded here:
 
@@ -40,7 +54,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from connectors.ocpp.context import CallContext, InvalidPayload
-from connectors.ocpp.timestamps import parse_timestamp
+from connectors.ocpp.timestamps import parse_timestamp, station_times
 from gridstream.records import CanonicalUnit, MeterSample, Reading
 from gridstream.units import UnknownUnitError, default_unit, to_canonical
 
@@ -52,8 +66,8 @@ DEFAULT_LOCATION: Final = "Outlet"
 # "1_000" and surrounding blanks, none of which is a reading.
 _DECIMAL: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
-TimedReadings = tuple[datetime, list[Reading]]
-"""The readings of one ``meterValue`` entry and its timestamp (aware UTC)."""
+TimedReadings = tuple[datetime | None, list[Reading]]
+"""The readings of one ``meterValue`` entry and its timestamp (aware UTC; None: empty)."""
 
 
 def _canonical(value: float, unit: str, multiplier: int, where: str) -> tuple[float, CanonicalUnit]:
@@ -159,15 +173,30 @@ def timed_readings(
     """Each ``MeterValue`` entry as (UTC timestamp, readings), in the order sent.
 
     ``source`` picks the 1.6 or 2.x sampled-value rules; ``field`` names the list in
-    rejection details (1.6 StopTransaction calls it ``transactionData``).
+    rejection details (1.6 StopTransaction calls it ``transactionData``). An empty
+    timestamp gives None (``to_samples`` repairs it); a second empty one in the message is a
+    ``bad_value`` (see the module docstring).
     """
     readings_of: Callable[[Sequence[Mapping[str, Any]], str], list[Reading]] = (
         readings_v16 if source == "ocpp1.6" else readings_v2
     )
     out: list[TimedReadings] = []
+    empty: str | None = None  # the path of the first empty timestamp
     for i, entry in enumerate(meter_values):
         where = f"{field}[{i}]"
-        ts = parse_timestamp(entry.get("timestamp"), f"{where}.timestamp")
+        text = entry.get("timestamp")
+        ts: datetime | None
+        if isinstance(text, str) and not text.strip():
+            if empty is not None:
+                raise InvalidPayload(
+                    "bad_value",
+                    f"{where}.timestamp: empty, as {empty} is: entries without a time "
+                    "cannot be put in order",
+                )
+            empty = f"{where}.timestamp"
+            ts = None
+        else:
+            ts = parse_timestamp(text, f"{where}.timestamp")
         out.append((ts, readings_of(entry.get("sampledValue", []), where)))
     return out
 
@@ -182,12 +211,16 @@ def to_samples(
 ) -> list[MeterSample]:
     """One ``MeterSample`` per distinct timestamp, readings of equal timestamps merged.
 
-    Samples come in order of first appearance; ``received_at`` is ``ctx.now``. Entries
-    without readings produce nothing (a sample needs at least one reading).
+    Samples come in order of first appearance; ``received_at`` is ``ctx.now``. Timestamps
+    the station's clock got wrong, and empty ones, are repaired by ``station_times`` (the
+    sample's ``station_ts`` says what the station sent); a repaired entry is merged only
+    with entries the station gave the same time. Entries without readings produce nothing
+    (a sample needs at least one reading).
     """
-    by_ts: dict[datetime, list[Reading]] = {}
-    for ts, readings in timed:
-        by_ts.setdefault(ts, []).extend(readings)
+    times = station_times([ts for ts, _ in timed], ctx.now)
+    by_ts: dict[tuple[datetime, str | None], list[Reading]] = {}
+    for (ts, said), (_, readings) in zip(times, timed, strict=True):
+        by_ts.setdefault((ts, said), []).extend(readings)
     return [
         MeterSample(
             ts=ts,
@@ -200,8 +233,9 @@ def to_samples(
             message_id=ctx.message_id,
             received_at=ctx.now,
             readings=tuple(readings),
+            station_ts=said,
         )
-        for ts, readings in by_ts.items()
+        for (ts, said), readings in by_ts.items()
         if readings
     ]
 

@@ -3,8 +3,8 @@
 Each maps ``(state, inputs)`` to ``(state, outputs)``; the Faust shells in ``streams/agents``
 and the warehouse backfill call the same functions.
 
-- ``quarter_hour``: one meter's quarter-hour energy from its cumulative register.
-- ``meter_registers``: import/export register totals out of ``MeterSample`` records.
+- ``quarter_hour``: one meter series' quarter-hour energy (register or interval energies).
+- ``meter_registers``: energy readings (registers, interval energies) out of ``MeterSample``s.
 - ``site_load``: a site's ``QuarterHourLoad`` as the sum of its meters.
 - ``peaks``: a site's monthly quarter-hour ``Peak``.
 - ``processor``: the per-site chain of all four, for a batch of samples.
@@ -13,7 +13,7 @@ and the warehouse backfill call the same functions.
 from streams.compute.meter_registers import (
     EXPORT_REGISTER,
     IMPORT_REGISTER,
-    register_points,
+    energy_points,
     sample_registers,
 )
 from streams.compute.peaks import PeakState, monthly_peaks
@@ -56,12 +56,12 @@ __all__ = [
     "SiteState",
     "SiteStep",
     "add_readings",
+    "energy_points",
     "energy_of_intervals",
     "monthly_peaks",
     "process_batch",
     "process_samples",
     "register_at",
-    "register_points",
     "sample_registers",
     "site_quarter_hour",
 ]

@@ -1,9 +1,13 @@
-"""One site's chain: meter samples -> register readings -> meter intervals -> site loads -> peaks.
+"""One site's chain: meter samples -> energy readings -> meter intervals -> site loads -> peaks.
 
 The Faust shell keeps one ``SiteState`` per site (a plain dict keyed by site id, snapshot
 with ``to_dict``) and hands each batch of a site's samples to ``process_samples`` (or a
 mixed batch to ``process_batch``). Nothing here reads a clock or a zone: ``as_of`` and the
 site's ``ZoneInfo`` are passed in.
+
+Duplicates: a sample sent twice (same station, EVSE, ``ts`` and readings, as a re-sent
+offline batch is) adds no energy the second time, whichever series it carries; its readings
+are counted in ``duplicates``.
 
 Lateness is judged per meter (a station that was offline sends its buffer in order, and
 each reading is late only against that meter's own newest reading). The site holds, per
@@ -26,7 +30,7 @@ from gridstream.errors import StateError
 from gridstream.periods import from_epoch_ms
 from gridstream.records import DeadLetter, MeterSample, Peak, QuarterHourLoad
 from gridstream.settings import Settings
-from streams.compute.meter_registers import register_points_ms
+from streams.compute.meter_registers import energy_points_ms
 from streams.compute.peaks import PEAKS_COMPUTED_BY, PeakState, monthly_peaks
 from streams.compute.quarter_hour import (
     QH_MS,
@@ -161,7 +165,7 @@ def process_samples(
     first_sample: dict[MeterKey, int] = {}
     duplicates = 0
     floor = state.load.floor_ms
-    for key, (ts_ms, wh, index) in register_points_ms(samples).items():
+    for key, (ts_ms, wh, index) in energy_points_ms(samples).items():
         meter = state.meters.get(key)
         if meter is None:
             meter = state.meters[key] = RegisterState(key)

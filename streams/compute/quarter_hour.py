@@ -1,4 +1,4 @@
-"""Quarter-hour energy of one meter from its cumulative register (DOMAIN.md, Intervals and energy).
+"""Quarter-hour energy of one meter series (DOMAIN.md, Intervals and energy).
 
 Intervals are the settlement periods ``[start, start + 15 min)``, UTC, aligned on the hour and
 keyed by their start. The rules, applied alike by the streaming step (``add_readings``) and
@@ -7,13 +7,30 @@ stream emitted equals the batch over the same readings, to the bit:
 
 - Energy of ``[s, e)`` is ``R(e) - R(s)``, ``R`` the register linearly interpolated between
   the last reading at or before ``t`` and the first at or after ``t`` (``register_at``).
-  Computed as the sum, over consecutive readings ``(a, b)``, of ``b.wh - a.wh`` times the
-  share of ``[a.ts, b.ts]`` that lies in ``[s, e)``: the same figure within a segment.
+  Computed as the sum, over consecutive readings ``(a, b)``, of the pair's energy
+  ``b.wh - a.wh`` times the share of ``[a.ts, b.ts]`` that lies in ``[s, e)``: the same
+  figure within a segment.
+- An interval series (``gridstream.registers.INTERVAL_SERIES``: a meter that reports
+  ``Energy.Active.*.Interval``, the energy of the sampling interval that ends at the
+  reading, OCPP 1.6 errata 3.77) has no register; its readings are increments. The energy
+  of a reading belongs to ``(previous reading, this reading]`` of the same series, so the
+  pair's energy is ``b.wh`` itself and is spread over ``[a.ts, b.ts]`` exactly as a
+  register pair is: the readings' running sum is the register, without summing (so that
+  the stream and the batch agree to the bit whatever the arrival order). The first
+  reading of a series has no known start (the station's sampling interval is not sent):
+  it only starts the series, and its energy is not counted; the quarter-hour it falls in
+  is covered from that reading on, so its completeness shows what is missing.
 - A register that goes down is a reset or a new meter: the pair across the drop counts no
   energy and covers nothing; the new segment counts from its first reading. A utility meter
   exchange does the same (final reading of the old meter, initial reading of the new one,
   nothing in between), and counting the new register from 0 would turn a replacement meter
-  whose register starts at, say, 12,000 Wh into a false 48 kW peak.
+  whose register starts at, say, 12,000 Wh into a false 48 kW peak. A negative interval
+  reading is the same: no energy, no coverage.
+- A pair whose energy is more than ``max_power_w`` (default 5 MW) could deliver over its
+  gap (counted as at least a second, for coarse kWh registers) is a jump no meter makes: a
+  misread register (1.6 stations send ``"0.00"`` when they cannot read the meter, and the
+  pair after it would count the whole register), a new meter whose register starts higher,
+  or a register sent as an interval. It counts no energy and covers nothing, like a reset.
 - Completeness is the share of ``[s, e)`` covered by consecutive readings at most
   ``max_gap`` apart. Over a longer gap the energy is spread evenly (linear interpolation
   does that) and the interval is flagged ``estimated``. Exception, because a register never
@@ -25,8 +42,10 @@ stream emitted equals the batch over the same readings, to the bit:
 - An interval is final once a reading at or after its end has arrived; only final
   intervals are emitted by the stream. A meter's intervals are those that overlap the span
   of its readings.
-- Two readings at the same instant (and the same register) are one reading: the higher
+- Two readings at the same instant (and the same series) are one reading: the higher
   value is kept (a register only rises, and the rule does not depend on arrival order).
+  So a sample sent twice (a re-sent offline batch) adds no energy the second time, for
+  registers and intervals alike.
 - A reading older than the meter's newest reading minus ``allowed_lateness`` is too late:
   returned, not applied. A later one revises the intervals it changes, each re-emitted with
   ``revision + 1`` (revision 0 is the first emission). A reading that changes nothing (an
@@ -34,10 +53,16 @@ stream emitted equals the batch over the same readings, to the bit:
 
 Integer epoch milliseconds (``_ms``) are used inside; the public API takes aware UTC
 datetimes.
+
+Departures from DOMAIN.md: ``*.Interval`` energy is used (above; ``site_load`` counts
+the best-covered series of a meter; DOMAIN.md and DESIGN.md take quarter-hour energy from
+registers only), and the ``max_power_w`` bound on a pair is not in DOMAIN.md (which knows
+only the downward reset).
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,10 +71,19 @@ from typing import Any, NamedTuple
 
 from gridstream.errors import ConfigError, StateError
 from gridstream.periods import from_epoch_ms, quarter_hours, to_epoch_ms
+from gridstream.registers import INTERVAL_SERIES
 from gridstream.settings import Settings
 
 MeterKey = tuple[str, int | None, str]
-"""A meter: (station_id, evse_id, register measurand)."""
+"""A meter series: (station_id, evse_id, series), the series as in ``gridstream.registers``."""
+
+MAX_METER_POWER_W = 5_000_000.0
+"""Default ``max_power_w``: above what any one charging point draws (MCS, the megawatt
+charging standard, tops out at 3.75 MW); a pair implying more is a jump, not energy."""
+
+# A pair's energy bound is taken over at least this long a gap, so that a coarse register
+# (whole kWh) stepping between two readings a moment apart still counts.
+_MIN_BOUND_GAP_MS = 1_000
 
 QH_MS = 900_000
 """A settlement period in epoch milliseconds."""
@@ -66,13 +100,17 @@ class QuarterHourConfig:
 
     ``max_gap``: readings further apart make an interval estimated. ``allowed_lateness``: how
     far behind a meter's newest reading a reading may be and still revise its intervals.
+    ``max_power_w``: a pair of readings implying a higher average power is a jump, not
+    energy.
     """
 
     max_gap: timedelta
     allowed_lateness: timedelta
-    computed_by: str = "quarter_hour/1"
+    computed_by: str = "quarter_hour/2"
+    max_power_w: float = MAX_METER_POWER_W
     max_gap_ms: int = field(init=False, repr=False, compare=False)
     allowed_lateness_ms: int = field(init=False, repr=False, compare=False)
+    max_wh_per_ms: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Check the durations and derive their millisecond forms for the hot loop."""
@@ -85,8 +123,11 @@ class QuarterHourConfig:
                 "allowed_lateness must not be negative (GRIDSTREAM_ALLOWED_LATENESS_S), "
                 f"got {self.allowed_lateness}"
             )
+        if not self.max_power_w > 0:
+            raise ConfigError(f"max_power_w must be positive, got {self.max_power_w}")
         object.__setattr__(self, "max_gap_ms", self.max_gap // _ONE_MS)
         object.__setattr__(self, "allowed_lateness_ms", self.allowed_lateness // _ONE_MS)
+        object.__setattr__(self, "max_wh_per_ms", self.max_power_w / 3_600_000)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QuarterHourConfig:
@@ -99,7 +140,11 @@ class QuarterHourConfig:
 
 @dataclass(frozen=True, slots=True)
 class RegisterPoint:
-    """One reading of one cumulative register: aware UTC ``ts``, ``wh`` in Wh."""
+    """One reading of one meter series: aware UTC ``ts``, ``wh`` in Wh.
+
+    ``wh`` is the register at ``ts``, or for an interval series the energy of the interval
+    that ends at ``ts``.
+    """
 
     ts: datetime
     wh: float
@@ -112,7 +157,7 @@ class RegisterPoint:
 
 @dataclass(frozen=True, slots=True)
 class IntervalEnergy:
-    """Energy of one meter over ``[start, start + 15 min)``.
+    """Energy of one meter series over ``[start, start + 15 min)``.
 
     ``wh`` in Wh; ``completeness`` 0..1; ``estimated`` when energy was spread over a gap
     longer than ``max_gap``; ``final`` once a reading at or after the end exists;
@@ -137,13 +182,15 @@ class RegisterState:
     in place and returns it.
     """
 
-    __slots__ = ("emitted", "floor_ms", "meter_key", "ts_ms", "wh")
+    __slots__ = ("emitted", "floor_ms", "increments", "meter_key", "ts_ms", "wh")
 
     VERSION = 1
 
     def __init__(self, meter_key: MeterKey) -> None:
-        """An empty state for ``meter_key`` (station_id, evse_id, register measurand)."""
+        """An empty state for ``meter_key`` (station_id, evse_id, series)."""
         self.meter_key: MeterKey = meter_key
+        #: An interval series: ``wh`` holds each reading's own energy, not a register.
+        self.increments = meter_key[2] in INTERVAL_SERIES
         self.ts_ms: list[int] = []
         self.wh: list[float] = []
         self.emitted: dict[int, _Emitted] = {}
@@ -214,11 +261,18 @@ class RegisterStep(NamedTuple):
 
 
 def interval_figures_ms(
-    ts_ms: Sequence[int], wh: Sequence[float], start_ms: int, max_gap_ms: int
+    ts_ms: Sequence[int],
+    wh: Sequence[float],
+    start_ms: int,
+    max_gap_ms: int,
+    max_wh_per_ms: float = math.inf,
+    increments: bool = False,
 ) -> tuple[float, float, bool]:
     """Energy (Wh), completeness (0..1) and estimated flag of ``[start_ms, start_ms + 15 min)``.
 
-    ``ts_ms`` sorted and unique, ``wh`` the register at each. Hot-path core of both paths.
+    ``ts_ms`` sorted and unique, ``wh`` the register at each (``increments``: the energy of
+    the interval ending at each). ``max_wh_per_ms``: a pair with more energy per ms of its
+    gap is a jump. Hot-path core of both paths.
     """
     end_ms = start_ms + QH_MS
     n = len(ts_ms)
@@ -228,16 +282,20 @@ def interval_figures_ms(
     energy = 0.0
     covered_ms = 0
     estimated = False
+    # a pair with no more than this is never a jump (the bound's one-second minimum), so
+    # the usual pair skips the multiplication
+    always_wh = max_wh_per_ms * _MIN_BOUND_GAP_MS
     while i + 1 < n:
         a = ts_ms[i]
         if a >= end_ms:
             break
         b = ts_ms[i + 1]
-        d = wh[i + 1] - wh[i]
-        if b > start_ms and d >= 0:  # d < 0: a reset, no energy and no coverage
+        d = wh[i + 1] if increments else wh[i + 1] - wh[i]
+        gap = b - a
+        # d < 0 (a reset) or over the bound (a jump): no energy and no coverage
+        if b > start_ms and 0 <= d and (d <= always_wh or d <= max_wh_per_ms * gap):
             lo = a if a > start_ms else start_ms
             hi = b if b < end_ms else end_ms
-            gap = b - a
             if hi - lo == gap:
                 energy += d
             else:
@@ -333,7 +391,9 @@ def _emit(
     out: list[IntervalEnergy] = []
     emitted = state.emitted
     for s in sorted(starts):
-        energy, completeness, estimated = interval_figures_ms(ts, values, s, config.max_gap_ms)
+        energy, completeness, estimated = interval_figures_ms(
+            ts, values, s, config.max_gap_ms, config.max_wh_per_ms, state.increments
+        )
         previous = emitted.get(s)
         if previous is None:
             revision = 0
@@ -413,7 +473,8 @@ def register_at(points: Iterable[RegisterPoint], t: datetime) -> float | None:
 
     The neighbours are the last reading at or before ``t`` and the first at or after it.
     None when ``t`` lies before the first reading, after the last, or across a reset.
-    Readings need not be sorted; at one instant the higher value counts.
+    Readings need not be sorted; at one instant the higher value counts. For register
+    series only: an interval series has no register to read.
 
     >>> from datetime import UTC
     >>> at = lambda hh, mm, ss=0: datetime(2026, 1, 15, hh, mm, ss, tzinfo=UTC)
@@ -443,20 +504,25 @@ def energy_of_intervals(
 ) -> list[IntervalEnergy]:
     """The batch path: one meter's intervals overlapping ``[start, end)`` from its full history.
 
-    Same rules as ``add_readings`` (see the module docstring), revision 0. Returns every
-    interval that overlaps the span of the readings, ordered by start; those without a
-    reading at or after their end carry ``final=False`` (the stream has not emitted them).
+    Same rules as ``add_readings`` (see the module docstring), revision 0; ``meter_key``'s
+    series says whether the points are a register or intervals. Returns every interval that
+    overlaps the span of the readings, ordered by start; those without a reading at or
+    after their end carry ``final=False`` (the stream has not emitted them).
     """
     ts, wh = _sorted_unique(points)
     if not ts:
         return []
+    increments = meter_key[2] in INTERVAL_SERIES
+    max_wh_per_ms = config.max_wh_per_ms
     first, last = ts[0], ts[-1]
     out: list[IntervalEnergy] = []
     for qh in quarter_hours(start, end):
         s = to_epoch_ms(qh)
         if s + QH_MS <= first or s >= last:
             continue
-        energy, completeness, estimated = interval_figures_ms(ts, wh, s, config.max_gap_ms)
+        energy, completeness, estimated = interval_figures_ms(
+            ts, wh, s, config.max_gap_ms, max_wh_per_ms, increments
+        )
         out.append(
             IntervalEnergy(meter_key, qh, energy, completeness, estimated, s + QH_MS <= last, 0)
         )

@@ -7,8 +7,16 @@ or changes: the latest revision is always the sum over every meter heard so far.
 
 Rules of the sum:
 
-- ``import_wh`` sums the import registers, ``export_wh`` the export registers; average
+- ``import_wh`` sums the meters' import energy, ``export_wh`` their export energy; average
   power is energy / 0.25 h.
+- One series per meter and direction: a meter that reports the same energy in several
+  series (a register and ``*.Interval`` energy; periodic and clock-aligned intervals) counts
+  the one with the highest completeness for the interval; on a tie, the register, then
+  periodic intervals, then clock-aligned ones (``meter_registers.SERIES``). Never two, so
+  nothing is counted twice. Completeness first, not "the register always": a 1.6 station
+  that reports periodic ``*.Interval`` energy also has the registers of its StartTransaction
+  and StopTransaction, whose single pair spreads the whole session evenly (estimated, not
+  covered); the measured intervals are the better figure there.
 - A station's main meter (``evse_id`` 0) measures what its EVSEs measure (plus the station's
   own use); it counts for an interval only when none of that station's EVSE meters reported
   it, else the energy would be counted twice. A meter with ``evse_id`` None (the protocol
@@ -19,6 +27,9 @@ Rules of the sum:
   least covered meter (and a weighted mean is undefined for an idle quarter-hour).
   ``estimated``: any counted register is estimated.
 - Sums use ``math.fsum``, so the result does not depend on arrival order.
+
+Departure from DOMAIN.md ("site load = sum over its EVSEs"): the sum is over meters, one
+series each per direction, as above; DOMAIN.md knows only registers.
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ from typing import Any, NamedTuple
 from gridstream.errors import StateError
 from gridstream.periods import QUARTER_HOUR_H, from_epoch_ms, to_epoch_ms
 from gridstream.records import QuarterHourLoad
-from streams.compute.meter_registers import EXPORT_REGISTER, IMPORT_REGISTER
+from streams.compute.meter_registers import SERIES
 from streams.compute.quarter_hour import IntervalEnergy, MeterKey, QuarterHourConfig
 
 # One meter's latest figures for an interval: (wh, completeness, estimated).
@@ -154,20 +165,27 @@ def _load(
 ) -> QuarterHourLoad:
     meters = state.intervals[s]
     with_evse_meters = {st for (st, ev, _) in meters if ev != 0}
+    # (station, evse, direction) -> (completeness, preference, wh, estimated) of the series
+    # counted: highest completeness, then lowest preference (a total order: order-free)
+    chosen: dict[tuple[str, int | None, int], tuple[float, int, float, bool]] = {}
+    for (station, evse, series), (wh, c, e) in meters.items():
+        if evse == 0 and station in with_evse_meters:
+            continue
+        kind = SERIES.get(series)
+        if kind is None:
+            continue
+        direction, preference = kind
+        key = (station, evse, direction)
+        held = chosen.get(key)
+        if held is None or c > held[0] or (c == held[0] and preference < held[1]):
+            chosen[key] = (c, preference, wh, e)
     imported: list[float] = []
     exported: list[float] = []
     counted: set[tuple[str, int | None]] = set()
     completeness = 1.0
     estimated = False
-    for (station, evse, measurand), (wh, c, e) in meters.items():
-        if evse == 0 and station in with_evse_meters:
-            continue
-        if measurand == IMPORT_REGISTER:
-            imported.append(wh)
-        elif measurand == EXPORT_REGISTER:
-            exported.append(wh)
-        else:
-            continue
+    for (station, evse, direction), (c, _, wh, e) in chosen.items():
+        (exported if direction else imported).append(wh)
         counted.add((station, evse))
         if c < completeness:
             completeness = c

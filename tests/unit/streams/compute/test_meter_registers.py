@@ -1,4 +1,4 @@
-"""Register readings out of meter samples: totals, phases, contexts, locations."""
+"""Energy readings out of meter samples: registers and intervals, phases, contexts, locations."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gridstream.registers import sample_energy
 from streams.compute.meter_registers import (
+    EXPORT_CLOCK_INTERVAL,
+    EXPORT_INTERVAL,
     EXPORT_REGISTER,
+    IMPORT_CLOCK_INTERVAL,
+    IMPORT_INTERVAL,
     IMPORT_REGISTER,
-    register_points,
+    energy_points,
     sample_registers,
 )
 from streams.compute.quarter_hour import RegisterPoint
@@ -75,13 +80,62 @@ def test_outlet_register_is_preferred_over_other_locations(
     assert sample_registers(readings) == (expected, None)
 
 
-def test_interval_power_and_other_units_are_skipped(reading_factory) -> None:
+def test_interval_power_and_other_units_are_not_registers(reading_factory) -> None:
     readings = [
-        reading_factory(150.0, "Energy.Active.Import.Interval"),  # out of scope for now
+        reading_factory(150.0, IMPORT_INTERVAL),  # energy of an interval, not a register
         reading_factory(7_400.0, "Power.Active.Import", unit="W"),
         reading_factory(3.0, IMPORT_REGISTER, unit="varh"),  # not what a connector emits
     ]
     assert sample_registers(readings) == (None, None)
+    assert sample_energy(readings) == {IMPORT_INTERVAL: 150.0}
+
+
+def test_interval_energy_is_a_series_of_its_own_beside_the_register(reading_factory) -> None:
+    readings = [
+        reading_factory(5_000.0),
+        reading_factory(12.0, IMPORT_INTERVAL, context="Sample.Periodic"),
+        reading_factory(3.0, EXPORT_INTERVAL, context="Sample.Periodic"),
+    ]
+    assert sample_energy(readings) == {
+        IMPORT_REGISTER: 5_000.0,
+        IMPORT_INTERVAL: 12.0,
+        EXPORT_INTERVAL: 3.0,
+    }
+
+
+def test_clock_aligned_intervals_are_apart_from_periodic_ones(reading_factory) -> None:
+    # A station sending both measures the same energy twice (errata 3.77: each context has
+    # its own interval length): two series, never one sum.
+    readings = [
+        reading_factory(12.0, IMPORT_INTERVAL, context="Sample.Periodic"),
+        reading_factory(180.0, IMPORT_INTERVAL, context="Sample.Clock"),
+        reading_factory(9.0, EXPORT_INTERVAL, context="Sample.Clock"),
+    ]
+    assert sample_energy(readings) == {
+        IMPORT_INTERVAL: 12.0,
+        IMPORT_CLOCK_INTERVAL: 180.0,
+        EXPORT_CLOCK_INTERVAL: 9.0,
+    }
+
+
+@pytest.mark.parametrize(
+    "context", ["Transaction.Begin", "Transaction.End", "Trigger", "Interruption.End", "Other"]
+)
+def test_intervals_of_other_contexts_are_skipped(reading_factory, context) -> None:
+    # Their interval is not the span since the previous sample: counting a Trigger's
+    # interval would count part of the next periodic interval twice.
+    assert sample_energy([reading_factory(40.0, IMPORT_INTERVAL, context=context)]) == {}
+
+
+def test_interval_per_phase_only_is_summed_and_beside_a_total_is_not(reading_factory) -> None:
+    parts = [
+        reading_factory(v, IMPORT_INTERVAL, phase=p, context="Sample.Periodic")
+        for v, p in ((4.0, "L1"), (5.0, "L2-N"), (6.0, "L3"))
+    ]
+    # 4 + 5 + 6 = 15 Wh without a total; with the total 15 beside them, 15, not 30
+    assert sample_energy(parts) == {IMPORT_INTERVAL: 15.0}
+    total = reading_factory(15.0, IMPORT_INTERVAL, context="Sample.Periodic")
+    assert sample_energy([*parts, total]) == {IMPORT_INTERVAL: 15.0}
 
 
 def test_import_and_export_registers_are_separate_meters(sample_factory) -> None:
@@ -92,7 +146,7 @@ def test_import_and_export_registers_are_separate_meters(sample_factory) -> None
     ]
     ts = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
     later = datetime(2026, 1, 15, 10, 5, tzinfo=UTC)
-    assert register_points(samples) == {
+    assert energy_points(samples) == {
         ("CS1", 1, IMPORT_REGISTER): [RegisterPoint(ts, 1_000.0), RegisterPoint(later, 1_010.0)],
         ("CS1", 1, EXPORT_REGISTER): [RegisterPoint(ts, 40.0)],
         ("CS1", 2, IMPORT_REGISTER): [RegisterPoint(later, 1_000.0)],

@@ -12,13 +12,15 @@ from hypothesis import strategies as st
 
 from gridstream.errors import StateError
 from gridstream.records import MeterSample, QuarterHourLoad
+from streams.compute.meter_registers import energy_points
 from streams.compute.processor import SiteConfig, SiteState, process_batch, process_samples
-from streams.compute.quarter_hour import QuarterHourConfig, RegisterPoint, energy_of_intervals
+from streams.compute.quarter_hour import QuarterHourConfig, energy_of_intervals
 from streams.compute.site_load import SiteLoadState, site_quarter_hour
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 AS_OF = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 IMPORT = "Energy.Active.Import.Register"
+INTERVAL = "Energy.Active.Import.Interval"
 
 
 def loads_summary(loads: list[QuarterHourLoad]) -> list[tuple[str, float, int, float, int]]:
@@ -89,6 +91,82 @@ def test_duplicate_samples_are_counted_and_change_nothing(sample_factory, site_c
     # two samples, two registers each
     assert (step.loads, step.peaks, step.rejections, step.duplicates) == ([], [], [], 4)
     assert state.to_dict() == before
+
+
+def test_meter_reporting_only_interval_energy_counts(
+    sample_factory, reading_factory, site_config
+) -> None:
+    def interval(ts: str, wh: float, **fields: object) -> MeterSample:
+        reading = reading_factory(wh, INTERVAL, context="Sample.Periodic")
+        return sample_factory(ts, readings=(reading,), **fields)
+
+    samples = [interval(f"10:{m:02d}", 25.0 * m) for m in (0, 5, 10, 15)]
+    samples.append(sample_factory("10:00", import_wh=1_000.0, evse_id=2))
+    samples.append(sample_factory("10:15", import_wh=1_300.0, evse_id=2))
+    step = process_samples(SiteState("SITE1"), samples, site_config, BRUSSELS, AS_OF)
+    # EVSE 1: 125 + 250 + 375 = 750 Wh ((10:00, 10:05], ...; 10:00's 0 only starts it)
+    # EVSE 2: register 1000 -> 1300 = 300 Wh (readings 15 min apart: estimated)
+    assert loads_summary(step.loads) == [("10:00", 1_050.0, 2, 0.0, 0)]
+    assert step.loads[0].estimated
+
+
+def test_meter_with_register_and_intervals_counts_its_energy_once(
+    sample_factory, reading_factory, site_config
+) -> None:
+    samples = [
+        sample_factory(
+            f"10:{m:02d}",
+            import_wh=1_000.0 + 20 * m,
+            readings=(reading_factory(100.0, INTERVAL, context="Sample.Periodic"),),
+        )
+        for m in (0, 5, 10, 15)
+    ]
+    step = process_samples(SiteState("SITE1"), samples, site_config, BRUSSELS, AS_OF)
+    # register 1000 -> 1300 = 300 Wh and intervals 3 x 100 Wh: the same energy, once
+    assert loads_summary(step.loads) == [("10:00", 300.0, 1, 1.0, 0)]
+
+
+def test_resent_offline_batch_adds_no_energy(sample_factory, reading_factory, site_config) -> None:
+    def both(ts: str, register_wh: float, interval_wh: float, evse: int) -> MeterSample:
+        reading = reading_factory(interval_wh, INTERVAL, context="Sample.Periodic")
+        return sample_factory(ts, import_wh=register_wh, readings=(reading,), evse_id=evse)
+
+    offline = [both(f"10:{m:02d}", 1_000.0 + 10 * m, 50.0, 1) for m in (0, 5, 10, 15)]
+    offline += [
+        sample_factory(f"10:{m:02d}", readings=(reading_factory(40.0, INTERVAL),), evse_id=2)
+        for m in (0, 5, 10, 15)
+    ]
+    state = SiteState("SITE1")
+    # the station sends its buffer, does not get the answer, and sends it all again, once
+    # inside the same batch and once more later
+    first = process_samples(state, offline + offline, site_config, BRUSSELS, AS_OF)
+    # EVSE 1: register 150 Wh; EVSE 2: intervals 3 x 40 = 120 Wh. Duplicates: 4 samples of
+    # EVSE 1 with 2 series each, 4 of EVSE 2 with 1 series
+    assert loads_summary(first.loads) == [("10:00", 270.0, 2, 1.0, 0)]
+    assert first.duplicates == 12
+    before = state.to_dict()
+    again = process_samples(state, offline, site_config, BRUSSELS, AS_OF)
+    assert (again.loads, again.peaks, again.rejections, again.duplicates) == ([], [], [], 12)
+    assert state.to_dict() == before
+
+
+def test_meter_swap_out_of_order_never_gives_negative_or_jumped_load(
+    sample_factory, site_config
+) -> None:
+    old = [("10:05", 50_000.0), ("10:10", 50_050.0), ("10:14", 50_090.0)]
+    new = [("10:16", 12_000.0), ("10:20", 12_040.0), ("10:25", 12_090.0), ("10:30", 12_140.0)]
+    arrival = [new[0], old[0], new[2], old[2], new[3], old[1], new[1]]
+    state = SiteState("SITE1")
+    latest: dict[str, QuarterHourLoad] = {}
+    for ts, wh in arrival:
+        step = process_samples(
+            state, [sample_factory(ts, import_wh=wh)], site_config, BRUSSELS, AS_OF
+        )
+        assert all(x.import_wh >= 0 for x in step.loads)
+        latest.update((x.interval_start.strftime("%H:%M"), x) for x in step.loads)
+    # old meter 50,000 -> 50,090 = 90 Wh; new meter 12,000 -> 12,140 = 140 Wh; the swap
+    # (50,090 -> 12,000) counts nothing, and 12,000 is not counted from 0
+    assert {s: x.import_wh for s, x in latest.items()} == {"10:00": 90.0, "10:15": 140.0}
 
 
 def _fleet(sample_factory, hours: int) -> list[MeterSample]:
@@ -190,25 +268,35 @@ def test_sample_of_another_site_is_a_caller_bug(sample_factory, site_config) -> 
 )
 @given(
     steps=st.lists(
-        st.tuples(st.sampled_from([1, 2]), st.integers(0, 3 * 3600), st.floats(0, 300)),
+        st.tuples(st.sampled_from([1, 2, 3]), st.integers(0, 3 * 3600), st.floats(0, 300)),
         min_size=2,
         max_size=30,
     ),
     data=st.data(),
 )
-def test_site_loads_equal_the_batch_for_any_arrival_order(sample_factory, steps, data) -> None:
+def test_site_loads_equal_the_batch_for_any_arrival_order(
+    sample_factory, reading_factory, steps, data
+) -> None:
     config = SiteConfig(
         quarter_hour=QuarterHourConfig(timedelta(minutes=5), timedelta(minutes=40)),
         site_memory=timedelta(days=1),
     )
     start = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
-    totals = {1: 0.0, 2: 0.0}
+    totals = {1: 0.0, 2: 0.0, 3: 0.0}
     samples = []
     for evse, seconds, wh in sorted(steps, key=lambda s: s[1]):
         totals[evse] += wh
-        samples.append(
-            sample_factory(start + timedelta(seconds=seconds), import_wh=totals[evse], evse_id=evse)
-        )
+        ts = start + timedelta(seconds=seconds)
+        interval = (reading_factory(wh, INTERVAL, context="Sample.Periodic"),)
+        if evse == 1:  # a register and the interval energy beside it
+            samples.append(sample_factory(ts, import_wh=totals[1], readings=interval, evse_id=1))
+        elif evse == 2:  # a register only
+            samples.append(sample_factory(ts, import_wh=totals[2], evse_id=2))
+        else:  # interval energy only
+            samples.append(sample_factory(ts, readings=interval, evse_id=3))
+    # some samples are sent again (a re-sent offline batch), as equal copies
+    resent = data.draw(st.lists(st.sampled_from(samples), max_size=5), label="re-sent")
+    samples += [s.model_copy() for s in resent]
     arrival = data.draw(st.permutations(samples))
     state = SiteState("SITE1")
     latest: dict[datetime, QuarterHourLoad] = {}
@@ -217,19 +305,14 @@ def test_site_loads_equal_the_batch_for_any_arrival_order(sample_factory, steps,
         step = process_samples(state, arrival[i : i + 7], config, BRUSSELS, AS_OF)
         rejected.extend(r.sample for r in step.rejections)
         latest.update((x.interval_start, x) for x in step.loads)
-    # batch: each meter's accepted readings, its final intervals, summed in one go
+    # batch: each meter series' accepted readings, its final intervals, summed in one go
     accepted = [s for s in arrival if not any(s is r for r in rejected)]
     finals = []
-    for evse in (1, 2):
-        points = [RegisterPoint(s.ts, s.readings[0].value) for s in accepted if s.evse_id == evse]
+    for key, points in energy_points(accepted).items():
         finals += [
             iv
             for iv in energy_of_intervals(
-                points,
-                start,
-                start + timedelta(hours=4),
-                config.quarter_hour,
-                meter_key=("CS1", evse, IMPORT),
+                points, start, start + timedelta(hours=4), config.quarter_hour, meter_key=key
             )
             if iv.final
         ]

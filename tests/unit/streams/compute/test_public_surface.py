@@ -30,11 +30,11 @@ def test_public_surface_is_pinned() -> None:
             "SiteStep",
             "add_readings",
             "energy_of_intervals",
+            "energy_points",
             "monthly_peaks",
             "process_batch",
             "process_samples",
             "register_at",
-            "register_points",
             "sample_registers",
             "site_quarter_hour",
         ]

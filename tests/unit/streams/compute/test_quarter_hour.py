@@ -22,6 +22,7 @@ from streams.compute.quarter_hour import (
 
 DAY = datetime(2026, 1, 15, tzinfo=UTC)
 KEY = ("CS1", 1, "Energy.Active.Import.Register")
+INTERVALS = ("CS1", 1, "Energy.Active.Import.Interval")
 
 
 def at(hhmmss: str) -> datetime:
@@ -108,6 +109,176 @@ def test_register_reset_starts_a_new_segment_without_negative_energy(qh_config) 
     # 5000 -> 5100 (+100), the drop to 20 counts nothing, 20 -> 120 (+100): 200 Wh.
     # 10:05 -> 10:10 straddles the reset, so 10 of 15 minutes are covered.
     assert [figures(iv) for iv in step.intervals] == [("10:00", 200.0, 10 / 15, False, 0)]
+
+
+def test_meter_swap_across_a_boundary_counts_neither_the_drop_nor_the_new_register(
+    qh_config,
+) -> None:
+    readings = [
+        point("10:05", 5000),
+        point("10:10", 5020),
+        point("10:14", 5040),
+        point("10:16", 10),  # the new meter, installed at the quarter-hour, starts at 10 Wh
+        point("10:20", 60),
+        point("10:25", 110),
+        point("10:30", 160),
+    ]
+    step = feed(RegisterState(KEY), qh_config, *readings)
+    # [10:00, 10:15): 5000 -> 5040 = 40 Wh over 10:05-10:14 (9 of 15 min); the drop
+    # 10:14 -> 10:16 counts nothing (not -5030) and covers nothing.
+    # [10:15, 10:30): 10 -> 160 = 150 Wh over 10:16-10:30 (14 of 15 min), not 160 from 0.
+    assert [figures(iv) for iv in step.intervals] == [
+        ("10:00", 40.0, 9 / 15, False, 0),
+        ("10:15", 150.0, 14 / 15, False, 0),
+    ]
+
+
+def test_meter_swap_arriving_out_of_order_gives_the_same_figures(qh_config) -> None:
+    in_order = [
+        point("10:05", 5000),
+        point("10:10", 5020),
+        point("10:14", 5040),
+        point("10:16", 10),
+        point("10:20", 60),
+        point("10:25", 110),
+        point("10:30", 160),
+    ]
+    # The old meter's last readings arrive after the new meter's (a station that buffered
+    # them): in arrival order 160 -> 5040 would be a 4,880 Wh jump; in time order it is
+    # the drop it was.
+    arrival = [in_order[i] for i in (0, 3, 4, 6, 5, 2, 1)]
+    state = RegisterState(KEY)
+    latest: dict[datetime, IntervalEnergy] = {}
+    for p in arrival:
+        latest.update((iv.start, iv) for iv in feed(state, qh_config, p).intervals)
+    assert {s.strftime("%H:%M"): (iv.wh, iv.completeness) for s, iv in latest.items()} == {
+        "10:00": (40.0, 9 / 15),
+        "10:15": (150.0, 14 / 15),
+    }
+    assert all(iv.wh >= 0 for iv in latest.values())
+
+
+def test_misread_zero_register_counts_neither_the_drop_nor_the_jump_back(qh_config) -> None:
+    # 1.6 stations send "0.00" when they cannot read the meter (PROTOCOLS.md §7). Without a
+    # bound, 0 -> 1,305,610 would count 1.3 MWh in a minute (78 MW).
+    readings = [point("10:00", 1_305_590), point("10:01", 0), point("10:02", 1_305_610)]
+    readings += [point(f"10:{m:02d}", 1_305_610 + 10 * (m - 2)) for m in range(3, 16)]
+    step = feed(RegisterState(KEY), qh_config, *readings)
+    # only 10:02 -> 10:15 counts: 13 x 10 = 130 Wh over 13 of 15 minutes
+    assert [figures(iv) for iv in step.intervals] == [("10:00", 130.0, 13 / 15, False, 0)]
+
+
+def test_jump_above_max_power_counts_nothing_and_below_it_counts(qh_config) -> None:
+    # A new meter whose register starts higher: +495 kWh in 5 min is 5.94 MW, above the
+    # 5 MW bound; a 7.4 kW charge over the next 5 min (616.67 Wh) counts
+    readings = [point("10:00", 5_000), point("10:05", 500_000), point("10:10", 500_616.75)]
+    readings.append(point("10:15", 500_616.75))
+    step = feed(RegisterState(KEY), qh_config, *readings)
+    assert [figures(iv) for iv in step.intervals] == [("10:00", 616.75, 10 / 15, False, 0)]
+    # the bound is a parameter: at 10 MW the swap would count
+    wide = QuarterHourConfig(qh_config.max_gap, qh_config.allowed_lateness, max_power_w=1e7)
+    assert feed(RegisterState(KEY), wide, *readings).intervals[0].wh == 495_616.75
+
+
+def test_coarse_register_step_between_readings_a_moment_apart_counts(qh_config) -> None:
+    # a kWh register stepping 1,000 Wh between readings 200 ms apart: 18 MW "instantly",
+    # but the bound takes at least a second (5 MW x 1 s = 1,389 Wh)
+    t = DAY + timedelta(hours=10, minutes=5)
+    readings = [
+        RegisterPoint(DAY + timedelta(hours=10), 12_000),
+        RegisterPoint(t, 12_000),
+        RegisterPoint(t + timedelta(milliseconds=200), 13_000),
+        RegisterPoint(DAY + timedelta(hours=10, minutes=15), 13_000),
+    ]
+    (interval,) = add_readings(RegisterState(KEY), readings, qh_config).intervals
+    assert interval.wh == 1_000.0
+
+
+def test_config_refuses_a_max_power_that_is_not_positive() -> None:
+    with pytest.raises(ConfigError, match="max_power_w"):
+        QuarterHourConfig(timedelta(minutes=5), timedelta(hours=1), max_power_w=0.0)
+
+
+# --- interval series: Energy.Active.*.Interval -----------------------------------------
+
+
+def test_interval_energy_belongs_to_the_span_since_the_previous_reading(qh_config) -> None:
+    readings = [
+        point("10:05", 50),  # the first: energy of an interval whose start is unknown
+        point("10:10", 100),  # (10:05, 10:10]
+        point("10:15", 120),  # (10:10, 10:15]
+        point("10:20", 60),  # (10:15, 10:20]
+        point("10:25", 0),
+        point("10:30", 30),
+    ]
+    step = feed(RegisterState(INTERVALS), qh_config, *readings)
+    # [10:00, 10:15): 100 + 120 = 220 Wh over 10:05-10:15 (10 of 15 min); the first 50 Wh
+    # only starts the series. [10:15, 10:30): 60 + 0 + 30 = 90 Wh, fully covered.
+    assert [figures(iv) for iv in step.intervals] == [
+        ("10:00", 220.0, 10 / 15, False, 0),
+        ("10:15", 90.0, 1.0, False, 0),
+    ]
+
+
+def test_interval_across_a_boundary_is_spread_as_a_register_pair_is(qh_config) -> None:
+    config = QuarterHourConfig(max_gap=timedelta(minutes=15), allowed_lateness=timedelta(hours=1))
+    readings = [point("10:10", 7), point("10:20", 100), point("10:30", 40)]
+    step = feed(RegisterState(INTERVALS), config, *readings)
+    # 100 Wh over (10:10, 10:20]: 5 of its 10 minutes before 10:15, so 50 + 50
+    assert [figures(iv) for iv in step.intervals] == [
+        ("10:00", 50.0, 5 / 15, False, 0),
+        ("10:15", 90.0, 1.0, False, 0),
+    ]
+    # the same as a register 0, 100, 140 at those instants
+    registers = [point("10:10", 0), point("10:20", 100), point("10:30", 140)]
+    assert feed(RegisterState(KEY), config, *registers).intervals == [
+        iv.__class__(KEY, iv.start, iv.wh, iv.completeness, iv.estimated, iv.final, iv.revision)
+        for iv in step.intervals
+    ]
+
+
+def test_earlier_interval_arriving_late_makes_the_old_first_one_count(qh_config) -> None:
+    state = RegisterState(INTERVALS)
+    step = feed(state, qh_config, point("10:05", 50), point("10:10", 100), point("10:15", 100))
+    assert [figures(iv) for iv in step.intervals] == [("10:00", 200.0, 10 / 15, False, 0)]
+    # 10:00 arrives late: now the series starts there and 10:05's 50 Wh has its span
+    step = feed(state, qh_config, point("10:00", 40))
+    assert [figures(iv) for iv in step.intervals] == [("10:00", 250.0, 1.0, False, 1)]
+
+
+def test_negative_interval_counts_nothing(qh_config) -> None:
+    step = feed(
+        RegisterState(INTERVALS),
+        qh_config,
+        point("10:00", 0),
+        point("10:05", 80),
+        point("10:10", -30),  # no meter measures negative energy in one direction
+        point("10:15", 70),
+    )
+    assert [figures(iv) for iv in step.intervals] == [("10:00", 150.0, 10 / 15, False, 0)]
+
+
+def test_register_sent_as_an_interval_is_a_jump_not_energy(qh_config) -> None:
+    # a station putting its 1.3 MWh register under Energy.Active.Import.Interval
+    step = feed(
+        RegisterState(INTERVALS),
+        qh_config,
+        point("10:00", 0),
+        point("10:05", 80),
+        point("10:10", 1_305_590),
+        point("10:15", 70),
+    )
+    assert [figures(iv) for iv in step.intervals] == [("10:00", 150.0, 10 / 15, False, 0)]
+
+
+def test_interval_sent_twice_adds_nothing_the_second_time(qh_config) -> None:
+    state = RegisterState(INTERVALS)
+    readings = [point("10:00", 10), point("10:05", 50), point("10:15", 100)]
+    (first,) = feed(state, qh_config, *readings).intervals
+    before = state.to_dict()
+    step = feed(state, qh_config, *readings)  # a re-sent offline batch
+    assert (step.intervals, step.too_late, step.duplicates) == ([], [], 3)
+    assert state.to_dict() == before and first.wh == 150.0
 
 
 def test_gap_over_max_gap_spreads_energy_evenly_and_flags_estimated(qh_config) -> None:
@@ -207,11 +378,14 @@ def test_snapshot_round_trips_and_refuses_an_unknown_version(qh_config) -> None:
 # --- stream equals batch ---------------------------------------------------------------
 
 # A meter's history: seconds after 10:00 (any spacing, duplicates allowed) and the register
-# step at each (mostly up, sometimes a reset to a low value).
+# step at each (mostly up, sometimes a reset to a low value, sometimes a jump). For an
+# interval series the step is the reading itself (-1: a negative one; 1e7: a jump).
 _history = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=4 * 3600),
-        st.one_of(st.floats(min_value=0, max_value=500, allow_nan=False), st.just(-1.0)),
+        st.one_of(
+            st.floats(min_value=0, max_value=500, allow_nan=False), st.sampled_from([-1.0, 1e7])
+        ),
     ),
     min_size=1,
     max_size=40,
@@ -224,9 +398,14 @@ _history = st.lists(
     data=st.data(),
     lateness_min=st.sampled_from([0, 20, 60, 300]),
     max_gap_min=st.sampled_from([1, 5, 20]),
+    key=st.sampled_from([KEY, INTERVALS]),
 )
 def test_stream_equals_batch_for_any_arrival_order(
-    history: list[tuple[int, float]], data: st.DataObject, lateness_min: int, max_gap_min: int
+    history: list[tuple[int, float]],
+    data: st.DataObject,
+    lateness_min: int,
+    max_gap_min: int,
+    key: tuple[str, int, str],
 ) -> None:
     config = QuarterHourConfig(
         max_gap=timedelta(minutes=max_gap_min), allowed_lateness=timedelta(minutes=lateness_min)
@@ -234,11 +413,14 @@ def test_stream_equals_batch_for_any_arrival_order(
     wh = 0.0
     points = []
     for seconds, step in sorted(history):
-        wh = wh + step if step >= 0 else 3.0  # -1: the register resets to 3 Wh
+        if key == INTERVALS:
+            wh = step
+        else:
+            wh = wh + step if step >= 0 else 3.0  # -1: the register resets to 3 Wh
         points.append(RegisterPoint(DAY + timedelta(hours=10, seconds=seconds), wh))
     arrival = data.draw(st.permutations(points), label="arrival order")
     cuts = sorted(data.draw(st.lists(st.integers(0, len(arrival)), max_size=5), label="batches"))
-    state = RegisterState(KEY)
+    state = RegisterState(key)
     latest: dict[datetime, IntervalEnergy] = {}
     too_late: list[RegisterPoint] = []
     for lo, hi in zip([0, *cuts], [*cuts, len(arrival)], strict=True):
@@ -253,6 +435,6 @@ def test_stream_equals_batch_for_any_arrival_order(
     accepted = list(arrival)
     for p in too_late:
         accepted.remove(p)
-    batch = energy_of_intervals(accepted, DAY, DAY + timedelta(days=1), config, meter_key=KEY)
+    batch = energy_of_intervals(accepted, DAY, DAY + timedelta(days=1), config, meter_key=key)
     expected = {iv.start: (iv.wh, iv.completeness, iv.estimated) for iv in batch if iv.final}
     assert {s: (iv.wh, iv.completeness, iv.estimated) for s, iv in latest.items()} == expected

@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from gridstream.errors import StateError
-from streams.compute.meter_registers import EXPORT_REGISTER, IMPORT_REGISTER
+from streams.compute.meter_registers import (
+    EXPORT_INTERVAL,
+    EXPORT_REGISTER,
+    IMPORT_CLOCK_INTERVAL,
+    IMPORT_INTERVAL,
+    IMPORT_REGISTER,
+)
 from streams.compute.quarter_hour import IntervalEnergy
 from streams.compute.site_load import SiteLoadState, site_quarter_hour
 
@@ -47,7 +53,7 @@ def test_site_sums_two_evses(qh_config) -> None:
         120.0,
     )
     assert (load.meters, load.revision, load.interval_start) == (2, 0, Q)
-    assert (load.computed_by, load.as_of) == ("quarter_hour/1", AS_OF)
+    assert (load.computed_by, load.as_of) == ("quarter_hour/2", AS_OF)
 
 
 def test_site_reemits_with_next_revision_when_another_meter_arrives(qh_config) -> None:
@@ -76,6 +82,46 @@ def test_main_meter_counts_only_without_evse_meters(qh_config) -> None:
     # another station's main meter still counts: 750 + 100
     (other,) = site_quarter_hour(state, [energy(0, 100.0, station="CS2")], qh_config, AS_OF).loads
     assert (other.import_wh, other.meters) == (850.0, 3)
+
+
+def test_a_meter_with_a_register_and_intervals_counts_one_of_them(qh_config) -> None:
+    # EVSE 1 reports its import as a register and as periodic and clock-aligned intervals,
+    # all fully covered: the register counts, once. Its export comes only as intervals.
+    (load,) = site_quarter_hour(
+        SiteLoadState("SITE1"),
+        [
+            energy(1, 250.0),
+            energy(1, 249.0, IMPORT_INTERVAL),
+            energy(1, 251.0, IMPORT_CLOCK_INTERVAL),
+            energy(1, 20.0, EXPORT_INTERVAL),
+        ],
+        qh_config,
+        AS_OF,
+    ).loads
+    assert (load.import_wh, load.export_wh, load.meters) == (250.0, 20.0, 1)
+
+
+@pytest.mark.parametrize(
+    ("figures", "counted"),
+    [
+        # a 1.6 session's meterStart/meterStop pair spreads it evenly (estimated, not
+        # covered); its periodic intervals measured 12 of 15 minutes: they count
+        (((IMPORT_REGISTER, 300.0, 0.0, True), (IMPORT_INTERVAL, 240.0, 0.8, False)), 240.0),
+        # periodic and clock-aligned intervals equally covered: periodic, the finer
+        (((IMPORT_CLOCK_INTERVAL, 90.0, 1.0, False), (IMPORT_INTERVAL, 91.0, 1.0, False)), 91.0),
+        # clock-aligned covered better than a periodic series that started late
+        (((IMPORT_INTERVAL, 30.0, 0.2, False), (IMPORT_CLOCK_INTERVAL, 90.0, 1.0, False)), 90.0),
+    ],
+)
+def test_the_series_covering_more_of_the_interval_counts(qh_config, figures, counted) -> None:
+    for order in (figures, figures[::-1]):  # whatever the order they arrive in
+        (load,) = site_quarter_hour(
+            SiteLoadState("SITE1"),
+            [energy(1, wh, s, completeness=c, estimated=e) for s, wh, c, e in order],
+            qh_config,
+            AS_OF,
+        ).loads
+        assert (load.import_wh, load.meters) == (counted, 1)
 
 
 def test_completeness_is_the_lowest_of_its_meters_and_estimated_is_any(qh_config) -> None:

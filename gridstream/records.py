@@ -81,7 +81,12 @@ class Reading(Record):
 
 
 class MeterSample(Record):
-    """All readings one station/EVSE sent for one instant ``ts``."""
+    """All readings one station/EVSE sent for one instant ``ts``.
+
+    ``ts`` is the station's own time, unless the connector had to repair it (a clock unset
+    or far ahead of the receive time, an empty timestamp; ``connectors.ocpp.meter_values``):
+    then ``station_ts`` keeps what the station said, for audit.
+    """
 
     ts: UtcDatetime
     station_id: str
@@ -95,6 +100,9 @@ class MeterSample(Record):
     message_id: str | None = None
     received_at: UtcDatetime
     readings: tuple[Reading, ...] = Field(min_length=1)
+    #: The station's timestamp when ``ts`` is not it: its instant in ISO 8601 UTC, or ``""``
+    #: for an empty one. None: ``ts`` is the station's own time.
+    station_ts: str | None = None
 
 
 TransactionEventType = Literal["started", "updated", "ended"]
@@ -114,6 +122,12 @@ class TransactionEvent(Record):
     message_id: str | None = None
     received_at: UtcDatetime
     seq_no: int | None = None
+    #: OCPP 2.x: how many seqNos of this transaction between the lowest the connector knew
+    #: and ``seq_no`` had not arrived when this event did (0: none missing). None: not known
+    #: (1.6; or the first event the connector saw of it, unless that was the Started one).
+    #: Late offline events can fill a gap afterwards: the warehouse view
+    #: ``transaction_seq_gaps`` shows what is still missing.
+    seq_gap: int | None = None
     trigger_reason: str | None = None
     charging_state: str | None = None
     operation_mode: str | None = None
@@ -127,7 +141,21 @@ class TransactionEvent(Record):
 
 
 class EVChargingNeeds(Record):
-    """What an EV asked for (OCPP NotifyEVChargingNeeds; ISO 15118 via the station)."""
+    """What an EV asked for (OCPP NotifyEVChargingNeeds; ISO 15118 via the station).
+
+    ``ts`` is when the station received the needs from the EV (OCPP 2.1 ``timestamp``, for
+    needs delivered late), else the receive time. Powers in W, energies in Wh, currents in
+    A, voltages in V, states of charge in %; None (or ``()``) where the EV did not say.
+
+    Energy requests (ISO 15118-20, via 2.1 ``v2xChargingParameters``) are the Wh still to
+    transfer to reach a state of charge: ``target_energy_wh`` the requested one,
+    ``min_energy_wh`` / ``max_energy_wh`` the minimum / maximum, ``min_v2x_energy_wh`` /
+    ``max_v2x_energy_wh`` the bounds of the range the EV allows for V2X cycling (negative:
+    above it, energy may be discharged). ``energy_amount_wh`` is the AC/DC parameters'
+    ``energyAmount`` (2.0.1 and 2.1). The four power bounds are totals over the phases: when
+    the station sends them per phase (``_L2`` / ``_L3`` members), the plain member is L1,
+    the total is the sum and ``*_per_phase_w`` holds (L1, L2[, L3]).
+    """
 
     ts: UtcDatetime
     station_id: str
@@ -147,6 +175,37 @@ class EVChargingNeeds(Record):
     min_discharge_power_w: float | None = None
     max_discharge_power_w: float | None = None
     target_soc_pct: float | None = None
+    #: Id of the protocol message this came from, for tracing.
+    message_id: str | None = None
+    #: Transfer modes the EV supports besides the requested one (2.1), as sent.
+    available_energy_transfer: tuple[str, ...] = ()
+    #: 2.1 ScheduledControl or DynamicControl; None means ScheduledControl (the default).
+    control_mode: str | None = None
+    #: 2.1 EVCC (only the EV sets target SoC and departure) or EVCC_SECC (station may too).
+    mobility_needs_mode: str | None = None
+    #: How many schedule periods the EV accepts in a charging profile.
+    max_schedule_tuples: int | None = None
+    #: AC or DC ``energyAmount``: the energy the EV asks for, Wh.
+    energy_amount_wh: float | None = None
+    ev_min_current_a: float | None = None
+    ev_max_current_a: float | None = None
+    ev_max_voltage_v: float | None = None
+    ev_max_power_w: float | None = None
+    ev_energy_capacity_wh: float | None = None
+    #: DC ``stateOfCharge``: the battery's state of charge now.
+    soc_pct: float | None = None
+    full_soc_pct: float | None = None
+    bulk_soc_pct: float | None = None
+    min_charge_power_per_phase_w: tuple[float, ...] = ()
+    max_charge_power_per_phase_w: tuple[float, ...] = ()
+    min_discharge_power_per_phase_w: tuple[float, ...] = ()
+    max_discharge_power_per_phase_w: tuple[float, ...] = ()
+    min_charge_current_a: float | None = None
+    max_charge_current_a: float | None = None
+    min_discharge_current_a: float | None = None
+    max_discharge_current_a: float | None = None
+    min_voltage_v: float | None = None
+    max_voltage_v: float | None = None
 
 
 GridSignalKind = Literal[
@@ -185,6 +244,29 @@ class SiteAssignment(Record):
     vendor: str | None = None
     model: str | None = None
     serial_number: str | None = None
+
+
+class StationInfo(Record):
+    """Registry entry: what a station said about itself when it booted (OCPP BootNotification).
+
+    Keyed by station; the latest entry per station is what the station is now.
+    ``received_at`` is when the BootNotification arrived.
+    """
+
+    station_id: str
+    received_at: UtcDatetime
+    #: The protocol version the station spoke (its websocket subprotocol).
+    source: Source
+    vendor: str
+    model: str
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    #: 2.x boot reason (PowerUp, FirmwareUpdate, ...); 1.6 does not say.
+    boot_reason: str | None = None
+    #: 1.6 only: type and serial number of the station's main electrical meter.
+    meter_type: str | None = None
+    meter_serial_number: str | None = None
+    message_id: str | None = None
 
 
 class QuarterHourLoad(Record):

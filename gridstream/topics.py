@@ -57,6 +57,14 @@ REGISTRY_SITES = Topic(
     cleanup_policy="compact",
     retention_ms=-1,
 )
+REGISTRY_STATIONS = Topic(
+    "registry.stations",
+    "station_id",
+    records.StationInfo,
+    1,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
 LOAD_QUARTER_HOUR = Topic("load.quarter_hour", "site_id", records.QuarterHourLoad, SITE_PARTITIONS)
 PEAKS = Topic("peaks", "site_id", records.Peak, SITE_PARTITIONS)
 DLQ = Topic("dlq", "source", records.DeadLetter, 1, retention_ms=30 * 24 * 3600 * 1000)
@@ -67,6 +75,7 @@ ALL: tuple[Topic, ...] = (
     EV_CHARGING_NEEDS,
     GRID_SIGNALS,
     REGISTRY_SITES,
+    REGISTRY_STATIONS,
     LOAD_QUARTER_HOUR,
     PEAKS,
     DLQ,

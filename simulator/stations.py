@@ -66,9 +66,9 @@ class SimOptions:
     heartbeat_interval: timedelta = timedelta(minutes=10)
     #: Real seconds to wait for a CALLRESULT before the station fails.
     response_timeout_s: float = 30.0
-    #: OCPP 2.1 V2X sessions send NotifyEVChargingNeeds after Started (off by default
-    #: until the CSMS answers it; a CALLERROR NotImplemented would fail the station).
-    charging_needs: bool = False
+    #: OCPP 2.1 V2X sessions send NotifyEVChargingNeeds after Started (the connector turns
+    #: it into an ``ev.charging_needs`` record and answers Accepted).
+    charging_needs: bool = True
 
 
 class _Horizon:

@@ -15,14 +15,26 @@ for dated topics, ``date``), one per topic, every record once::
     ev_charging_needs             ev.charging_needs   every charging-needs message
     grid_signals                  grid.signals        every grid signal
     site_registry_history         registry.sites      every registry entry ever sent
+    station_boots                 registry.stations   every BootNotification (station info)
     quarter_hour_load_revisions   load.quarter_hour   every revision of every interval
     peak_revisions                peaks               every revision of every monthly peak
     dead_letters                  dlq                 every rejected input
 
 Derived views: ``meter_readings`` (one row per reading), ``quarter_hour_load`` and
-``peaks`` (latest revision only), ``sessions`` (one row per station and transaction) and
-``site_registry`` (latest entry per station). ``refresh_views`` is idempotent; call it
+``peaks`` (latest revision only), ``sessions`` (one row per station and transaction),
+``site_registry`` (latest entry per station) and ``stations`` (latest boot per station:
+vendor, model, serial number, firmware, protocol version). ``refresh_views`` is idempotent; call it
 after a topic gets its first file (``open_catalog`` does).
+
+Exactly once per reading (issue 3): the OCPP connector leaves out what a station re-sends
+while it remembers it, but a duplicate can still reach Kafka as a new record (a connector
+restart, a spool replayed at least once after a broker restart). Base views show every
+Kafka record once, such duplicates included. ``meter_readings`` shows every reading once,
+by (station, EVSE, ts, measurand, phase, location, context), the earliest received;
+``sessions`` counts every transaction event once, whatever its message id, receive time,
+``seq_gap``, site and EVSE (where a re-delivered event can differ);
+``transaction_seq_gaps`` lists the runs of OCPP 2.x seqNos still missing inside each
+transaction, between the lowest and the highest received.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ import pyarrow as pa
 
 from gridstream import topics
 from warehouse import layout
-from warehouse.schemas import event_time_field, topic_schema
+from warehouse.schemas import event_time_field, record_schema, topic_schema
 
 BASE_VIEWS: dict[str, str] = {
     topics.METER_SAMPLES.name: "meter_samples",
@@ -42,6 +54,7 @@ BASE_VIEWS: dict[str, str] = {
     topics.EV_CHARGING_NEEDS.name: "ev_charging_needs",
     topics.GRID_SIGNALS.name: "grid_signals",
     topics.REGISTRY_SITES.name: "site_registry_history",
+    topics.REGISTRY_STATIONS.name: "station_boots",
     topics.LOAD_QUARTER_HOUR.name: "quarter_hour_load_revisions",
     topics.PEAKS.name: "peak_revisions",
     topics.DLQ.name: "dead_letters",
@@ -50,15 +63,38 @@ BASE_VIEWS: dict[str, str] = {
 dots as underscores."""
 
 _LATEST = "_epoch DESC, _partition DESC, _offset DESC"
+_EARLIEST = "received_at, _epoch, _partition, _offset"
+
+#: What says how a transaction event was delivered, or what the connector added from its
+#: memory and registry, rather than what the station said: the same event delivered twice
+#: (re-sent under a new message id to a restarted connector, which no longer knows the
+#: EVSE of a 2.x transaction or 1.6 stop; a spool replayed after a broker restart) can
+#: differ in these only.
+_DELIVERY_FIELDS = frozenset(
+    {"message_id", "received_at", "seq_gap", "site_id", "evse_id", "connector_id"}
+)
+_EVENT_IDENTITY = ", ".join(
+    f.name for f in record_schema(topics.TRANSACTIONS.record) if f.name not in _DELIVERY_FIELDS
+)
 
 DERIVED_VIEWS: dict[str, str] = {
-    "meter_readings": """
+    # A reading delivered twice (at-least-once replays) is shown once: the earliest received,
+    # then the first stored. Its identity leaves out the transaction (1.6 may omit it).
+    "meter_readings": f"""
         SELECT ts, station_id, evse_id, connector_id, site_id, transaction_id,
                reading.measurand AS measurand, reading.phase AS phase,
                reading.location AS location, reading.value AS value, reading.unit AS unit,
                source, reading.context AS context, reading.signed_data AS signed_data,
                message_id, received_at, date, _epoch, _partition, _offset
-        FROM (SELECT *, UNNEST(readings) AS reading FROM meter_samples)
+        FROM (
+            SELECT *, UNNEST(readings) AS reading, generate_subscripts(readings, 1) AS _position
+            FROM meter_samples
+        )
+        QUALIFY row_number() OVER (
+            PARTITION BY station_id, evse_id, ts, reading.measurand, reading.phase,
+                         reading.location, reading.context
+            ORDER BY {_EARLIEST}, _position
+        ) = 1
     """,
     "quarter_hour_load": f"""
         SELECT site_id, interval_start, import_wh, export_wh, avg_import_w, avg_export_w,
@@ -75,7 +111,7 @@ DERIVED_VIEWS: dict[str, str] = {
             PARTITION BY site_id, month ORDER BY revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
-    "sessions": """
+    "sessions": f"""
         SELECT station_id, transaction_id, site_id, evse_id, connector_id,
                started_at, ended_at, meter_start_wh, meter_end_wh,
                meter_end_wh - meter_start_wh AS energy_wh,
@@ -97,14 +133,41 @@ DERIVED_VIEWS: dict[str, str] = {
                    arg_max(stopped_reason, ts) FILTER (WHERE stopped_reason IS NOT NULL)
                        AS stopped_reason,
                    count(*) AS events, min(ts) AS first_event_at, max(ts) AS last_event_at
-            FROM transactions
+            FROM (
+                SELECT * FROM transactions
+                QUALIFY row_number() OVER (
+                    PARTITION BY {_EVENT_IDENTITY} ORDER BY {_EARLIEST}
+                ) = 1
+            )
             GROUP BY station_id, transaction_id
         )
+    """,
+    # The connector's seq_gap is what it knew on arrival; this is what is still missing.
+    "transaction_seq_gaps": """
+        SELECT station_id, transaction_id, seq_no + 1 AS first_missing_seq_no,
+               next_seq_no - 1 AS last_missing_seq_no, next_seq_no - seq_no - 1 AS missing
+        FROM (
+            SELECT station_id, transaction_id, seq_no,
+                   lead(seq_no) OVER (PARTITION BY station_id, transaction_id ORDER BY seq_no)
+                       AS next_seq_no
+            FROM (
+                SELECT DISTINCT station_id, transaction_id, seq_no FROM transactions
+                WHERE seq_no IS NOT NULL
+            )
+        )
+        WHERE next_seq_no > seq_no + 1
     """,
     "site_registry": f"""
         SELECT * EXCLUDE (_epoch, _partition, _offset)
         FROM site_registry_history
         QUALIFY row_number() OVER (PARTITION BY station_id ORDER BY {_LATEST}) = 1
+    """,
+    "stations": f"""
+        SELECT * EXCLUDE (_epoch, _partition, _offset, date)
+        FROM station_boots
+        QUALIFY row_number() OVER (
+            PARTITION BY station_id ORDER BY received_at DESC, {_LATEST}
+        ) = 1
     """,
 }
 """Views over the base views, in creation order."""

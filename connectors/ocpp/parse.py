@@ -1,9 +1,10 @@
 """OCPP-J frames in, values out: ``parse_frame`` then ``handle_call``.
 
-Parsing returns values (STYLE.md rule 17): a ``CallFrame`` to handle, ``Accepted(records,
-response)``, ``Rejected(reason_code, detail, raw, ocpp_error_code, message_id)`` or
-``Ignored``. Exceptions leaving this module are bugs. No I/O apart from the ``ocpp``
-package reading a JSON schema file the first time an action is validated.
+Parsing returns values (STYLE.md rule 17): a ``CallFrame`` (or 2.1 ``SendFrame``) to
+handle, ``Accepted(records, response)``, ``SendAccepted(records)``, ``Rejected(reason_code,
+detail, raw, ocpp_error_code, message_id)`` or ``Ignored``. Exceptions leaving this module
+are bugs. No I/O apart from the ``ocpp`` package reading a JSON schema file the first time
+an action is validated.
 
 What is answered how (PROTOCOLS.md §1):
 
@@ -15,9 +16,14 @@ What is answered how (PROTOCOLS.md §1):
 - Unknown MessageTypeId: 2.1 says ignore it (``Ignored``); 1.6 and 2.0.1 get a CALLERROR
   ``malformed_frame`` when the id can be read.
 - CALLRESULT / CALLERROR (and 2.1 CALLRESULTERROR) from the station: ``Ignored``, because
-  this CSMS sends no CALLs yet. 2.1 SEND: never answered; ``Rejected`` ``unknown_action``
-  without a code, for the dead-letter topic.
-- A CALL for an action the version module does not handle: CALLERROR NotImplemented.
+  this CSMS sends no CALLs yet.
+- 2.1 SEND ``[6, id, action, payload]``: a ``SendFrame``; ``handle_send`` turns it into
+  ``SendAccepted(records)``, which the shell publishes and never answers. A SEND of an
+  action the version does not send this way, of the wrong shape, failing its schema or
+  with unreadable values is ``Rejected`` without a code: dead letter only, no answer.
+- A CALL for an action the version module does not handle (one the CSMS sends, or one the
+  version does not have): CALLERROR NotImplemented. Every station -> CSMS action of each
+  version is handled (``connectors.ocpp.answers``).
 - Schema failures: the ``ocpp`` package's own validation and error class
   (TypeConstraintViolation, ProtocolError, FormatViolation, ...), reason
   ``schema_violation``.
@@ -35,6 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from jsonschema.exceptions import ValidationError
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator, unpack
 from ocpp.messages import _validate_payload as validate_ocpp_payload
@@ -47,6 +54,8 @@ from gridstream.records import Record
 
 #: OCPP-J: errorDescription is at most 255 characters.
 MAX_DESCRIPTION: Final = 255
+#: OCPP-J 2.1 MessageTypeId of a SEND (2.1 Part 4 §4.2.4); the package knows only 2, 3, 4.
+SEND_MESSAGE_TYPE: Final = 6
 
 _PACKAGE_VERSION: Final[dict[OcppVersion, str]] = {
     "ocpp1.6": "1.6",
@@ -115,6 +124,23 @@ class CallFrame:
     action: str
     payload: dict[str, Any]
     raw: str
+
+
+@dataclass(frozen=True)
+class SendFrame:
+    """A well-formed 2.1 SEND: ``[6, message_id, action, payload]``, with its raw text."""
+
+    message_id: str
+    action: str
+    payload: dict[str, Any]
+    raw: str
+
+
+@dataclass(frozen=True)
+class SendAccepted:
+    """A SEND turned into records: publish them, answer nothing (2.1 Part 4 §4.2.4)."""
+
+    records: tuple[Record, ...]
 
 
 @dataclass(frozen=True)
@@ -194,7 +220,7 @@ def boot_identity(
     return _MODULES[version].boot_identity(payload)
 
 
-def parse_frame(raw: str, version: OcppVersion) -> CallFrame | Rejected | Ignored:
+def parse_frame(raw: str, version: OcppVersion) -> CallFrame | SendFrame | Rejected | Ignored:
     """Read one websocket text message of a connection speaking ``version``."""
     try:
         message = unpack(raw)
@@ -236,6 +262,31 @@ def handle_call(frame: CallFrame, ctx: CallContext) -> Accepted | Rejected:
     return Accepted(tuple(records), response)
 
 
+def handle_send(frame: SendFrame, ctx: CallContext) -> SendAccepted | Rejected:
+    """Validate one 2.1 SEND against its schema and turn it into records; never answered.
+
+    Every rejection has ``ocpp_error_code`` None: a SEND gets no CALLERROR, whatever is
+    wrong with it, so it only goes to the dead-letter topic.
+    """
+    if ctx.source != "ocpp2.1" or frame.action not in v21.SENDS:
+        return _unanswered(frame, "unknown_action", f"SEND {frame.action!r} is not handled")
+    # The package's own schema of the SEND (no Request/Response suffix); its validator is
+    # the one used for CALLs that the fast check refuses.
+    validator = get_validator(SEND_MESSAGE_TYPE, frame.action, _PACKAGE_VERSION[ctx.source])
+    error = next(iter(validator.iter_errors(frame.payload)), None)
+    if error is not None:
+        return _unanswered(frame, "schema_violation", _error_detail(frame.action, error))
+    try:
+        records = v21.send_to_records(frame.action, frame.payload, ctx)
+    except InvalidPayload as exc:
+        return _unanswered(frame, exc.reason, exc.detail)
+    return SendAccepted(tuple(records))
+
+
+def _unanswered(frame: SendFrame, code: str, detail: str) -> Rejected:
+    return Rejected(code, detail, frame.raw, None, frame.message_id)
+
+
 def _rejected(frame: CallFrame, version: OcppVersion, code: str, detail: str) -> Rejected:
     return Rejected(code, detail, frame.raw, error_code(code, version), frame.message_id)
 
@@ -245,7 +296,7 @@ def _malformed(raw: str, version: OcppVersion, message_id: str | None, detail: s
     return Rejected("malformed_frame", detail, raw, code, message_id)
 
 
-def _unpackable(raw: str, version: OcppVersion) -> Rejected | Ignored:
+def _unpackable(raw: str, version: OcppVersion) -> SendFrame | Rejected | Ignored:
     # unpack() said no; look again to find what can still be answered.
     try:
         frame = json.loads(raw)
@@ -260,14 +311,26 @@ def _unpackable(raw: str, version: OcppVersion) -> Rejected | Ignored:
     if type_id in (MessageType.CallResult, MessageType.CallError):
         return Ignored(f"unsolicited message type {type_id} of the wrong shape", raw)
     if version == "ocpp2.1":
-        if type_id == 6:  # SEND [6, id, action, payload]: never answered (2.1 Part 4 §4.2.4)
-            action = frame[2] if len(frame) > 2 else None
-            return Rejected(
-                "unknown_action", f"SEND {action!r} is not handled", raw, None, message_id
-            )
+        if type_id == SEND_MESSAGE_TYPE:
+            return _send_frame(frame, raw, message_id)
         # 2.1 Part 4: an unknown MessageTypeId SHALL be ignored (5 = CALLRESULTERROR too).
         return Ignored(f"message type {type_id!r} ignored", raw)
     return _malformed(raw, version, message_id, f"unknown message type {type_id!r}")
+
+
+def _send_frame(frame: list[Any], raw: str, message_id: str | None) -> SendFrame | Rejected:
+    # SEND [6, id, action, payload] is never answered (2.1 Part 4 §4.2.4), however broken.
+    if message_id is None:
+        return Rejected("malformed_frame", "message id is not a string", raw, None)
+    if len(frame) != 4:
+        detail = f"a SEND has 4 elements, not {len(frame)}"
+        return Rejected("malformed_frame", detail, raw, None, message_id)
+    action, payload = frame[2], frame[3]
+    if not isinstance(action, str):
+        return Rejected("malformed_frame", "action is not a string", raw, None, message_id)
+    if not isinstance(payload, dict):
+        return Rejected("malformed_frame", "payload is not a JSON object", raw, None, message_id)
+    return SendFrame(message_id, action, payload, raw)
 
 
 def _validate(frame: CallFrame, version: OcppVersion) -> Rejected | None:
@@ -288,9 +351,12 @@ def _schema_detail(frame: CallFrame, package_version: str) -> str:
     # Built from the first schema error (the one the package raised) without its message,
     # which quotes the offending value: for idTag that would be the token in clear.
     validator = get_validator(MessageType.Call, frame.action, package_version)
-    error = next(iter(validator.iter_errors(frame.payload)), None)
+    return _error_detail(frame.action, next(iter(validator.iter_errors(frame.payload)), None))
+
+
+def _error_detail(action: str, error: ValidationError | None) -> str:
     if error is None:
-        return f"{frame.action} payload does not validate against the schema"
+        return f"{action} payload does not validate against the schema"
     where = _path(error.absolute_path) or "payload"
     if error.validator in ("required", "additionalProperties"):
         what = error.message  # names members only, never values

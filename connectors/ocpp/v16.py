@@ -4,12 +4,15 @@ Same shape as ``v201`` and ``v21``: ``ACTIONS``, ``to_records``, ``respond``,
 ``boot_identity``. Payloads reaching these functions have passed the 1.6 JSON schema
 (``connectors.ocpp.parse.handle_call`` validates first), so required fields are present
 and typed; values the schema cannot check (numbers in strings, timestamps) raise
-``InvalidPayload``.
+``InvalidPayload``. The answers are ``connectors.ocpp.answers.ANSWERS_16``, which lists
+every Charge Point -> Central System action (the security extension's too).
 
 Transactions (PROTOCOLS.md §2): the CSMS assigns the integer ``transactionId`` in the
 StartTransaction answer (``Sessions16.start``); StopTransaction names only that id, so the
 connector comes from the station's ``Sessions16``. In 1.6 EVSE and connector are one:
-``evse_id`` = ``connector_id`` = ``connectorId``, 0 being the main meter.
+``evse_id`` = ``connector_id`` = ``connectorId``, 0 being the main meter. The session
+lifecycle is the 2.x one (``connectors.ocpp.lifecycle``): started, updated for each
+MeterValues naming the transaction, ended with the stop reason in the 2.x vocabulary.
 """
 
 from __future__ import annotations
@@ -18,85 +21,71 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
+from connectors.ocpp import answers
 from connectors.ocpp.context import CallContext
 from connectors.ocpp.id_tokens import hash_id_token
+from connectors.ocpp.lifecycle import import_register_wh, stopped_reason_16
 from connectors.ocpp.meter_values import register_reading, timed_readings, to_samples
-from connectors.ocpp.timestamps import format_timestamp, parse_timestamp
-from gridstream.records import Record, TransactionEvent, TransactionEventType
+from connectors.ocpp.timestamps import parse_timestamp
+from gridstream.records import Record, StationInfo, TransactionEvent, TransactionEventType
 
-ACTIONS: Final = frozenset(
-    {
-        "BootNotification",
-        "Heartbeat",
-        "StatusNotification",
-        "MeterValues",
-        "StartTransaction",
-        "StopTransaction",
-    }
-)
+ACTIONS: Final = frozenset(answers.ANSWERS_16)
 """CALLs this connector handles; any other is answered NotImplemented by ``parse``."""
-
-#: Seconds between heartbeats asked for in the BootNotification answer.
-HEARTBEAT_INTERVAL_S: Final = 300
-
-_ACCEPTED: Final = {"status": "Accepted"}
 
 
 def to_records(action: str, payload: Mapping[str, Any], ctx: CallContext) -> list[Record]:
-    """Canonical records for one schema-valid 1.6 CALL (empty for Boot/Heartbeat/Status).
+    """Canonical records for one schema-valid 1.6 CALL (empty for most notifications).
 
-    MeterValues: one ``MeterSample`` per timestamp; ``transactionId`` 0 or absent means no
-    transaction. StartTransaction: a ``TransactionEvent`` "started" (``meter_wh`` =
-    meterStart) and a sample with the import register at meterStart, context
-    Transaction.Begin. StopTransaction: "ended" (``stopped_reason`` = reason, "Local" when
-    absent as the spec says), a sample at meterStop (Transaction.End) and the
-    ``transactionData`` samples. Raises ``InvalidPayload`` for unreadable values.
+    BootNotification: a ``StationInfo``. MeterValues: one ``MeterSample`` per timestamp;
+    ``transactionId`` 0 or absent means no transaction, otherwise a ``TransactionEvent``
+    "updated" (``meter_wh`` = the latest import register) comes first, as a 2.x Updated
+    event would. StartTransaction: "started" (``meter_wh`` = meterStart) and a sample with
+    the import register at meterStart, context Transaction.Begin. StopTransaction: "ended"
+    (``stopped_reason`` = reason in 2.x terms, "Local" when absent as the spec says), a
+    sample at meterStop (Transaction.End) and the ``transactionData`` samples. Raises
+    ``InvalidPayload`` for unreadable values.
     """
     if action == "MeterValues":
-        connector = payload["connectorId"]
-        tx = payload.get("transactionId")
-        return list(
-            to_samples(
-                timed_readings(payload["meterValue"], ctx.source),
-                ctx,
-                evse_id=connector,
-                connector_id=connector,
-                transaction_id=str(tx) if tx else None,  # 0 = none (SAP issue #1817)
-            )
-        )
+        return _meter_values(payload, ctx)
     if action == "StartTransaction":
         return _start(payload, ctx)
     if action == "StopTransaction":
         return _stop(payload, ctx)
+    if action == "BootNotification":
+        return [_station_info(payload, ctx)]
     if action in ACTIONS:
         return []
     raise ValueError(f"v16.to_records called for unhandled action {action!r}")
 
 
 def respond(action: str, payload: Mapping[str, Any], ctx: CallContext) -> dict[str, Any]:
-    """CALLRESULT payload for one schema-valid 1.6 CALL (valid against the 1.6 schemas)."""
-    if action == "BootNotification":
-        return {
-            "status": "Accepted",
-            "currentTime": format_timestamp(ctx.now),
-            "interval": HEARTBEAT_INTERVAL_S,
-        }
-    if action == "Heartbeat":
-        return {"currentTime": format_timestamp(ctx.now)}
-    if action == "StartTransaction":
-        tx = ctx.station.sessions16.start(ctx.message_id, payload["connectorId"])
-        return {"transactionId": tx, "idTagInfo": dict(_ACCEPTED)}
-    if action == "StopTransaction":
-        return {"idTagInfo": dict(_ACCEPTED)}
-    if action in ACTIONS:
-        return {}
-    raise ValueError(f"v16.respond called for unhandled action {action!r}")
+    """CALLRESULT payload for one schema-valid 1.6 CALL (``answers.ANSWERS_16``)."""
+    answer = answers.ANSWERS_16.get(action)
+    if answer is None:
+        raise ValueError(f"v16.respond called for unhandled action {action!r}")
+    return answer(payload, ctx)
 
 
 def boot_identity(payload: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
     """(vendor, model, serial number) from a 1.6 BootNotification, for the log."""
     serial = payload.get("chargePointSerialNumber") or payload.get("chargeBoxSerialNumber")
     return payload.get("chargePointVendor"), payload.get("chargePointModel"), serial
+
+
+def _station_info(payload: Mapping[str, Any], ctx: CallContext) -> StationInfo:
+    _, _, serial = boot_identity(payload)
+    return StationInfo(
+        station_id=ctx.station_id,
+        received_at=ctx.now,
+        source=ctx.source,
+        vendor=payload["chargePointVendor"],
+        model=payload["chargePointModel"],
+        serial_number=serial,
+        firmware_version=payload.get("firmwareVersion"),
+        meter_type=payload.get("meterType"),
+        meter_serial_number=payload.get("meterSerialNumber"),
+        message_id=ctx.message_id,
+    )
 
 
 def _event(
@@ -106,7 +95,7 @@ def _event(
     event_type: TransactionEventType,
     transaction_id: int,
     connector: int | None,
-    meter_wh: int,
+    meter_wh: float | None,
 ) -> TransactionEvent:
     id_tag = payload.get("idTag")
     return TransactionEvent(
@@ -120,18 +109,35 @@ def _event(
         source=ctx.source,
         message_id=ctx.message_id,
         received_at=ctx.now,
-        stopped_reason=payload.get("reason", "Local") if event_type == "ended" else None,
-        meter_wh=float(meter_wh),
+        stopped_reason=stopped_reason_16(payload.get("reason")) if event_type == "ended" else None,
+        meter_wh=meter_wh,
         id_token_hash=hash_id_token(id_tag, ctx.id_token_key) if id_tag else None,
     )
+
+
+def _meter_values(payload: Mapping[str, Any], ctx: CallContext) -> list[Record]:
+    connector = payload["connectorId"]
+    tx = payload.get("transactionId")
+    samples = to_samples(
+        timed_readings(payload["meterValue"], ctx.source),
+        ctx,
+        evse_id=connector,
+        connector_id=connector,
+        transaction_id=str(tx) if tx else None,  # 0 = none (SAP issue #1817)
+    )
+    if not tx or not samples:
+        return list(samples)
+    latest = max(sample.ts for sample in samples)
+    updated = _event(ctx, payload, latest, "updated", tx, connector, import_register_wh(samples))
+    return [updated, *samples]
 
 
 def _start(payload: Mapping[str, Any], ctx: CallContext) -> list[Record]:
     connector = payload["connectorId"]
     # Parse before assigning an id, so that a rejected start does not use one up.
     ts = parse_timestamp(payload["timestamp"], "timestamp")
-    tx = ctx.station.sessions16.start(ctx.message_id, connector)
-    event = _event(ctx, payload, ts, "started", tx, connector, payload["meterStart"])
+    tx = ctx.station.sessions16.start(ctx.message_id, payload)
+    event = _event(ctx, payload, ts, "started", tx, connector, float(payload["meterStart"]))
     begin = [(ts, [register_reading(payload["meterStart"], "Transaction.Begin")])]
     samples = to_samples(
         begin, ctx, evse_id=connector, connector_id=connector, transaction_id=str(tx)
@@ -143,7 +149,7 @@ def _stop(payload: Mapping[str, Any], ctx: CallContext) -> list[Record]:
     tx = payload["transactionId"]
     connector = ctx.station.sessions16.connector_of(tx)
     ts = parse_timestamp(payload["timestamp"], "timestamp")
-    event = _event(ctx, payload, ts, "ended", tx, connector, payload["meterStop"])
+    event = _event(ctx, payload, ts, "ended", tx, connector, float(payload["meterStop"]))
     end = [(ts, [register_reading(payload["meterStop"], "Transaction.End")])]
     usage = timed_readings(payload.get("transactionData", []), ctx.source, "transactionData")
     samples = to_samples(

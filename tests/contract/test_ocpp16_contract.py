@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from connectors.ocpp import Accepted, Rejected, Sessions16, StationState, hash_id_token
-from gridstream.records import MeterSample, Reading, TransactionEvent
+from gridstream.records import MeterSample, Reading, StationInfo, TransactionEvent
 
 NOW = datetime(2026, 1, 15, 18, 0, 5, tzinfo=UTC)
 # The session's frames all carry 2023-09-18T08:25:40.20Z: ".20" is 200 000 microseconds.
@@ -33,6 +33,21 @@ def sample(message_id: str, readings: tuple[Reading, ...], **fields: object) -> 
         received_at=NOW,
     )
     return MeterSample(**(defaults | fields), readings=readings)
+
+
+def session_updated(message_id: str, ts: datetime, evse: int, transaction_id: str):
+    return TransactionEvent(
+        ts=ts,
+        station_id="CS-1",
+        site_id="SITE-1",
+        evse_id=evse,
+        connector_id=evse,
+        transaction_id=transaction_id,
+        event_type="updated",
+        source="ocpp1.6",
+        message_id=message_id,
+        received_at=NOW,
+    )
 
 
 @pytest.fixture
@@ -108,9 +123,21 @@ def test_maeve_stop_transaction_finds_connector_and_defaults_reason_to_local(
     assert result.response == {"idTagInfo": {"status": "Accepted"}}
 
 
-def test_maeve_boot_heartbeat_and_status_are_answered_without_records(maeve_session):
+def test_maeve_boot_registers_the_station_and_heartbeat_and_status_give_no_records(
+    maeve_session,
+):
+    # BootNotification {"chargePointModel": "me100", "chargePointVendor": "me"}.
     assert maeve_session["1"] == Accepted(
-        records=(),
+        records=(
+            StationInfo(
+                station_id="CS-1",
+                received_at=NOW,
+                source="ocpp1.6",
+                vendor="me",
+                model="me100",
+                message_id="1",
+            ),
+        ),
         response={"status": "Accepted", "currentTime": "2026-01-15T18:00:05.000Z", "interval": 300},
     )
     assert maeve_session["3"] == Accepted(
@@ -120,11 +147,11 @@ def test_maeve_boot_heartbeat_and_status_are_answered_without_records(maeve_sess
         assert maeve_session[status_id] == Accepted(records=(), response={})
 
 
-def test_maeve_authorize_is_answered_not_implemented(maeve_session):
-    # Authorize is outside this connector's action list: answered, not left hanging.
-    rejected = maeve_session["6"]
-    assert isinstance(rejected, Rejected)
-    assert (rejected.reason_code, rejected.ocpp_error_code) == ("unknown_action", "NotImplemented")
+def test_maeve_authorize_is_accepted_because_this_csms_does_not_authorise(maeve_session):
+    # gridstream holds no token list (connectors/ocpp/answers.py, README): every idTag is
+    # Accepted, and nothing is published for it.
+    answer = {"idTagInfo": {"status": "Accepted"}}
+    assert maeve_session["6"] == Accepted(records=(), response=answer)
 
 
 def test_total_and_phase_readings_are_both_kept_with_phase_set(load_fixture, run_frame):
@@ -143,8 +170,12 @@ def test_total_and_phase_readings_are_both_kept_with_phase_set(load_fixture, run
     # "+00:00" is UTC already.
     first = datetime(2017, 8, 17, 7, 8, 6, 186748, tzinfo=UTC)
     second = datetime(2017, 8, 17, 7, 7, 7, 186748, tzinfo=UTC)
+    # transactionId 5: an "updated" session event at the latest instant comes first; no
+    # import register among the readings, so no meter_wh.
+    updated = session_updated("mv-1", first, evse=3, transaction_id="5")
     assert result == Accepted(
         records=(
+            updated,
             sample("mv-1", (total, l1), ts=first, **common),
             sample("mv-1", (total, l1), ts=second, **common),
         ),
@@ -159,13 +190,10 @@ def test_hertz_frame_gives_frequency_50_hz(load_fixture, run_frame):
     frequency = Reading(
         measurand="Frequency", value=50.0, unit="Hz", location="Outlet", context="Sample.Periodic"
     )
-    expected = sample(
-        "1234",
-        (frequency,),
-        ts=datetime(2020, 2, 21, 13, 48, 45, 459756, tzinfo=UTC),
-        transaction_id="123456789",
-    )
-    assert result == Accepted(records=(expected,), response={})
+    ts = datetime(2020, 2, 21, 13, 48, 45, 459756, tzinfo=UTC)
+    expected = sample("1234", (frequency,), ts=ts, transaction_id="123456789")
+    updated = session_updated("1234", ts, evse=1, transaction_id="123456789")
+    assert result == Accepted(records=(updated, expected), response={})
 
 
 def test_every_record_of_the_session_round_trips_through_json(maeve_session):

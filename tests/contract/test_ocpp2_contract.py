@@ -38,6 +38,9 @@ def maeve_event(step: str, **fields: object) -> TransactionEvent:
         message_id=f"te-{step}",
         received_at=NOW,
         seq_no=0,
+        # handle_call alone notes no seqNo (the server does, once published): nothing comes
+        # before a Started event; for the others nothing is known.
+        seq_gap=0 if step == "started" else None,
         charging_state="Charging",
         meter_wh=100.0,  # the event's own register reading: the session's start/end
         **fields,
@@ -76,7 +79,8 @@ def test_maeve_started_offset_becomes_utc_and_id_token_is_hashed(maeve, id_token
             ),
             maeve_sample("started", "Sample.Periodic"),
         ),
-        response={},
+        # It named an idToken: the answer says Accepted (this CSMS does not authorise).
+        response={"idTokenInfo": {"status": "Accepted"}},
     )
 
 
@@ -88,8 +92,9 @@ def test_maeve_updated_is_a_periodic_sample(maeve):
 
 
 def test_maeve_ended_keeps_transaction_end_context(maeve):
+    # No stoppedReason: ReasonEnumType says it "MAY only be omitted when [it] is Local".
     assert maeve["ended"].records == (
-        maeve_event("ended", trigger_reason="StopAuthorized"),
+        maeve_event("ended", trigger_reason="StopAuthorized", stopped_reason="Local"),
         maeve_sample("ended", "Transaction.End"),
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from gridstream.records import StationInfo
 from warehouse.catalog import open_catalog, refresh_views, view_names
 from warehouse.layout import BatchFile
 from warehouse.sink import ParquetSink
@@ -63,6 +64,23 @@ REQUIRED_COLUMNS = {
     "grid_signals": ["ts", "scope", "kind", "value", "valid_from", "valid_to"],
     "dead_letters": ["source", "reason", "detail", "raw", "received_at"],
     "site_registry": ["station_id", "site_id", "ean", "congestion_area", "timezone"],
+    "station_boots": ["station_id", "received_at", "vendor", "model", "serial_number", "date"],
+    "stations": [
+        "station_id",
+        "vendor",
+        "model",
+        "serial_number",
+        "firmware_version",
+        "source",
+        "received_at",
+    ],
+    "transaction_seq_gaps": [
+        "station_id",
+        "transaction_id",
+        "first_missing_seq_no",
+        "last_missing_seq_no",
+        "missing",
+    ],
 }
 
 
@@ -215,6 +233,24 @@ def test_site_registry_keeps_the_latest_entry_per_station(
     assert rows == [("st1", "site9", "541448800000000001"), ("st2", "site1", None)]
 
 
+def test_stations_keeps_the_latest_boot_per_station(data_dir: Path, write: Write) -> None:
+    def boot(station_id: str, minutes: int, firmware: str) -> StationInfo:
+        return StationInfo(
+            station_id=station_id,
+            received_at=T0 + timedelta(minutes=minutes),
+            source="ocpp2.1",
+            vendor="VendorX",
+            model="M1",
+            serial_number=f"SN-{station_id}",
+            firmware_version=firmware,
+        )
+
+    write([boot("st1", 0, "1.0"), boot("st2", 5, "2.0"), boot("st1", 10, "1.1")])
+    rows = query(data_dir, "SELECT station_id, firmware_version FROM stations ORDER BY 1")
+    assert rows == [("st1", "1.1"), ("st2", "2.0")]  # st1 booted again with new firmware
+    assert query(data_dir, "SELECT count(*) FROM station_boots") == [(3,)]
+
+
 def test_rows_in_a_file_written_twice_appear_once(
     data_dir: Path, write: Write, sample_factory: Factory
 ) -> None:
@@ -248,3 +284,101 @@ def test_the_catalog_file_held_by_another_process_falls_back_to_memory(
 
     monkeypatch.setattr("warehouse.catalog.refresh_views", locked)
     assert query(data_dir, "SELECT count(*) FROM meter_readings") == [(1,)]
+
+
+# --- exactly once per reading ---------------------------------------------------------
+
+
+def test_a_reading_delivered_twice_is_shown_once_the_earliest_received(
+    data_dir: Path, write: Write, sample_factory: Factory
+) -> None:
+    readings = [
+        ("Energy.Active.Import.Register", 1500.0, "Wh", None),
+        ("Current.Import", 16.0, "A", "L1"),
+    ]
+    first = sample_factory(readings=readings, message_id="m-1", received_at=T0)
+    # Re-sent to a restarted connector under a new id, stored at the next offsets...
+    resent = sample_factory(
+        readings=readings, message_id="m-2", received_at=T0 + timedelta(minutes=5)
+    )
+    write([first, resent])
+    # ...and replayed from the spool once more into a new broker epoch.
+    write([first], epoch="gridstream-e2")
+
+    rows = query(
+        data_dir, "SELECT measurand, phase, value, message_id FROM meter_readings ORDER BY 1"
+    )
+    assert rows == [
+        ("Current.Import", "L1", 16.0, "m-1"),
+        ("Energy.Active.Import.Register", None, 1500.0, "m-1"),
+    ]
+    assert query(data_dir, "SELECT count(*) FROM meter_samples") == [(3,)]  # every record
+
+
+def test_readings_differing_in_their_identity_are_all_shown(
+    data_dir: Path, write: Write, sample_factory: Factory
+) -> None:
+    register = ("Energy.Active.Import.Register", 1500.0, "Wh", None)
+    write(
+        [
+            sample_factory(readings=[register]),
+            sample_factory(readings=[register], evse_id=2),  # another EVSE
+            sample_factory(readings=[register], station_id="st2"),  # another station
+            sample_factory(ts=T0 + timedelta(seconds=1), readings=[register]),  # another time
+            sample_factory(readings=[("Energy.Active.Import.Register", 1500.0, "Wh", "L1")]),
+        ]
+    )
+    assert query(data_dir, "SELECT count(*) FROM meter_readings") == [(5,)]
+
+
+def test_a_conflicting_value_for_one_reading_keeps_the_earliest_received(
+    data_dir: Path, write: Write, sample_factory: Factory
+) -> None:
+    later = sample_factory(
+        readings=[("Energy.Active.Import.Register", 1600.0, "Wh", None)],
+        received_at=T0 + timedelta(minutes=1),
+    )
+    earlier = sample_factory(readings=[("Energy.Active.Import.Register", 1500.0, "Wh", None)])
+    write([later, earlier])  # stored in the other order
+    assert query(data_dir, "SELECT value FROM meter_readings") == [(1500.0,)]
+
+
+def test_sessions_count_an_event_delivered_twice_once(
+    data_dir: Path, write: Write, transaction_factory: Factory
+) -> None:
+    end = T0 + timedelta(hours=1)
+    updated = transaction_factory("updated", T0 + timedelta(minutes=30), seq_no=1, seq_gap=0)
+    write(
+        [
+            transaction_factory("started", T0, seq_no=0, meter_wh=0.0, message_id="a"),
+            updated,
+            # The same event re-sent to a restarted connector: new id, later, gap and EVSE
+            # no longer known.
+            updated.model_copy(
+                update={"message_id": "b", "received_at": end, "seq_gap": None, "evse_id": None}
+            ),
+            transaction_factory("ended", end, seq_no=2, meter_wh=5000.0),
+        ]
+    )
+    assert query(data_dir, "SELECT events, energy_wh FROM sessions") == [(3, 5000.0)]
+    assert query(data_dir, "SELECT count(*) FROM transactions") == [(4,)]  # every record
+
+
+def test_transaction_seq_gaps_lists_what_is_still_missing(
+    data_dir: Path, write: Write, transaction_factory: Factory
+) -> None:
+    def event(seq_no: int, transaction_id: str = "tx1") -> Any:
+        return transaction_factory("updated", T0, transaction_id, seq_no=seq_no)
+
+    # tx1 received 0, 1, 4, 5, 8 and a late 2 (twice); tx2 is complete; a 1.6 session
+    # (no seqNos) has nothing to miss.
+    write([event(n) for n in (0, 1, 4, 5, 2, 8, 2)] + [event(n, "tx2") for n in (3, 4)])
+    write([transaction_factory("started", T0, "tx16")], first_offset=100)
+
+    rows = query(
+        data_dir,
+        """
+        SELECT transaction_id, first_missing_seq_no, last_missing_seq_no, missing
+        FROM transaction_seq_gaps ORDER BY 1, 2""",
+    )
+    assert rows == [("tx1", 3, 3, 1), ("tx1", 6, 7, 2)]

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from connectors.ocpp import Accepted, Rejected, Sessions16, StationState
-from gridstream.records import MeterSample, TransactionEvent
+from connectors.ocpp import Rejected, Sessions16, StationState
+from gridstream.records import MeterSample, StationInfo, TransactionEvent
 
 
 @pytest.fixture
@@ -115,8 +115,8 @@ def test_meter_values_transaction_id_zero_or_absent_means_none(run_call, extra, 
         **extra,
         "meterValue": [{"timestamp": "2026-01-15T17:00:00Z", "sampledValue": [{"value": "5"}]}],
     }
-    (sample,) = run_call("MeterValues", payload).records
-    assert isinstance(sample, MeterSample)
+    # With a transaction, an "updated" session event comes first (see test_ocpp_lifecycle).
+    (sample,) = [r for r in run_call("MeterValues", payload).records if isinstance(r, MeterSample)]
     assert sample.transaction_id == transaction_id
 
 
@@ -132,13 +132,25 @@ def test_connector_zero_is_the_main_meter(run_call):
 def test_sessions_forget_the_oldest_transactions_beyond_their_limit():
     sessions = Sessions16(allocate=itertools.count(1).__next__, remember=2)
     for message_id, connector in (("a", 1), ("b", 2), ("c", 3)):
-        sessions.start(message_id, connector)
+        start = {"connectorId": connector, "meterStart": 0, "timestamp": "2026-01-15T18:00:00Z"}
+        sessions.start(message_id, start)
     assert [sessions.connector_of(tx) for tx in (1, 2, 3)] == [None, 2, 3]
+
+
+def test_a_reused_message_id_with_another_start_gets_a_new_transaction_id():
+    # Firmware whose message ids restart after a reboot: the same id, another session.
+    sessions = Sessions16(allocate=itertools.count(1).__next__)
+    first = {"connectorId": 1, "meterStart": 100, "timestamp": "2026-01-15T18:00:00Z"}
+    later = {"connectorId": 1, "meterStart": 900, "timestamp": "2026-01-15T19:00:00Z"}
+    assert sessions.start("1", first) == sessions.start("1", first) == 1  # one CALL asked twice
+    assert sessions.start("1", later) == 2
 
 
 def test_boot_and_heartbeat_answer_with_the_injected_time(run_call):
     boot = run_call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
-    assert boot == Accepted(
-        records=(),
-        response={"status": "Accepted", "currentTime": "2026-01-15T18:00:05.000Z", "interval": 300},
-    )
+    assert boot.response == {
+        "status": "Accepted",
+        "currentTime": "2026-01-15T18:00:05.000Z",
+        "interval": 300,
+    }
+    assert [type(r) for r in boot.records] == [StationInfo]  # test_ocpp_station_info

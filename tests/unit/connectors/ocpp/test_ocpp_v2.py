@@ -118,5 +118,6 @@ def test_meter_values_request_keeps_evse_id_and_no_transaction(run_call):
     )
 
 
-def test_2_1_handles_the_same_actions_as_2_0_1():
-    assert v21.ACTIONS == v201.ACTIONS
+def test_2_1_handles_every_2_0_1_action_and_its_own():
+    assert v21.ACTIONS > v201.ACTIONS
+    assert "OpenPeriodicEventStream" in v21.ACTIONS - v201.ACTIONS

@@ -5,6 +5,7 @@ Subcommands:
     query    SQL over the warehouse (DuckDB views over Parquet)
     report   per-site summary read back from the warehouse
     settings the GRIDSTREAM_* settings in force
+    credentials  add, remove or list station credentials (OCPP security profiles 1 and 2)
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from gridstream.errors import GridstreamError
+from gridstream.errors import ConfigError, GridstreamError
 from gridstream.settings import Settings, settings_table
 
 
@@ -59,7 +63,115 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--epoch", help="only one run's data (a broker cluster id)")
     sub.add_parser("settings", help="print the GRIDSTREAM_* settings table")
+    _credentials_parser(sub)
     return p
+
+
+def _credentials_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    creds = sub.add_parser(
+        "credentials",
+        help="station passwords for OCPP security profiles 1 and 2 (only hashes are stored)",
+    )
+    creds.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="credentials file (default: GRIDSTREAM_OCPP_CREDENTIALS_FILE)",
+    )
+    action = creds.add_subparsers(dest="credentials_command", required=True)
+    add = action.add_parser(
+        "add",
+        help="add a station; prints its new password once (or reads it with --password-stdin)",
+    )
+    add.add_argument("station_id", help="the station identity, as in its URL")
+    add.add_argument(
+        "--profile",
+        type=int,
+        choices=[1, 2],
+        default=2,
+        help="lowest security profile accepted: 1 = ws:// + Basic, 2 = wss:// + Basic (default 2)",
+    )
+    add.add_argument(
+        "--hex-key",
+        action="store_true",
+        help="OCPP 1.6 AuthorizationKey: the password is 32..40 hex digits whose octets are "
+        "the password; the station may send either form",
+    )
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin instead of generating one",
+    )
+    add.add_argument(
+        "--replace", action="store_true", help="replace the station's entry (new password)"
+    )
+    remove = action.add_parser("remove", help="remove a station's entry")
+    remove.add_argument("station_id")
+    action.add_parser("list", help="list station ids and their security profile")
+
+
+def _credentials(settings: Settings, args: argparse.Namespace) -> int:
+    """Edit the credentials file; ``add`` prints a generated password once, on stdout."""
+    from connectors.ocpp.credentials import (
+        SALT_BYTES,
+        StationCredential,
+        format_credentials,
+        generate_password,
+        hash_password,
+        parse_credentials,
+        password_octets,
+    )
+
+    path: Path | None = args.file or settings.ocpp_credentials_file
+    if path is None:
+        raise ConfigError("set GRIDSTREAM_OCPP_CREDENTIALS_FILE (or pass --file PATH)")
+    entries = (
+        parse_credentials(path.read_text(encoding="utf-8"), str(path)) if path.exists() else {}
+    )
+    command = args.credentials_command
+    if command == "list":
+        for entry in entries.values():
+            print(f"{entry.station_id}\tsecurity profile {entry.security_profile}")
+        return 0
+    if command == "remove":
+        if entries.pop(args.station_id, None) is None:
+            raise ConfigError(f"{path}: no station {args.station_id!r}")
+        _write_private(path, format_credentials(entries))
+        print(f"station {args.station_id} removed from {path}", file=sys.stderr)
+        return 0
+    if args.station_id in entries and not args.replace:
+        raise ConfigError(f"{path}: station {args.station_id!r} exists; pass --replace")
+    generated = not args.password_stdin
+    password = (
+        generate_password(secrets.choice, hex_key=args.hex_key)
+        if generated
+        else sys.stdin.readline().rstrip("\r\n")
+    )
+    try:
+        octets = password_octets(password, hex_key=args.hex_key)
+    except ValueError as exc:
+        raise ConfigError(f"station {args.station_id}: {exc}") from None
+    password_hash = hash_password(octets, secrets.token_bytes(SALT_BYTES))
+    entries[args.station_id] = StationCredential(args.station_id, args.profile, password_hash)
+    _write_private(path, format_credentials(entries))
+    print(
+        f"station {args.station_id} added to {path} (security profile {args.profile}); "
+        "restart gridstream run to apply",
+        file=sys.stderr,
+    )
+    if generated:  # shown once: only its hash is kept
+        print(password)
+    return 0
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(temporary, path)
 
 
 def _verify(settings: Settings, epoch: str | None) -> int:
@@ -131,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "settings":
             print(settings_table())
             return 0
+        if args.command == "credentials":
+            return _credentials(settings, args)
     except GridstreamError as exc:
         print(f"gridstream: {exc}", file=sys.stderr)
         return 2

@@ -1,53 +1,44 @@
-"""The OCPP websocket server: a thin shell around ``connectors.ocpp.parse``.
+"""The OCPP websocket server: handshakes and connections, a thin shell around the core.
 
 Stations connect to ``ws://HOST:PORT/ocpp/{station_id}`` offering ``ocpp1.6``,
-``ocpp2.0.1`` and/or ``ocpp2.1``. For every CALL, in the order it arrived on its
-connection:
+``ocpp2.0.1`` and/or ``ocpp2.1``. Each connection's frames are handled strictly one after
+another, in the order they arrived, by ``connectors.ocpp.handler.MessageHandler`` (parse,
+publish, then answer; see there).
 
-1. ``parse_frame`` and ``handle_call`` (pure);
-2. accepted: ``await publish(records)``, which returns only once the broker acknowledged,
-   THEN the CALLRESULT. If publishing raises, the station gets CALLERROR InternalError and
-   nothing is claimed (it will retry);
-3. rejected: ``await dead_letter(DeadLetter(...))`` with the raw frame (id tokens
-   redacted), then the CALLERROR, if the frame can be answered at all.
+Security (``connectors.ocpp.security``): with an ``Authenticator``, a station must present
+HTTP Basic credentials whose username is the identity in its URL (security profile 1; with
+an ``ssl_context``, wss://, profile 2); anything else is answered 401 at the handshake.
+``OcppLimits`` bound frame size (1009), message rate per station (reads are delayed, never
+dropped), handshake time and open connections (503).
 
 Everything it talks to is injected (STYLE.md rule 12): the publish and dead-letter
 coroutines, the site registry, the clock, the id-token key and the transaction-id source.
-No authentication yet (security profiles 1-3, PROTOCOLS.md §1): the URL is the identity.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+import ssl
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Final, Protocol, Self, TypeAlias, cast
+from typing import Final, Self, cast
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, NegotiationError
+from websockets.frames import CloseCode
+from websockets.headers import build_www_authenticate_basic
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from connectors.ocpp.context import OCPP_VERSIONS, CallContext, OcppVersion
-from connectors.ocpp.id_tokens import redact_id_tokens
-from connectors.ocpp.parse import (
-    Accepted,
-    CallFrame,
-    Ignored,
-    Rejected,
-    boot_identity,
-    call_error_frame,
-    call_result_frame,
-    error_code,
-    handle_call,
-    parse_frame,
-)
+from connectors.ocpp.auth import REALM, Authenticator
+from connectors.ocpp.context import OCPP_VERSIONS, OcppVersion
+from connectors.ocpp.handler import Clock, Counters, DeadLetterSink, MessageHandler, Publish
+from connectors.ocpp.limits import OcppLimits, TokenBucket
 from connectors.ocpp.sessions import Sessions16, StationState
-from gridstream.records import DeadLetter, Record
 from gridstream.registry import SiteRegistry
 
 log = logging.getLogger(__name__)
@@ -56,42 +47,6 @@ log = logging.getLogger(__name__)
 PATH_PREFIX: Final = "/ocpp/"
 #: OCPP 2.1 Part 4 §3.1: identity at most 48 characters, no ':'.
 MAX_STATION_ID: Final = 48
-#: Dead-letter reason for a bug in the connector (not in ``REASONS`` yet).
-INTERNAL_ERROR_REASON: Final = "internal_error"
-
-Clock: TypeAlias = Callable[[], datetime]
-"""Returns the current time, timezone-aware (UTC)."""
-
-
-class Publish(Protocol):
-    """Produce records to their topics; return only after the broker acknowledged them all.
-
-    Raises on failure (broker down, timeout); the connector then answers InternalError.
-    """
-
-    async def __call__(self, records: Sequence[Record], /) -> None:
-        """Produce ``records`` and wait for the acknowledgement."""
-        ...
-
-
-class DeadLetterSink(Protocol):
-    """Send one dead letter to the ``dlq`` topic and wait for the acknowledgement."""
-
-    async def __call__(self, letter: DeadLetter, /) -> None:
-        """Produce ``letter``."""
-        ...
-
-
-@dataclass
-class Counters:
-    """Message counts for the run summary (one server, all connections)."""
-
-    accepted: int = 0
-    rejected: int = 0
-    ignored: int = 0
-    publish_failed: int = 0
-    internal_errors: int = 0
-    dead_letter_failed: int = 0
 
 
 def station_id_from_path(path: str) -> str | None:
@@ -125,10 +80,13 @@ def select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotoc
     raise NegotiationError(f"no supported subprotocol; supported: {', '.join(OCPP_VERSIONS)}")
 
 
-def _process_request(connection: ServerConnection, request: Request) -> Response | None:
-    if station_id_from_path(request.path) is None:
-        return connection.respond(HTTPStatus.NOT_FOUND, "expected /ocpp/{station_id}\n")
-    return None
+async def _closed_within(connection: ServerConnection, seconds: float) -> bool:
+    """Wait ``seconds``, or less if the connection closes (a server shutdown need not wait)."""
+    try:
+        await asyncio.wait_for(connection.wait_closed(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 def clock_seeded_ids(now: datetime) -> Iterator[int]:
@@ -153,18 +111,24 @@ class OcppServer:
         now: Clock,
         id_token_key: bytes,
         transaction_ids: Iterator[int],
+        authenticator: Authenticator | None = None,
+        limits: OcppLimits | None = None,
     ) -> None:
         """Hold the injected dependencies; ``serve_ocpp`` builds and starts it."""
-        if not id_token_key:
-            raise ValueError("id_token_key must not be empty")
-        self._publish = publish
-        self._dead_letter = dead_letter
-        self._registry = registry
-        self._now = now
-        self._id_token_key = id_token_key
+        self.authenticator = authenticator
+        self.limits = limits if limits is not None else OcppLimits()
+        self._buckets: dict[str, TokenBucket] = {}
         self._allocate = transaction_ids.__next__
         self._stations: dict[str, StationState] = {}
         self.counters = Counters()
+        self._handler = MessageHandler(
+            publish=publish,
+            dead_letter=dead_letter,
+            registry=registry,
+            now=now,
+            id_token_key=id_token_key,
+            counters=self.counters,
+        )
         self.server: Server | None = None
 
     @property
@@ -193,8 +157,45 @@ class OcppServer:
         self.close()
         await self.wait_closed()
 
+    async def process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        """Handshake gate: 404 for a bad path, 503 when full, 401 unless authenticated.
+
+        Every authentication failure gets the same 401, so a client learns nothing about
+        which stations exist; the reason is logged by the authenticator.
+        """
+        station_id = station_id_from_path(request.path)
+        if station_id is None:
+            return connection.respond(HTTPStatus.NOT_FOUND, "expected /ocpp/{station_id}\n")
+        limit = self.limits.max_connections
+        if limit is not None and self.server is not None and len(self.server.connections) >= limit:
+            self.counters.connections_refused += 1
+            log.warning("station %s refused: %d connections open (the limit)", station_id, limit)
+            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+            response.headers["Retry-After"] = "60"
+            return response
+        if self.authenticator is None:
+            return None
+        authorization = request.headers.get_all("Authorization")
+        result = await self.authenticator.authenticate(
+            station_id,
+            authorization[0] if len(authorization) == 1 else None,
+            tls=connection.transport.get_extra_info("ssl_object") is not None,
+        )
+        if result.accepted:
+            return None
+        self.counters.auth_refused += 1
+        response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
+        response.headers["WWW-Authenticate"] = build_www_authenticate_basic(REALM)
+        return response
+
     async def handle_connection(self, connection: ServerConnection) -> None:
-        """Serve one station connection; its CALLs are handled strictly one after another."""
+        """Serve one station connection; its CALLs are handled strictly one after another.
+
+        Over the station's rate limit, the next frame is handled (and so the one after it
+        read) only once the bucket allows it.
+        """
         station_id = station_id_from_path(connection.request.path if connection.request else "")
         subprotocol = connection.subprotocol
         if station_id is None or subprotocol not in OCPP_VERSIONS:  # handshake refused it
@@ -204,125 +205,29 @@ class OcppServer:
         if state is None:
             state = StationState(sessions16=Sessions16(allocate=self._allocate))
             self._stations[station_id] = state
+        loop = asyncio.get_running_loop()
+        bucket = self._buckets.get(station_id) or self.limits.bucket(loop.time())
+        if bucket is not None:
+            self._buckets[station_id] = bucket  # per station: a reconnect does not refill it
         log.info("station %s connected (%s)", station_id, version)
         try:
             async for message in connection:
-                await self._on_message(connection, message, station_id, version, state)
-        except ConnectionClosed:
-            pass
+                wait_s = bucket.take(loop.time()) if bucket is not None else 0.0
+                if wait_s > 0:
+                    self.counters.throttled += 1
+                    if await _closed_within(connection, wait_s):
+                        break  # unanswered, so the station sends it again: nothing lost
+                await self._handler.on_message(connection, message, station_id, version, state)
+        except ConnectionClosed as closed:
+            if closed.sent is not None and closed.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                self.counters.oversize_closed += 1
+                log.warning(
+                    "station %s sent a frame over %s bytes (GRIDSTREAM_OCPP_MAX_MESSAGE_BYTES); "
+                    "connection closed (1009)",
+                    station_id,
+                    self.limits.max_message_bytes,
+                )
         log.info("station %s disconnected", station_id)
-
-    async def _on_message(
-        self,
-        connection: ServerConnection,
-        message: str | bytes,
-        station_id: str,
-        version: OcppVersion,
-        state: StationState,
-    ) -> None:
-        received_at = self._now()
-        # OCPP-J uses text frames; a binary one is read as UTF-8 rather than refused.
-        raw = message if isinstance(message, str) else message.decode("utf-8", "replace")
-        try:
-            parsed = parse_frame(raw, version)
-        except Exception:  # a bug: nothing to answer, but keep the frame and the connection
-            log.exception("station %s: parsing a frame failed", station_id)
-            self.counters.internal_errors += 1
-            bug = Rejected(INTERNAL_ERROR_REASON, "internal error parsing a frame", raw, None)
-            await self._reject(connection, bug, station_id, version, received_at, count=False)
-            return
-        if isinstance(parsed, Ignored):
-            self.counters.ignored += 1
-            log.warning("station %s: %s", station_id, parsed.detail)
-            return
-        if isinstance(parsed, Rejected):
-            await self._reject(connection, parsed, station_id, version, received_at)
-            return
-        try:
-            ctx = CallContext(
-                station_id=station_id,
-                site_id=self._registry.site_of(station_id),
-                message_id=parsed.message_id,
-                now=received_at,
-                source=version,
-                id_token_key=self._id_token_key,
-                station=state,
-            )
-            result = handle_call(parsed, ctx)
-        except Exception:  # a bug: still answer, keep the frame, keep the connection
-            log.exception("station %s: handling %s failed", station_id, parsed.action)
-            self.counters.internal_errors += 1
-            bug = Rejected(
-                INTERNAL_ERROR_REASON,
-                f"internal error handling {parsed.action}",
-                raw,
-                "InternalError",
-                parsed.message_id,
-            )
-            await self._reject(connection, bug, station_id, version, received_at, count=False)
-            return
-        if isinstance(result, Rejected):
-            await self._reject(connection, result, station_id, version, received_at)
-            return
-        await self._accept(connection, parsed, result, station_id, version)
-
-    async def _accept(
-        self,
-        connection: ServerConnection,
-        frame: CallFrame,
-        result: Accepted,
-        station_id: str,
-        version: OcppVersion,
-    ) -> None:
-        if result.records:  # Heartbeat and friends need no broker round trip
-            try:
-                await self._publish(result.records)
-            except Exception:
-                log.exception("station %s: publishing %s failed", station_id, frame.action)
-                self.counters.publish_failed += 1
-                code = error_code("broker_unavailable", version)
-                detail = "records not stored; retry later"
-                await connection.send(call_error_frame(frame.message_id, code, detail))
-                return
-        if frame.action == "BootNotification":
-            vendor, model, serial = boot_identity(version, frame.payload)
-            log.info(
-                "station %s booted: vendor=%s model=%s serial=%s", station_id, vendor, model, serial
-            )
-        self.counters.accepted += 1
-        await connection.send(call_result_frame(frame.message_id, result.response))
-
-    async def _reject(
-        self,
-        connection: ServerConnection,
-        rejected: Rejected,
-        station_id: str,
-        version: OcppVersion,
-        received_at: datetime,
-        *,
-        count: bool = True,
-    ) -> None:
-        if count:
-            self.counters.rejected += 1
-        letter = DeadLetter(
-            source=version,
-            reason=rejected.reason_code,
-            detail=rejected.detail,
-            raw=redact_id_tokens(rejected.raw, self._id_token_key),
-            received_at=received_at,
-            station_id=station_id,
-            message_id=rejected.message_id,
-        )
-        # Keep the frame before answering, as accepted records are stored before the answer.
-        try:
-            await self._dead_letter(letter)
-        except Exception:
-            log.exception("station %s: dead-lettering failed", station_id)
-            self.counters.dead_letter_failed += 1
-        log.info("station %s: rejected (%s) %s", station_id, rejected.reason_code, rejected.detail)
-        frame = rejected.error_frame()
-        if frame is not None:
-            await connection.send(frame)
 
 
 async def serve_ocpp(
@@ -335,12 +240,19 @@ async def serve_ocpp(
     now: Clock,
     id_token_key: bytes,
     transaction_ids: Iterator[int] | None = None,
+    authenticator: Authenticator | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    limits: OcppLimits | None = None,
 ) -> OcppServer:
     """Start the OCPP server on ``host``:``port`` (0 = any free port) and return it.
 
     ``transaction_ids`` yields the 1.6 transaction ids this CSMS assigns (shared by all
     stations); default ``clock_seeded_ids(now())``. Close with ``close()`` and
     ``wait_closed()``, or use the returned object as an async context manager.
+
+    ``authenticator``: None accepts any station id (security profile 0). ``ssl_context``:
+    serve wss:// (needed by profile-2 stations). ``limits``: default ``OcppLimits()``
+    (64 KiB frames, 10 s handshakes, no rate or connection limit).
     """
     if now().tzinfo is None:
         raise ValueError("now() must return a timezone-aware datetime (UTC)")
@@ -351,6 +263,8 @@ async def serve_ocpp(
         now=now,
         id_token_key=id_token_key,
         transaction_ids=transaction_ids if transaction_ids is not None else clock_seeded_ids(now()),
+        authenticator=authenticator,
+        limits=limits,
     )
     ocpp.server = await serve(
         ocpp.handle_connection,
@@ -358,6 +272,9 @@ async def serve_ocpp(
         port,
         subprotocols=[Subprotocol(v) for v in OCPP_VERSIONS],
         select_subprotocol=select_subprotocol,
-        process_request=_process_request,
+        process_request=ocpp.process_request,
+        ssl=ssl_context,
+        open_timeout=ocpp.limits.open_timeout_s,
+        max_size=ocpp.limits.max_message_bytes,
     )
     return ocpp

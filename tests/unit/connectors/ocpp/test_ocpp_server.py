@@ -150,7 +150,9 @@ async def test_ocpp16_session_is_answered_after_publishing_its_records(server, b
     assert (started.transaction_id, started.id_tag_info) == (500, {"status": "Accepted"})
     assert metered is not None  # MeterValues.conf is empty
     assert stopped.id_tag_info == {"status": "Accepted"}
-    start_event, start_sample = broker.published[0]
+    (boot_info,) = broker.published[0]  # the station registers itself
+    assert (boot_info.station_id, boot_info.vendor, boot_info.model) == ("CS-16", "V", "M1")
+    start_event, start_sample = broker.published[1]
     assert (start_event.event_type, start_event.transaction_id, start_event.site_id) == (
         "started",
         "500",
@@ -158,7 +160,12 @@ async def test_ocpp16_session_is_answered_after_publishing_its_records(server, b
     )
     assert start_event.id_token_hash == hash_id_token("TAG-1", KEY)
     assert start_sample.readings == (register(1000.0, "Transaction.Begin"),)
-    (sample,) = broker.published[1]
+    updated, sample = broker.published[2]  # a 2.x-like "updated" session event comes first
+    assert (updated.event_type, updated.transaction_id, updated.meter_wh) == (
+        "updated",
+        "500",
+        1500.0,
+    )
     assert sample == MeterSample(
         ts=datetime(2026, 1, 15, 16, 30, tzinfo=UTC),  # 17:30+01:00
         station_id="CS-16",
@@ -180,14 +187,14 @@ async def test_ocpp16_session_is_answered_after_publishing_its_records(server, b
             ),  # 7.2 kW
         ),
     )
-    stop_event, stop_sample = broker.published[2]
+    stop_event, stop_sample = broker.published[3]
     assert (stop_event.event_type, stop_event.evse_id, stop_event.stopped_reason) == (
         "ended",
         1,
         "EVDisconnected",
     )
     assert stop_sample.readings == (register(2500.0, "Transaction.End"),)
-    assert len(broker.published) == 3 and broker.dead == []
+    assert len(broker.published) == 4 and broker.dead == []
     assert (server.counters.accepted, server.counters.rejected) == (4, 0)
 
 
@@ -251,10 +258,17 @@ async def test_ocpp2_transaction_events_are_answered_after_publishing(
         ]
 
     assert (boot.status, boot.current_time, boot.interval) == ("Accepted", NOW_TEXT, 300)
-    # TransactionEventResponse {}: every optional field absent.
-    assert answers == [cls._call_result.TransactionEvent()] * 3
-    events = [records[0] for records in broker.published]
-    samples = [records[1] for records in broker.published]
+    # Started named an idToken, so its answer carries idTokenInfo (Accepted: this CSMS does
+    # not authorise); the others have every optional field absent.
+    assert answers == [
+        cls._call_result.TransactionEvent(id_token_info={"status": "Accepted"}),
+        cls._call_result.TransactionEvent(),
+        cls._call_result.TransactionEvent(),
+    ]
+    (boot_info,) = broker.published[0]
+    assert (boot_info.vendor, boot_info.model, boot_info.boot_reason) == ("V", "M2", "PowerUp")
+    events = [records[0] for records in broker.published[1:]]
+    samples = [records[1] for records in broker.published[1:]]
     assert [
         (e.event_type, e.seq_no, e.evse_id, e.connector_id, e.operation_mode, e.stopped_reason)
         for e in events
@@ -269,11 +283,72 @@ async def test_ocpp2_transaction_events_are_answered_after_publishing(
     assert {(s.source, s.transaction_id, s.evse_id) for s in samples} == {(subprotocol, "tx-9", 1)}
 
 
-async def test_ocpp21_unhandled_action_is_answered_not_implemented(server):
+async def test_ocpp21_action_a_station_never_sends_is_answered_not_implemented(server):
     # The ocpp package's own CSMS leaves a 2.1 station hanging here (PROTOCOLS.md §7).
+    # Reset is a CSMS -> station action: a station sending it gets NotImplemented.
     async with station(server, "CS-21", v21.ChargePoint, "ocpp2.1") as cp:
         with pytest.raises(OcppNotImplemented):
-            await cp.call(call21.DataTransfer(vendor_id="acme"), suppress=False)
+            await cp.call(call21.Reset(type="Immediate"), suppress=False)
+
+
+async def test_ocpp21_station_actions_are_answered_as_the_package_expects(server, broker):
+    # The ocpp package's ChargePoint validates each answer against its 2.1 response schema.
+    async with station(server, "CS-21", v21.ChargePoint, "ocpp2.1") as cp:
+        data = await cp.call(call21.DataTransfer(vendor_id="acme"), suppress=False)
+        auth = await cp.call(
+            call21.Authorize(id_token={"id_token": "RFID-1", "type": "ISO14443"}), suppress=False
+        )
+        needs = await cp.call(
+            call21.NotifyEVChargingNeeds(
+                evse_id=1,
+                charging_needs={
+                    "requested_energy_transfer": "DC_BPT",
+                    "v2x_charging_parameters": {
+                        "ev_min_v2x_energy_request": -12000,  # wire: evMinV2XEnergyRequest
+                        "target_so_c": 80,
+                    },
+                },
+            ),
+            suppress=False,
+        )
+        opened = await cp.call(
+            call21.OpenPeriodicEventStream(
+                constant_stream_data={"id": 1, "variable_monitoring_id": 7, "params": {}}
+            ),
+            suppress=False,
+        )
+    assert (data.status, auth.id_token_info, needs.status, opened.status) == (
+        "UnknownVendorId",
+        {"status": "Accepted"},
+        "Accepted",
+        "Accepted",
+    )
+    (charging_needs,) = broker.published[0]
+    assert (charging_needs.min_v2x_energy_wh, charging_needs.target_soc_pct) == (-12000.0, 80.0)
+    assert broker.dead == []
+
+
+async def test_ocpp21_send_is_published_and_never_answered(server, broker):
+    opened = json.dumps(
+        [2, "o-1", "OpenPeriodicEventStream",
+         {"constantStreamData": {"id": 3, "variableMonitoringId": 7, "params": {}}}]
+    )  # fmt: skip
+    data = {"id": 3, "pending": 0, "basetime": "2026-01-15T17:00:00Z", "data": [{"t": 0, "v": "5"}]}
+    send = json.dumps([6, "s-1", "NotifyPeriodicEventStream", data])
+    async with websockets.connect(url(server, "CS-SEND"), subprotocols=["ocpp2.1"]) as ws:
+        assert await exchange(ws, opened) == [3, "o-1", {"status": "Accepted"}]
+        await ws.send(send)
+        # The next frame the station gets is the Heartbeat's answer: the SEND got none.
+        answer = await exchange(ws, '[2,"hb-1","Heartbeat",{}]')
+    assert answer == [3, "hb-1", {"currentTime": NOW_TEXT}]
+    (sample,) = broker.published[0]
+    assert (sample.message_id, sample.readings[0].measurand, sample.readings[0].value) == (
+        "s-1",
+        "PeriodicEventStream.7",  # monitor 7 never reported: kept without a unit
+        5.0,
+    )
+    assert broker.dead == []
+    assert server.counters.accepted == 3  # open, SEND, heartbeat
 
 
 async def test_invalid_value_gets_the_exact_callerror_frame_and_a_dead_letter(server, broker):
@@ -377,7 +452,7 @@ async def test_a_bug_is_answered_internal_error_and_the_connection_lives_on(
     def broken(frame, ctx):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("connectors.ocpp.server.handle_call", broken)
+    monkeypatch.setattr("connectors.ocpp.handler.handle_call", broken)
     async with websockets.connect(url(server, "CS-RAW"), subprotocols=["ocpp2.1"]) as ws:
         first = await exchange(ws, '[2,"hb-1","Heartbeat",{}]')
         second = await exchange(ws, '[2,"hb-2","Heartbeat",{}]')

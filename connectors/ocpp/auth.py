@@ -1,0 +1,204 @@
+"""HTTP Basic authentication of stations at the websocket handshake (security profiles 1, 2).
+
+``Authenticator.authenticate`` decides whether a handshake may proceed: the Basic username
+must be the station identity in the URL (so a station cannot connect, and so cannot
+write readings, under another station's id), the password must match that station's
+hash, and a profile-2 station must have come over TLS. Every refusal looks the same to the
+client (the server answers 401); the reason is only logged.
+
+Cost under reconnect storms: a first check runs scrypt (about 50 ms, in a worker thread,
+at most ``max_parallel`` at once, so the event loop keeps serving connected stations). A
+success is remembered as HMAC(process secret, station id, presented password): the next
+handshake with the same password costs one HMAC. A failure is remembered the same way (a
+bounded LRU), so a station retrying with a stale password does not cost a KDF run each
+time. An unknown station is checked against an unusable hash, so it costs what a wrong
+password costs. The caches live in memory only and hold no password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+from connectors.ocpp.credentials import StationCredential, unusable_hash, verify_password
+
+log = logging.getLogger(__name__)
+
+#: Realm announced in ``WWW-Authenticate``.
+REALM: Final = "gridstream OCPP"
+
+Refusal: TypeAlias = Literal[
+    "missing_credentials",
+    "malformed_credentials",
+    "username_mismatch",
+    "unknown_station",
+    "wrong_password",
+    "tls_required",
+]
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """Outcome of one handshake check: ``refusal`` None means accepted."""
+
+    station_id: str
+    refusal: Refusal | None
+    cached: bool
+
+    @property
+    def accepted(self) -> bool:
+        """True when the handshake may proceed."""
+        return self.refusal is None
+
+
+@dataclass
+class AuthCounters:
+    """How handshakes were decided (for the run summary and the handshake benchmark)."""
+
+    accepted: int = 0
+    refused: int = 0
+    kdf_checks: int = 0
+    cache_hits: int = 0
+
+
+def parse_basic_authorization(header: str) -> tuple[str, bytes] | None:
+    """(username, password octets) of an ``Authorization: Basic ...`` value; None if malformed.
+
+    The password stays octets: a 1.6 AuthorizationKey may be sent as raw binary.
+
+    >>> parse_basic_authorization("Basic Q1AtMTpzM2NyZXQ=")
+    ('CP-1', b's3cret')
+    >>> parse_basic_authorization("Bearer x") is None
+    True
+    """
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    user, colon, password = decoded.partition(b":")
+    if not colon:
+        return None
+    try:
+        return user.decode("utf-8"), password
+    except UnicodeDecodeError:
+        return None
+
+
+class Authenticator:
+    """Checks Basic credentials of stations against their stored hashes, with caches."""
+
+    def __init__(
+        self,
+        credentials: Mapping[str, StationCredential],
+        *,
+        secret: bytes,
+        max_parallel: int = 2,
+        failure_cache_size: int = 10_000,
+    ) -> None:
+        """``secret``: random bytes of this process, keying the cache entries (never stored).
+
+        ``max_parallel``: KDF runs at once (each takes a core and 16 MiB for ~50 ms).
+        """
+        if len(secret) < 16:
+            raise ValueError("the cache secret must be at least 16 random bytes")
+        self._credentials = dict(credentials)
+        self._secret = secret
+        self._slots = asyncio.Semaphore(max_parallel)
+        self._verified: dict[str, bytes] = {}
+        self._failed: OrderedDict[bytes, None] = OrderedDict()
+        self._failure_cache_size = failure_cache_size
+        self._running: dict[bytes, asyncio.Task[bool]] = {}
+        self._unusable = unusable_hash()
+        self.counters = AuthCounters()
+
+    @property
+    def credentials(self) -> Mapping[str, StationCredential]:
+        """The stations that may connect, by id."""
+        return self._credentials
+
+    async def authenticate(
+        self, station_id: str, authorization: str | None, *, tls: bool
+    ) -> AuthResult:
+        """Decide a handshake for ``station_id`` (from the URL) with its Authorization header.
+
+        ``tls``: whether the connection came over TLS. Logs refusals (never the password).
+        """
+        result = await self._decide(station_id, authorization, tls=tls)
+        if result.accepted:
+            self.counters.accepted += 1
+        else:
+            self.counters.refused += 1
+            log.info("station %s refused at the handshake: %s", station_id, result.refusal)
+        return result
+
+    async def _decide(self, station_id: str, authorization: str | None, *, tls: bool) -> AuthResult:
+        if authorization is None:
+            return AuthResult(station_id, "missing_credentials", cached=False)
+        parsed = parse_basic_authorization(authorization)
+        if parsed is None:
+            return AuthResult(station_id, "malformed_credentials", cached=False)
+        username, password = parsed
+        if username != station_id:  # tells the client nothing it did not send
+            return AuthResult(station_id, "username_mismatch", cached=False)
+        credential = self._credentials.get(station_id)
+        # An unknown station is checked against an unusable hash: it costs what a wrong
+        # password costs, so timing does not tell which stations exist.
+        password_hash = credential.password_hash if credential else self._unusable
+        matched, cached = await self._check(station_id, password, password_hash)
+        if credential is None:
+            return AuthResult(station_id, "unknown_station", cached)
+        if not matched:
+            return AuthResult(station_id, "wrong_password", cached)
+        if credential.security_profile >= 2 and not tls:
+            return AuthResult(station_id, "tls_required", cached)
+        return AuthResult(station_id, None, cached)
+
+    async def _check(
+        self, station_id: str, password: bytes, password_hash: str
+    ) -> tuple[bool, bool]:
+        """(matched, from cache) for ``station_id``'s presented ``password``."""
+        mark = hmac.new(
+            self._secret, station_id.encode() + b"\0" + password, hashlib.sha256
+        ).digest()
+        known = self._verified.get(station_id)
+        if known is not None and hmac.compare_digest(known, mark):
+            self.counters.cache_hits += 1
+            return True, True
+        if mark in self._failed:
+            self._failed.move_to_end(mark)
+            self.counters.cache_hits += 1
+            return False, True
+        # One check per (station, password) at a time, run as a task of its own: if the
+        # handshake times out meanwhile, the result still lands in the cache, so the
+        # station's retry is cheap (a storm converges instead of starting over).
+        running = self._running.get(mark)
+        if running is None:
+            running = asyncio.create_task(self._run_kdf(station_id, mark, password, password_hash))
+            self._running[mark] = running
+            running.add_done_callback(lambda _: self._running.pop(mark, None))
+        return await asyncio.shield(running), False
+
+    async def _run_kdf(
+        self, station_id: str, mark: bytes, password: bytes, password_hash: str
+    ) -> bool:
+        async with self._slots:
+            self.counters.kdf_checks += 1
+            matched = await asyncio.to_thread(verify_password, password, password_hash)
+        if matched:
+            self._verified[station_id] = mark  # the latest good password per station
+        else:
+            self._failed[mark] = None
+            if len(self._failed) > self._failure_cache_size:
+                self._failed.popitem(last=False)
+        return matched

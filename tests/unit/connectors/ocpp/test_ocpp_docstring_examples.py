@@ -1,0 +1,17 @@
+"""The worked examples in the OCPP connector's docstrings run and give what they say."""
+
+from __future__ import annotations
+
+import doctest
+from types import ModuleType
+
+import pytest
+
+from connectors.ocpp import charging_needs, lifecycle, parse
+
+
+@pytest.mark.parametrize("module", [charging_needs, lifecycle, parse], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module: ModuleType) -> None:
+    failed, attempted = doctest.testmod(module, verbose=False)
+    assert attempted > 0
+    assert failed == 0

@@ -1,11 +1,13 @@
 """Starts and stops the parts of ``gridstream run`` (wiring only; the CLI calls it).
 
-Order of start: broker (embedded unless configured) with every catalog topic, producers,
-the OCPP connector (first, so that a port in use fails before anything else runs), the
-registry feed, the warehouse sink, the Faust worker, then the fleet simulator. Order of
-stop is the reverse, with a drain before it: once the stations are done, the worker
-finishes what the connector produced and the sink writes everything that was produced, so
-the summary read back from DuckDB matches what the stations sent.
+Order of start: broker (embedded unless configured) with every catalog topic, the
+connector's spool and its forwarder, the worker's producer, the OCPP connector (first of
+the servers, so that a port in use fails before anything else runs), the registry feed,
+the warehouse sink, the Faust worker, then the fleet simulator. Order of stop is the
+reverse, with a drain before it: once the stations are done, the forwarder sends what the
+spool holds, the worker finishes what the connector produced, the sink writes everything
+that was produced and (sink release mode) the spool lets go of it, so the summary read
+back from DuckDB matches what the stations sent and the spool is empty.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from connectors.ocpp.proxy import OcppProxy, serve_ocpp_proxy
+from connectors.ocpp.security import security_from_settings
 from connectors.ocpp.server import OcppServer, serve_ocpp
+from connectors.spool import Forwarder, KafkaTarget, ReleaseMode, Spool
 from gridstream import topics
 from gridstream.broker import BrokerInfo, broker_session
 from gridstream.errors import ConfigError
@@ -32,6 +37,7 @@ from gridstream.records import DeadLetter, SiteAssignment
 from gridstream.registry import SiteRegistry, parse_sites_csv
 from gridstream.registry_feed import follow_registry
 from gridstream.settings import Settings
+from simulator.clock import SimClock
 from simulator.fleet import Fleet, default_fleet
 from simulator.ledger import Ledger
 from simulator.stations import SimOptions, run_fleet
@@ -71,12 +77,19 @@ class RunResult:
     data_dir: Path
     messages_accepted: int = 0
     messages_rejected: int = 0
-    #: Valid messages answered InternalError because the broker did not acknowledge them
-    #: (the station retries them), and bugs: both must be looked at.
+    #: Valid messages answered InternalError because the spool could not keep them (full:
+    #: the broker or the sink is behind; or its disk failed; the station retries them),
+    #: and bugs: both must be looked at.
     messages_not_stored: int = 0
     internal_errors: int = 0
+    #: Retransmitted messages answered again without storing them twice, and the samples
+    #: and transaction events a station re-sent that were left out (exactly once per reading).
+    messages_duplicate: int = 0
+    records_duplicate: int = 0
     records_produced: int = 0
     samples_processed: int = 0
+    #: Spool entries not yet durable at exit (0 after a clean drain): sent at the next start.
+    spool_held: int = 0
     rows_written: dict[str, int] = field(default_factory=dict)
     summary: str = ""
 
@@ -88,9 +101,21 @@ class RunResult:
             f"{self.messages_rejected}; records produced {self.records_produced}; "
             f"samples processed by the worker {self.samples_processed}\n"
             + (
-                f"  NOT STORED (broker did not acknowledge; stations were told to retry): "
+                f"  spool: {self.spool_held} entries held at exit, NOT YET DURABLE (kept on "
+                "disk; sent again at the next start)\n"
+                if self.spool_held
+                else "  spool: 0 entries held at exit\n"
+            )
+            + (
+                f"  NOT STORED (the spool refused them; stations were told to retry): "
                 f"{self.messages_not_stored}; internal errors: {self.internal_errors}\n"
                 if self.messages_not_stored or self.internal_errors
+                else ""
+            )
+            + (
+                f"  re-sent by stations and not stored twice: {self.messages_duplicate} messages, "
+                f"{self.records_duplicate} records\n"
+                if self.messages_duplicate or self.records_duplicate
                 else ""
             )
             + f"  warehouse {self.data_dir}: "
@@ -210,31 +235,77 @@ async def _run_on(
     assignments += sites
     for assignment in assignments:
         registry.assign(assignment)
+    # With the simulator, the connector's clock is the simulated one: the fleet runs
+    # `speed` times faster than real time, and read against the wall clock its readings
+    # would soon look hours ahead and be re-timed as a skewed station clock.
+    sim_clock = (
+        SimClock(quarter_hour_start(utc_now()), options.speed, time.monotonic)
+        if fleet is not None
+        else None
+    )
+    connector_now = sim_clock.now if sim_clock is not None else utc_now
 
     # Every part that started is stopped, in reverse order, however the run ends: a part
     # left running (a Faust consumer thread, say) would keep the process alive.
     async with contextlib.AsyncExitStack() as parts:
-        connector_producer = RecordProducer(broker.bootstrap, client_id="gridstream-ocpp")
-        await connector_producer.start()
-        parts.push_async_callback(connector_producer.stop)
+        # The connector answers a station once its records are in the spool (on disk);
+        # the forwarder takes them on to the broker, retrying while it is away, and the
+        # spool lets go of them once they are durable (GRIDSTREAM_SPOOL_RELEASE).
+        spool = Spool(
+            settings.spool_dir or data_dir / "spool",
+            max_bytes=settings.spool_max_bytes,
+            mode=spool_release_mode(settings, broker),
+        )
+        await spool.start()
+        parts.push_async_callback(spool.close)
+        forwarder = Forwarder(spool, KafkaTarget(broker.bootstrap, client_id="gridstream-ocpp"))
+        await forwarder.start()
+        parts.push_async_callback(forwarder.stop)
         worker_producer = RecordProducer(broker.bootstrap, client_id="gridstream-worker")
         await worker_producer.start()
         parts.push_async_callback(worker_producer.stop)
 
         async def dead_letter(letter: DeadLetter) -> None:
-            await connector_producer.publish([letter])
+            await spool.publish([letter])
 
         # The connector first: a port in use is reported before anything else starts.
+        security = security_from_settings(settings)
         try:
-            server = await serve_ocpp(
-                settings.ocpp_host,
-                settings.ocpp_port,
-                publish=connector_producer.publish,
-                dead_letter=dead_letter,
-                registry=registry,
-                now=utc_now,
-                id_token_key=id_token_key(settings),
-            )
+            server: OcppServer | OcppProxy
+            if settings.ocpp_upstream_url is not None:
+                # Proxy mode: the CSMS authenticates its stations; credentials here would
+                # protect nothing.
+                if security.authenticator is not None:
+                    raise ConfigError(
+                        "GRIDSTREAM_OCPP_CREDENTIALS_FILE is not used in proxy mode "
+                        "(GRIDSTREAM_OCPP_UPSTREAM_URL: the CSMS authenticates its stations); "
+                        "unset one of them"
+                    )
+                server = await serve_ocpp_proxy(
+                    settings.ocpp_host,
+                    settings.ocpp_port,
+                    upstream_url=settings.ocpp_upstream_url,
+                    publish=spool.publish,
+                    dead_letter=dead_letter,
+                    registry=registry,
+                    now=connector_now,
+                    id_token_key=id_token_key(settings),
+                    ssl_context=security.ssl_context,
+                )
+                log.info("proxy mode: stations' frames go to %s", settings.ocpp_upstream_url)
+            else:
+                server = await serve_ocpp(
+                    settings.ocpp_host,
+                    settings.ocpp_port,
+                    publish=spool.publish,
+                    dead_letter=dead_letter,
+                    registry=registry,
+                    now=connector_now,
+                    id_token_key=id_token_key(settings),
+                    authenticator=security.authenticator,
+                    ssl_context=security.ssl_context,
+                    limits=security.limits,
+                )
         except OSError as exc:
             raise ConfigError(
                 f"the OCPP connector cannot listen on {settings.ocpp_host}:"
@@ -243,7 +314,7 @@ async def _run_on(
             ) from None
         parts.push_async_callback(_close_server, server)
 
-        await connector_producer.publish(assignments)
+        await spool.publish(assignments)
         feed_stop = asyncio.Event()
         feed_task = asyncio.create_task(
             follow_registry(broker.bootstrap, registry, feed_stop), name="registry-feed"
@@ -265,6 +336,7 @@ async def _run_on(
                 sink_stop,
                 dead_letter=dead_letter,
                 now=utc_now,
+                on_written=spool.release,
             ),
             name="sink",
         )
@@ -285,7 +357,8 @@ async def _run_on(
 
         result = RunResult(broker=broker, ocpp_port=server.port, data_dir=data_dir)
         log.info(
-            "OCPP connector listening on ws://%s:%d/ocpp/{station_id}",
+            "OCPP connector listening on %s://%s:%d/ocpp/{station_id}",
+            security.scheme,
             settings.ocpp_host,
             server.port,
         )
@@ -305,18 +378,19 @@ async def _run_on(
         progress_task = asyncio.create_task(progress(), name="progress")
         parts.callback(progress_task.cancel)
 
-        await _run_load(options, server, fleet, ledger, stop)
+        await _run_load(options, server, fleet, sim_clock, ledger, stop)
         await _close_server(server)  # no new data: let the worker and the sink catch up
+        await _wait_for(lambda: forwarder.caught_up, options.drain_timeout_s, "the spool forwarder")
 
         def worker_caught_up() -> bool:
             return all(
                 worker.processed.get(p, -1) >= off
-                for (t, p), off in connector_producer.acked.items()
+                for (t, p), off in spool.acked.items()
                 if t == topics.METER_SAMPLES.name
             )
 
         await _wait_for(worker_caught_up, options.drain_timeout_s, "the worker")
-        acked = {**connector_producer.acked, **worker_producer.acked}
+        acked = {**spool.acked, **worker_producer.acked}
 
         def sink_caught_up() -> bool:
             # flushed_offsets also moves past records that left no row (tombstones).
@@ -324,20 +398,39 @@ async def _run_on(
             return all(written.get(tp, 0) > off for tp, off in acked.items())
 
         await _wait_for(sink_caught_up, options.drain_timeout_s, "the warehouse sink")
+        # Sink mode: the spool lets go once the sink's files are in place (its hook).
+        await _wait_for(
+            lambda: spool.held == 0, options.drain_timeout_s, "the spool to be released"
+        )
 
     refresh_views(data_dir)
     result.messages_accepted = server.counters.accepted
     result.messages_rejected = server.counters.rejected
     result.messages_not_stored = server.counters.publish_failed
     result.internal_errors = server.counters.internal_errors
-    result.records_produced = connector_producer.sent + worker_producer.sent
+    result.messages_duplicate = server.counters.duplicates
+    result.records_duplicate = server.counters.duplicate_records
+    result.records_produced = forwarder.forwarded + worker_producer.sent
+    result.spool_held = spool.held
     result.samples_processed = worker.samples_in
     result.rows_written = dict(sink.stats().rows_written)
     result.summary = format_site_summary(site_summary(data_dir, epoch=broker.epoch))
     return result
 
 
-async def _close_server(server: OcppServer) -> None:
+def spool_release_mode(settings: Settings, broker: BrokerInfo) -> ReleaseMode:
+    """``GRIDSTREAM_SPOOL_RELEASE``, with ``auto`` resolved for ``broker``.
+
+    The embedded broker keeps everything in memory, so what it acknowledged is durable
+    only once the warehouse sink wrote it (``sink``); a configured Kafka cluster with
+    replication makes an acknowledgement durable (``ack``).
+    """
+    if settings.spool_release != "auto":
+        return settings.spool_release
+    return "sink" if broker.embedded else "ack"
+
+
+async def _close_server(server: OcppServer | OcppProxy) -> None:
     server.close()
     await server.wait_closed()
 
@@ -350,17 +443,22 @@ async def _stop_task(task: asyncio.Task[object], stop: asyncio.Event) -> None:
 
 async def _run_load(
     options: RunOptions,
-    server: OcppServer,
+    server: OcppServer | OcppProxy,
     fleet: Fleet | None,
+    sim_clock: SimClock | None,
     ledger: Ledger | None,
     stop: asyncio.Event,
 ) -> None:
-    """Run the simulator (if any) until it ends, or wait for the duration or ``stop``."""
-    if fleet is None:
+    """Run the simulator (if any) until it ends, or wait for the duration or ``stop``.
+
+    The fleet starts at ``sim_clock``'s start, a little after that clock did, so station
+    times trail the connector's clock and are never taken for a clock running ahead.
+    """
+    if fleet is None or sim_clock is None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), options.duration_s)
         return
-    start = quarter_hour_start(utc_now())
+    start = sim_clock.start
     log.info(
         "simulator: %d stations, %.0fx real time, simulated start %s",
         len(fleet.stations),
@@ -373,8 +471,7 @@ async def _run_load(
         speed=options.speed,
         start=start,
         ledger=ledger,
-        # The connector does not take NotifyEVChargingNeeds yet (issue 3): keep it off.
-        options=SimOptions(charging_needs=False),
+        options=SimOptions(),  # 2.1 V2X sessions send NotifyEVChargingNeeds too
         duration_s=options.duration_s,
         stop=stop,
     )

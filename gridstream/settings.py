@@ -8,8 +8,10 @@ test keeps the two in step.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,9 +27,66 @@ class Settings(BaseSettings):
     )
     ocpp_host: str = Field("127.0.0.1", description="Address the OCPP websocket server binds.")
     ocpp_port: int = Field(9000, description="Port of the OCPP websocket server (0 = any free).")
+    ocpp_credentials_file: Path | None = Field(
+        None,
+        description="Station credentials (JSON lines; `gridstream credentials add` writes "
+        "it): stations authenticate with HTTP Basic, OCPP security profile 1 or 2. Unset: "
+        "no authentication (security profile 0), any station id may connect.",
+    )
+    ocpp_tls_cert_file: Path | None = Field(
+        None,
+        description="PEM server certificate (chain) for wss:// (TLS >= 1.2); set together "
+        "with GRIDSTREAM_OCPP_TLS_KEY_FILE. Unset: plain ws://.",
+    )
+    ocpp_tls_key_file: Path | None = Field(
+        None, description="PEM private key of GRIDSTREAM_OCPP_TLS_CERT_FILE."
+    )
+    ocpp_max_message_bytes: int = Field(
+        65536,
+        description="Largest websocket frame a station may send; a bigger one closes its "
+        "connection (1009).",
+    )
+    ocpp_max_messages_per_s: float = Field(
+        20.0,
+        description="Messages per second per station; above it the connector reads that "
+        "station's next frame later (nothing is lost). 0 = no limit.",
+    )
+    ocpp_message_burst: int = Field(
+        200, description="Messages a station may send at once before the rate limit applies."
+    )
+    ocpp_handshake_timeout_s: float = Field(
+        10.0, description="Longest a station's TLS and websocket handshake may take."
+    )
+    ocpp_max_connections: int = Field(
+        0, description="Open station connections beyond which handshakes get 503. 0 = no limit."
+    )
+    ocpp_upstream_url: str | None = Field(
+        None,
+        description="Proxy mode: the existing CSMS's OCPP endpoint (ws:// or wss://, e.g. "
+        "wss://csms.example/ocpp; the station identity is appended). Every frame between "
+        "stations and that CSMS is forwarded unchanged and the meter data is tapped; the "
+        "CSMS authenticates its stations. Unset: gridstream is the CSMS.",
+    )
     data_dir: Path = Field(
         Path("./gridstream-data"),
         description="Where the warehouse keeps Parquet files, the DuckDB catalog and state.",
+    )
+    spool_dir: Path | None = Field(
+        None,
+        description="Where the OCPP connector keeps the messages it accepted until they are "
+        "durable (answers need only this disk, not the broker). Unset: `spool` in the data dir.",
+    )
+    spool_max_bytes: int = Field(
+        1 << 30,
+        description="Most the spool holds; when full, stations are answered InternalError "
+        "and retry (logged as an error).",
+    )
+    spool_release: Literal["auto", "ack", "sink"] = Field(
+        "auto",
+        description="When the spool lets go of a message: `ack` once the broker acknowledged "
+        "it (Kafka with replication), `sink` once the warehouse wrote it to Parquet (a broker "
+        "that can lose it: the memory-only embedded one). `auto`: `sink` with the embedded "
+        "broker, `ack` with GRIDSTREAM_KAFKA_BOOTSTRAP.",
     )
     sites_file: Path | None = Field(
         None,
@@ -62,6 +121,19 @@ class Settings(BaseSettings):
         "key kept in the data dir, so pseudonyms stay stable across runs.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+
+    @field_validator("ocpp_upstream_url")
+    @classmethod
+    def _websocket_url(cls, url: str | None) -> str | None:
+        """Refuse an upstream CSMS address that is not a ws:// or wss:// URL with a host."""
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.netloc:
+            raise ValueError(
+                f"must be a ws:// or wss:// URL (wss://csms.example/ocpp), not {url!r}"
+            )
+        return url
 
 
 def settings_table() -> str:

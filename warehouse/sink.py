@@ -4,7 +4,9 @@ The core, ``ParquetSink``, knows nothing of Kafka clients: it takes ``(topic, pa
 offset, value)``, buffers per (topic, partition) and, at ``flush``, writes one Parquet file
 per (topic, partition, date) and returns the offsets to commit. The shell, ``run_sink``,
 polls an aiokafka consumer, adds, flushes every interval and commits after the write
-(STYLE.md rule 15; the order is: decode, write temp files, rename, then commit).
+(STYLE.md rule 15; the order is: decode, write temp files, rename, then commit). Between
+the rename and the commit, an optional ``on_written`` hook hears how far each partition is
+written (``WrittenHook``: a connector's spool releases what it kept on it).
 
 Exactly once, without Kafka transactions (unreliable on the embedded broker, DESIGN.md):
 
@@ -63,6 +65,11 @@ MAX_PARTITION_FETCH_BYTES = 4 << 20
 
 DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
 """Sends one dead letter to the ``dlq`` topic and returns once it is acknowledged."""
+
+WrittenHook = Callable[[str, str, int, int], None]
+"""``on_written(epoch, topic, partition, last_offset)``: everything of ``topic[partition]``
+up to ``last_offset`` (inclusive) in broker ``epoch`` is in Parquet files (or was a record
+that leaves no row). A connector's spool releases what it kept for the sink on it."""
 
 
 @dataclass(frozen=True)
@@ -472,6 +479,7 @@ async def run_sink(
     max_buffered_records: int = 100_000,
     dead_letter: DeadLetterSink | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_written: WrittenHook | None = None,
 ) -> SinkStats:
     """Consume into ``sink`` until ``stop`` is set; flush and commit every interval.
 
@@ -480,7 +488,9 @@ async def run_sink(
     (or cancellation). Offsets are committed only after the files are in place, and only
     for partitions still assigned. Records that do not fit their topic's schema are sent,
     raw and with the reason, to ``dead_letter`` (the ``dlq`` topic) before their offsets
-    are committed, so nothing is skipped silently. Returns the sink's counts.
+    are committed, so nothing is skipped silently. After each flush, before the commit,
+    ``on_written`` (if given) is told, per partition flushed, the last offset now written.
+    Returns the sink's counts.
     """
     loop = asyncio.get_running_loop()
     poll_timeout_ms = max(1, int(min(flush_interval_s, 0.5) * 1000))
@@ -500,7 +510,9 @@ async def run_sink(
                 await flushing
                 flushing = None
             if flushing is None and (full or loop.time() >= next_flush):
-                flushing = asyncio.create_task(_flush_and_commit(consumer, sink, dead_letter, now))
+                flushing = asyncio.create_task(
+                    _flush_and_commit(consumer, sink, dead_letter, now, on_written)
+                )
                 next_flush = loop.time() + flush_interval_s
         finished = True
     except asyncio.CancelledError:
@@ -513,7 +525,7 @@ async def run_sink(
             else:  # let the write end, but do not hide the error that stopped the loop
                 await asyncio.wait([flushing])
         if finished:
-            await _flush_and_commit(consumer, sink, dead_letter, now)
+            await _flush_and_commit(consumer, sink, dead_letter, now, on_written)
     return sink.stats()
 
 
@@ -522,6 +534,7 @@ async def _flush_and_commit(
     sink: ParquetSink,
     dead_letter: DeadLetterSink | None,
     now: Callable[[], datetime],
+    on_written: WrittenHook | None = None,
 ) -> None:
     commits = await asyncio.to_thread(sink.flush)
     for rejection in sink.take_rejections():
@@ -529,6 +542,11 @@ async def _flush_and_commit(
         # A bad record on the dlq topic itself is only logged: re-sending it would loop.
         if dead_letter is not None and rejection.topic != catalog.DLQ.name:
             await dead_letter(rejection.to_dead_letter(now()))
+    if on_written is not None:
+        # The files are renamed into place and synced, rejections are dead-lettered: the
+        # records up to here are durable, whatever becomes of the commit.
+        for (topic, partition), offset in sorted(commits.items()):
+            on_written(sink.epoch, topic, partition, offset - 1)
     assigned = consumer.assignment()
     offsets = {
         tp: OffsetAndMetadata(offset, sink.epoch)

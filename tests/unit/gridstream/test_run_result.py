@@ -15,10 +15,22 @@ def test_a_clean_run_does_not_mention_failures() -> None:
     assert "accepted 3, rejected 0" in text
     assert "NOT STORED" not in text
     assert "warehouse d: peaks 2" in text
+    assert "spool: 0 entries held at exit\n" in text
 
 
 def test_messages_the_broker_did_not_acknowledge_are_called_out() -> None:
     text = str(RunResult(BROKER, 9000, Path("d"), messages_not_stored=4, internal_errors=1))
-    assert "NOT STORED (broker did not acknowledge; stations were told to retry): 4" in text
+    assert "NOT STORED (the spool refused them; stations were told to retry): 4" in text
     assert "internal errors: 1" in text
     assert "warehouse d: nothing written" in text
+
+
+def test_retransmissions_left_out_are_reported_only_when_there_were_some() -> None:
+    assert "re-sent" not in str(RunResult(BROKER, 9000, Path("d")))
+    text = str(RunResult(BROKER, 9000, Path("d"), messages_duplicate=2, records_duplicate=7))
+    assert "re-sent by stations and not stored twice: 2 messages, 7 records" in text
+
+
+def test_entries_the_spool_still_holds_at_exit_are_called_out() -> None:
+    text = str(RunResult(BROKER, 9000, Path("d"), spool_held=7))
+    assert "spool: 7 entries held at exit, NOT YET DURABLE" in text

@@ -34,3 +34,11 @@ def test_secret_key_is_masked_when_printed(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_readme_lists_every_rejection_reason_as_generated() -> None:
     assert reasons_table() in README.read_text()
+
+
+def test_the_proxy_upstream_must_be_a_websocket_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDSTREAM_OCPP_UPSTREAM_URL", "wss://csms.example/ocpp")
+    assert Settings().ocpp_upstream_url == "wss://csms.example/ocpp"
+    monkeypatch.setenv("GRIDSTREAM_OCPP_UPSTREAM_URL", "https://csms.example/ocpp")
+    with pytest.raises(ValueError, match="ws:// or wss://"):
+        Settings()

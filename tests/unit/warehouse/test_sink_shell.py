@@ -204,3 +204,31 @@ async def test_a_record_that_does_not_fit_its_schema_goes_to_the_dead_letter_top
     )  # fmt: skip
     assert letter.detail.startswith("meter.samples[0]@1: ")
     assert consumer.commits == [{TP0: OffsetAndMetadata(2, E1)}]  # and the sink moves on
+
+
+async def test_on_written_hears_each_partitions_last_offset_after_the_files_before_the_commit(
+    data_dir: Path, messages: Callable[[range], list[Message]]
+) -> None:
+    stop = asyncio.Event()
+    consumer = FakeConsumer(
+        [{TP0: messages(range(0, 3)), TP1: messages(range(7, 9))}, {TP0: messages(range(3, 4))}],
+        stop,
+        data_dir,
+        paced=True,
+    )
+    heard: list[tuple[str, str, int, int, int, int]] = []
+
+    def on_written(epoch: str, topic: str, partition: int, last_offset: int) -> None:
+        # What is on disk and what was committed at the time of the call.
+        files = len(list(data_dir.rglob("*.parquet")))
+        heard.append((epoch, topic, partition, last_offset, files, len(consumer.commits)))
+
+    await run_sink(
+        consumer, ParquetSink(data_dir, E1), flush_interval_s=0, stop=stop, on_written=on_written
+    )
+
+    assert heard == [
+        (E1, "meter.samples", 0, 2, 2, 0),  # offsets 0..2 and 7..8: two files, no commit yet
+        (E1, "meter.samples", 1, 8, 2, 0),
+        (E1, "meter.samples", 0, 3, 3, 1),  # offset 3 after the first commit
+    ]

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-e2e bench lint format clean
+.PHONY: run test test-fast test-e2e bench bench-scale lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test-e2e: $(STAMP)
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## bench-scale: one connector process, thousands of station connections (aim: 10,000):
+## connections held, memory per connection, answers/s and latency beside raw produce
+SCALE_ARGS ?=
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)
 
 ## lint: ruff (lint and format) and mypy --strict on the package code
 lint: $(STAMP)

@@ -19,11 +19,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import IO
 
 from gridstream import topics
 from gridstream.errors import BrokerError
@@ -81,6 +83,7 @@ class EmbeddedBroker:
         self.bootstrap = f"127.0.0.1:{self.port}"
         self._startup_timeout_s = startup_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     def start(self) -> None:
         """Start Tansu and wait until it answers; raise ``BrokerError`` if it does not."""
@@ -94,6 +97,9 @@ class EmbeddedBroker:
                 "with its dependencies, or set GRIDSTREAM_KAFKA_BOOTSTRAP to a Kafka broker."
             ) from exc
         url = f"tcp://127.0.0.1:{self.port}"
+        # Tansu's log goes to an unlinked temporary file, not a pipe: nobody reads a pipe
+        # while the broker runs, and a full one (64 KiB) would block the broker.
+        self._log = tempfile.TemporaryFile(prefix="tansu-")
         self._proc = subprocess.Popen(
             [
                 binary,
@@ -108,12 +114,12 @@ class EmbeddedBroker:
                 "memory://tansu/",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._log,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
         )
         try:
-            wait_until_ready(self.bootstrap, self._startup_timeout_s, self._proc)
+            wait_until_ready(self.bootstrap, self._startup_timeout_s, self._proc, self._log)
         except BaseException:
             self.stop()
             raise
@@ -122,16 +128,16 @@ class EmbeddedBroker:
     def stop(self) -> None:
         """Stop the broker process (SIGTERM, then SIGKILL after 5 s). Idempotent."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        log_file, self._log = self._log, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if log_file is not None:
+            log_file.close()
 
     @property
     def pid(self) -> int | None:
@@ -159,16 +165,25 @@ def _accepts_connections(bootstrap: str) -> bool:
 
 
 def wait_until_ready(
-    bootstrap: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None
+    bootstrap: str,
+    timeout_s: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    log_file: IO[bytes] | None = None,
 ) -> None:
-    """Block until ``bootstrap`` answers a metadata request, or raise ``BrokerError``."""
+    """Block until ``bootstrap`` answers a metadata request, or raise ``BrokerError``.
+
+    When ``proc`` (the broker) exits first, the error quotes the end of its ``log_file``.
+    """
     from kafka import KafkaAdminClient
 
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            err = ""
+            if log_file is not None:
+                log_file.seek(0)
+                err = log_file.read().decode(errors="replace")
             raise BrokerError(f"embedded broker exited with {proc.returncode}: {err[-2000:]}")
         if not _accepts_connections(bootstrap):
             # kafka-python's client would spend its own long timeouts on a closed port.

@@ -13,7 +13,7 @@ import pytest
 from kafka import KafkaAdminClient
 
 from gridstream import topics
-from gridstream.broker import EmbeddedBroker, broker_session
+from gridstream.broker import EmbeddedBroker, broker_session, wait_until_ready
 from gridstream.errors import BrokerError
 
 pytestmark = pytest.mark.e2e
@@ -87,3 +87,14 @@ def test_no_orphan_broker_when_the_owner_is_interrupted_or_killed(how: signal.Si
     while _alive(broker_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(broker_pid)
+
+
+def test_a_broker_that_exits_at_start_is_reported_with_the_end_of_its_log(tmp_path) -> None:
+    # The broker's log goes to a file, never a pipe nobody reads (a full pipe blocks it).
+    with open(tmp_path / "broker.log", "w+b") as log_file:
+        proc = subprocess.Popen(
+            ["sh", "-c", "echo 'error: address in use' >&2; exit 3"], stderr=log_file
+        )
+        proc.wait(timeout=10)
+        with pytest.raises(BrokerError, match="exited with 3: error: address in use"):
+            wait_until_ready("127.0.0.1:1", 10.0, proc, log_file)

@@ -86,6 +86,11 @@ class RunResult:
     #: and transaction events a station re-sent that were left out (exactly once per reading).
     messages_duplicate: int = 0
     records_duplicate: int = 0
+    #: Connector protection at work (CSMS mode): handshakes answered 401 or 503, frames
+    #: delayed by the per-station rate limit, connections closed for an oversize frame.
+    handshakes_refused: int = 0
+    frames_throttled: int = 0
+    oversize_closed: int = 0
     records_produced: int = 0
     samples_processed: int = 0
     #: Spool entries not yet durable at exit (0 after a clean drain): sent at the next start.
@@ -116,6 +121,13 @@ class RunResult:
                 f"  re-sent by stations and not stored twice: {self.messages_duplicate} messages, "
                 f"{self.records_duplicate} records\n"
                 if self.messages_duplicate or self.records_duplicate
+                else ""
+            )
+            + (
+                f"  connector limits: {self.handshakes_refused} handshakes refused (401/503), "
+                f"{self.frames_throttled} frames delayed by the rate limit, "
+                f"{self.oversize_closed} connections closed for an oversize frame\n"
+                if self.handshakes_refused or self.frames_throttled or self.oversize_closed
                 else ""
             )
             + f"  warehouse {self.data_dir}: "
@@ -184,6 +196,13 @@ async def run(
     SIGINT and SIGTERM set ``stop``: the run then drains and ends with its summary; a
     second signal cancels the run (every part is still stopped).
     """
+    if options.simulator and settings.ocpp_upstream_url is None:
+        if settings.ocpp_credentials_file is not None or settings.ocpp_tls_cert_file is not None:
+            raise ConfigError(
+                "the simulated stations neither authenticate nor speak wss://: with "
+                "GRIDSTREAM_OCPP_CREDENTIALS_FILE or GRIDSTREAM_OCPP_TLS_CERT_FILE set, "
+                "run with --no-simulator"
+            )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     this_run = asyncio.current_task()
@@ -410,6 +429,11 @@ async def _run_on(
     result.internal_errors = server.counters.internal_errors
     result.messages_duplicate = server.counters.duplicates
     result.records_duplicate = server.counters.duplicate_records
+    if isinstance(server, OcppServer):  # the proxy leaves limits and auth to the CSMS
+        counters = server.counters
+        result.handshakes_refused = counters.auth_refused + counters.connections_refused
+        result.frames_throttled = counters.throttled
+        result.oversize_closed = counters.oversize_closed
     result.records_produced = forwarder.forwarded + worker_producer.sent
     result.spool_held = spool.held
     result.samples_processed = worker.samples_in

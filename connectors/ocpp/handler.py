@@ -65,18 +65,20 @@ Clock: TypeAlias = Callable[[], datetime]
 
 
 class Publish(Protocol):
-    """Produce records to their topics; return only after the broker acknowledged them all.
+    """Keep records for their topics; return only once they are safe.
 
-    Raises on failure (broker down, timeout); the connector then answers InternalError.
+    Safe means in the durable spool (``connectors.spool.Spool.publish``, what ``gridstream
+    run`` injects) or acknowledged by the broker (``RecordProducer.publish``). Raises on
+    failure (spool full, broker down); the connector then answers InternalError.
     """
 
     async def __call__(self, records: Sequence[Record], /) -> None:
-        """Produce ``records`` and wait for the acknowledgement."""
+        """Keep ``records`` and wait until they are safe."""
         ...
 
 
 class DeadLetterSink(Protocol):
-    """Send one dead letter to the ``dlq`` topic and wait for the acknowledgement."""
+    """Keep one dead letter for the ``dlq`` topic, as ``Publish`` keeps records."""
 
     async def __call__(self, letter: DeadLetter, /) -> None:
         """Produce ``letter``."""

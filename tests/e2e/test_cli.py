@@ -115,3 +115,17 @@ def test_a_second_ctrl_c_stops_at_once_and_still_stops_the_broker(tmp_path: Path
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted; every part was stopped" in err
     assert not Path(f"/proc/{broker}").exists() or "Z" in Path(f"/proc/{broker}/stat").read_text()
+
+
+def test_the_simulator_with_authentication_on_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    credentials = tmp_path / "stations.jsonl"
+    credentials.write_text("")
+    env = {**_env(tmp_path / "data"), "GRIDSTREAM_OCPP_CREDENTIALS_FILE": str(credentials)}
+    run = subprocess.run(
+        [*GRIDSTREAM, "run", "--duration", "5"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "--no-simulator" in run.stderr

@@ -34,3 +34,16 @@ def test_retransmissions_left_out_are_reported_only_when_there_were_some() -> No
 def test_entries_the_spool_still_holds_at_exit_are_called_out() -> None:
     text = str(RunResult(BROKER, 9000, Path("d"), spool_held=7))
     assert "spool: 7 entries held at exit, NOT YET DURABLE" in text
+
+
+def test_connector_limits_at_work_are_reported_only_when_they_acted() -> None:
+    assert "connector limits" not in str(RunResult(BROKER, 9000, Path("d")))
+    text = str(
+        RunResult(
+            BROKER, 9000, Path("d"), handshakes_refused=3, frames_throttled=5, oversize_closed=1
+        )
+    )
+    assert (
+        "connector limits: 3 handshakes refused (401/503), 5 frames delayed by the rate limit, "
+        "1 connections closed for an oversize frame" in text
+    )

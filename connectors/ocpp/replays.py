@@ -40,10 +40,11 @@ import json
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
 import orjson
 
+from connectors.ocpp.bounded import bounded_put
 from gridstream.records import MeterSample, Record, TransactionEvent
 
 #: CALLs remembered per station: OCPP-J allows one outstanding CALL, so only the last few
@@ -69,17 +70,6 @@ EventKey = tuple[str, int]
 """(transactionId, seqNo) of a 2.x TransactionEvent."""
 
 _Answered = tuple[bytes, Response | None]
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-def _bounded_put(store: dict[K, V], key: K, value: V, limit: int) -> None:
-    # Re-insert so that the key becomes the newest; drop the oldest beyond the limit.
-    store.pop(key, None)
-    store[key] = value
-    while len(store) > limit:
-        del store[next(iter(store))]
 
 
 def payload_digest(payload: Mapping[str, Any]) -> bytes:
@@ -219,7 +209,7 @@ class SeqNos:
         i = bisect_left(runs, (seq_no, seq_no))
         # Already inside the run before it, or the first of the run at i.
         if (i > 0 and runs[i - 1][1] >= seq_no) or (i < len(runs) and runs[i][0] == seq_no):
-            _bounded_put(self._seen, transaction_id, runs, self._transactions)
+            bounded_put(self._seen, transaction_id, runs, self._transactions)
             return
         first, last = seq_no, seq_no
         if i > 0 and runs[i - 1][1] == seq_no - 1:  # extends the run below
@@ -229,7 +219,7 @@ class SeqNos:
             last = runs.pop(i)[1]
         runs.insert(i, (first, last))
         del runs[: max(0, len(runs) - self._runs)]
-        _bounded_put(self._seen, transaction_id, runs, self._transactions)
+        bounded_put(self._seen, transaction_id, runs, self._transactions)
 
 
 class Replays:
@@ -292,9 +282,9 @@ class Replays:
         """Remember a CALL whose records the broker acknowledged, and its answer."""
         answered = (arrival.digest, response or None)
         if fresh.records or fresh.dropped:
-            _bounded_put(self._calls, arrival.message_id, answered, self._calls_limit)
+            bounded_put(self._calls, arrival.message_id, answered, self._calls_limit)
         if arrival.event is not None:
-            _bounded_put(self._events, hash(arrival.event), answered, self._events_limit)
+            bounded_put(self._events, hash(arrival.event), answered, self._events_limit)
             self.seq_nos.note(*arrival.event)
         for key in fresh.keys:
-            _bounded_put(self._records, key, None, self._records_limit)
+            bounded_put(self._records, key, None, self._records_limit)

@@ -15,23 +15,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
+from connectors.ocpp.bounded import bounded_put
 from connectors.ocpp.replays import Replays
 
 #: How many transactions per station to remember (a station has a handful of connectors).
 DEFAULT_REMEMBER: Final = 64
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-def _bounded_put(store: dict[K, V], key: K, value: V, limit: int) -> None:
-    # Re-insert so that the key becomes the newest; drop the oldest beyond the limit.
-    store.pop(key, None)
-    store[key] = value
-    while len(store) > limit:
-        del store[next(iter(store))]
 
 
 class Sessions16:
@@ -64,7 +54,7 @@ class Sessions16:
             return self._last_start[1]
         transaction_id = self._allocate()
         connector_id: int = payload["connectorId"]
-        _bounded_put(self._connector_by_tx, transaction_id, connector_id, self._remember)
+        bounded_put(self._connector_by_tx, transaction_id, connector_id, self._remember)
         self._last_start = (call, transaction_id)
         return transaction_id
 
@@ -94,7 +84,7 @@ class Transactions2:
         known = self._evse_by_tx.get(transaction_id)
         if connector_id is None and known is not None and known[0] == evse_id:
             connector_id = known[1]
-        _bounded_put(self._evse_by_tx, transaction_id, (evse_id, connector_id), self._remember)
+        bounded_put(self._evse_by_tx, transaction_id, (evse_id, connector_id), self._remember)
 
     def evse_of(self, transaction_id: str) -> tuple[int | None, int | None]:
         """(EVSE id, connector id) of ``transaction_id``; (None, None) if never told."""
@@ -150,7 +140,7 @@ class StreamMonitors:
 
     def note_monitor(self, monitor_id: int, monitor: Monitor) -> None:
         """Remember what monitor ``monitor_id`` watches (a later report replaces it)."""
-        _bounded_put(self._monitors, monitor_id, monitor, self._remember_monitors)
+        bounded_put(self._monitors, monitor_id, monitor, self._remember_monitors)
 
     def monitor(self, monitor_id: int) -> Monitor | None:
         """The monitor ``monitor_id``; None if never reported (or forgotten)."""
@@ -158,7 +148,7 @@ class StreamMonitors:
 
     def open_stream(self, stream_id: int, stream: Stream) -> None:
         """Remember an opened stream (re-opening an id replaces it)."""
-        _bounded_put(self._streams, stream_id, stream, self._remember_streams)
+        bounded_put(self._streams, stream_id, stream, self._remember_streams)
 
     def close_stream(self, stream_id: int) -> None:
         """Forget a closed stream; closing an unknown one does nothing."""

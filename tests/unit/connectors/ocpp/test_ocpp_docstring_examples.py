@@ -10,7 +10,9 @@ import pytest
 from connectors.ocpp import bounded, charging_needs, lifecycle, parse
 
 
-@pytest.mark.parametrize("module", [bounded, charging_needs, lifecycle, parse], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [bounded, charging_needs, lifecycle, parse], ids=lambda m: m.__name__
+)
 def test_docstring_examples_run(module: ModuleType) -> None:
     failed, attempted = doctest.testmod(module, verbose=False)
     assert attempted > 0

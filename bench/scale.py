@@ -68,6 +68,7 @@ from bench.scale_load import (
 from bench.scale_report import FirstFew, memory_figures, report, short
 from bench.scale_stats import cpu_s, latency_summary_ms, rss_kib
 from gridstream.broker import EmbeddedBroker, ensure_topics
+from gridstream.pipeline import tune_gc
 
 RESULTS_DIR: Final = Path(__file__).parent / "results"
 #: Seconds between sending a Traffic command and its start, for the pipes to deliver it.
@@ -424,6 +425,11 @@ def _parser() -> argparse.ArgumentParser:
         help="aiokafka option overriding RecordProducer's (max_batch_size, linger_ms, "
         "max_request_size), repeatable; also used by the raw run",
     )
+    add(
+        "--gc-default",
+        action="store_true",
+        help="keep Python's collector thresholds instead of gridstream run's GC_THRESHOLDS",
+    )
     add("--json", type=Path, help="where to write the figures (default: bench/results/)")
     return parser
 
@@ -436,6 +442,8 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.addFilter(FirstFew(10))
+    if not args.gc_default:
+        tune_gc()  # the connector process as gridstream run configures it
     figures = asyncio.run(main(args))
     print(report(figures))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -108,7 +108,8 @@ def _setup(results: dict[str, Any]) -> str:
         f"setup                 : publish {'spool' if opts['spool'] else 'direct'}, producer "
         f"options {dict(opts['producer']) or 'default'}, websockets options "
         f"{dict(opts['ws']) or 'default'}, stations "
-        f"{'with' if opts['compression'] else 'without'} permessage-deflate; "
+        f"{'with' if opts['compression'] else 'without'} permessage-deflate, collector "
+        f"thresholds {'Python default' if opts.get('gc_default') else 'of gridstream run'}; "
         f"{machine['cpus']} CPUs, load average {machine['loadavg_start'][0]:.1f} at start, "
         f"{machine.get('loadavg_end', (0.0,))[0]:.1f} at end"
     )

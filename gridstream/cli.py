@@ -212,7 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
     try:
         if args.command == "run":
-            from gridstream.pipeline import RunOptions, run
+            from gridstream.pipeline import RunOptions, run, tune_gc
+
+            tune_gc()
 
             options = RunOptions(
                 duration_s=args.duration,

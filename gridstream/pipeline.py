@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import secrets
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 from connectors.ocpp.proxy import OcppProxy, serve_ocpp_proxy
 from connectors.ocpp.security import security_from_settings
@@ -50,6 +52,19 @@ from warehouse.report import format_site_summary, site_summary
 from warehouse.sink import ParquetSink, make_sink_consumer, run_sink
 
 log = logging.getLogger(__name__)
+
+
+#: Collector thresholds for a long-running connector (gen0, gen1, gen2); Python's default is
+#: (700, 10, 10). At 10,000 stations a full collection walks ~1 M objects (~0.75-1.1 s);
+#: with a younger generation collected less often, short-lived per-message objects die
+#: before they reach the old one. bench.scale, same run arguments, default vs these:
+#: 1,000 vs 1,500 answers/s saturated (4 vs 0 full collections), paced p99 766 vs 254 ms.
+GC_THRESHOLDS: Final = (700, 100, 100)
+
+
+def tune_gc() -> None:
+    """Set ``GC_THRESHOLDS`` for this process (call once, before serving stations)."""
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def utc_now() -> datetime:

@@ -103,6 +103,8 @@ class Counters:
     throttled: int = 0
     #: Connections closed with 1009 because a frame exceeded ``max_message_bytes``.
     oversize_closed: int = 0
+    #: Open connections closed because the same station connected again.
+    connections_replaced: int = 0
     #: CALLs answered again from memory, not published again (retransmissions, re-sent
     #: TransactionEvents); not in ``accepted``.
     duplicates: int = 0

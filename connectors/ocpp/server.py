@@ -43,6 +43,9 @@ from gridstream.registry import SiteRegistry
 
 log = logging.getLogger(__name__)
 
+#: Close reason sent to a connection that a newer one of the same station replaced.
+REPLACED: Final = "replaced by a newer connection of this station"
+
 #: URL path prefix; the rest of the path is the percent-encoded station identity.
 PATH_PREFIX: Final = "/ocpp/"
 #: OCPP 2.1 Part 4 §3.1: identity at most 48 characters, no ':'.
@@ -120,6 +123,8 @@ class OcppServer:
         self._buckets: dict[str, TokenBucket] = {}
         self._allocate = transaction_ids.__next__
         self._stations: dict[str, StationState] = {}
+        self._connections: dict[str, ServerConnection] = {}
+        self._replaced: set[asyncio.Task[None]] = set()  # closes of replaced connections
         self.counters = Counters()
         self._handler = MessageHandler(
             publish=publish,
@@ -194,7 +199,9 @@ class OcppServer:
         """Serve one station connection; its CALLs are handled strictly one after another.
 
         Over the station's rate limit, the next frame is handled (and so the one after it
-        read) only once the bucket allows it.
+        read) only once the bucket allows it. A station has one connection: a new one
+        replaces the one still open (a station that lost its network reconnects before the
+        old connection is seen dead), which is closed (1000, "replaced").
         """
         station_id = station_id_from_path(connection.request.path if connection.request else "")
         subprotocol = connection.subprotocol
@@ -209,6 +216,16 @@ class OcppServer:
         bucket = self._buckets.get(station_id) or self.limits.bucket(loop.time())
         if bucket is not None:
             self._buckets[station_id] = bucket  # per station: a reconnect does not refill it
+        previous = self._connections.get(station_id)
+        self._connections[station_id] = connection
+        if previous is not None:
+            self.counters.connections_replaced += 1
+            log.info("station %s reconnected: its previous connection is closed", station_id)
+            self._replaced.add(
+                asyncio.create_task(previous.close(CloseCode.NORMAL_CLOSURE, REPLACED))
+            )
+            for task in [t for t in self._replaced if t.done()]:
+                self._replaced.discard(task)
         log.info("station %s connected (%s)", station_id, version)
         try:
             async for message in connection:
@@ -227,6 +244,9 @@ class OcppServer:
                     station_id,
                     self.limits.max_message_bytes,
                 )
+        finally:
+            if self._connections.get(station_id) is connection:  # not if replaced meanwhile
+                del self._connections[station_id]
         log.info("station %s disconnected", station_id)
 
 

@@ -22,7 +22,7 @@ from ocpp.v201 import call as call201
 from websockets.exceptions import InvalidStatus
 
 from connectors.ocpp import OcppServer, hash_id_token, serve_ocpp
-from connectors.ocpp.server import station_id_from_path
+from connectors.ocpp.server import REPLACED, station_id_from_path
 from gridstream.records import DeadLetter, MeterSample, Reading, Record, SiteAssignment
 from gridstream.registry import SiteRegistry
 
@@ -521,3 +521,21 @@ async def test_handshake_is_refused_for_unknown_path_or_subprotocol(server, path
 )
 def test_station_identity_is_read_from_the_path(path, station_id):
     assert station_id_from_path(path) == station_id
+
+
+async def test_a_station_connecting_again_replaces_its_open_connection(server, broker):
+    # A station that lost its network reconnects before its old connection is seen dead.
+    async with websockets.connect(url(server, "CS-RAW"), subprotocols=["ocpp2.0.1"]) as old:
+        assert (await exchange(old, '[2,"hb-1","Heartbeat",{}]'))[0] == 3
+        async with websockets.connect(url(server, "CS-RAW"), subprotocols=["ocpp2.0.1"]) as new:
+            async with asyncio.timeout(TIMEOUT_S):
+                await old.wait_closed()
+            assert (old.close_code, old.close_reason) == (1000, REPLACED)
+            # The old connection ending does not take the new one's place away.
+            assert (await exchange(new, '[2,"hb-2","Heartbeat",{}]'))[:2] == [3, "hb-2"]
+            async with websockets.connect(
+                url(server, "CS-OTHER"), subprotocols=["ocpp1.6"]
+            ) as other:
+                assert (await exchange(other, '[2,"hb-3","Heartbeat",{}]'))[0] == 3
+            assert new.close_code is None  # another station's connection replaces nothing
+    assert server.counters.connections_replaced == 1

@@ -138,6 +138,9 @@ class TransactionEvent(Record):
     meter_wh: float | None = None
     #: Pseudonymised id token (never the token in clear).
     id_token_hash: str | None = None
+    #: The station's event time when ``ts`` is not it (a clock far ahead or unset, as for
+    #: ``MeterSample.station_ts``). None: ``ts`` is the station's own time.
+    station_ts: str | None = None
 
 
 class EVChargingNeeds(Record):

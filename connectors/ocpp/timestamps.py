@@ -143,3 +143,13 @@ def station_times(
         else:
             out.append((ts, None))
     return out
+
+
+def event_time(ts: datetime, now: datetime) -> tuple[datetime, str | None]:
+    """``station_times`` for a message's one event time (a session's start, stop, event).
+
+    >>> now = datetime(2026, 1, 15, 18, 0, 5, tzinfo=UTC)
+    >>> event_time(datetime(2026, 1, 15, 19, 0, tzinfo=UTC), now)[1]
+    '2026-01-15T19:00:00Z'
+    """
+    return station_times([ts], now)[0]

@@ -26,7 +26,7 @@ from connectors.ocpp.context import CallContext
 from connectors.ocpp.id_tokens import hash_id_token
 from connectors.ocpp.lifecycle import import_register_wh, stopped_reason_16
 from connectors.ocpp.meter_values import register_reading, timed_readings, to_samples
-from connectors.ocpp.timestamps import parse_timestamp
+from connectors.ocpp.timestamps import event_time, parse_timestamp
 from gridstream.records import Record, StationInfo, TransactionEvent, TransactionEventType
 
 ACTIONS: Final = frozenset(answers.ANSWERS_16)
@@ -96,10 +96,12 @@ def _event(
     transaction_id: int,
     connector: int | None,
     meter_wh: float | None,
+    station_ts: str | None = None,
 ) -> TransactionEvent:
     id_tag = payload.get("idTag")
     return TransactionEvent(
         ts=ts,
+        station_ts=station_ts,
         station_id=ctx.station_id,
         site_id=ctx.site_id,
         evse_id=connector,
@@ -137,7 +139,8 @@ def _start(payload: Mapping[str, Any], ctx: CallContext) -> list[Record]:
     # Parse before assigning an id, so that a rejected start does not use one up.
     ts = parse_timestamp(payload["timestamp"], "timestamp")
     tx = ctx.station.sessions16.start(ctx.message_id, payload)
-    event = _event(ctx, payload, ts, "started", tx, connector, float(payload["meterStart"]))
+    at, said = event_time(ts, ctx.now)  # the sample below is repaired by to_samples
+    event = _event(ctx, payload, at, "started", tx, connector, float(payload["meterStart"]), said)
     begin = [(ts, [register_reading(payload["meterStart"], "Transaction.Begin")])]
     samples = to_samples(
         begin, ctx, evse_id=connector, connector_id=connector, transaction_id=str(tx)
@@ -149,7 +152,8 @@ def _stop(payload: Mapping[str, Any], ctx: CallContext) -> list[Record]:
     tx = payload["transactionId"]
     connector = ctx.station.sessions16.connector_of(tx)
     ts = parse_timestamp(payload["timestamp"], "timestamp")
-    event = _event(ctx, payload, ts, "ended", tx, connector, float(payload["meterStop"]))
+    at, said = event_time(ts, ctx.now)
+    event = _event(ctx, payload, at, "ended", tx, connector, float(payload["meterStop"]), said)
     end = [(ts, [register_reading(payload["meterStop"], "Transaction.End")])]
     usage = timed_readings(payload.get("transactionData", []), ctx.source, "transactionData")
     samples = to_samples(

@@ -29,7 +29,7 @@ from connectors.ocpp.id_tokens import hash_id_token
 from connectors.ocpp.lifecycle import import_register_wh, stopped_reason_2
 from connectors.ocpp.meter_values import timed_readings, to_samples
 from connectors.ocpp.periodic_streams import learn_monitors
-from connectors.ocpp.timestamps import parse_timestamp
+from connectors.ocpp.timestamps import event_time, parse_timestamp
 from gridstream.records import Record, StationInfo, TransactionEvent
 
 ACTIONS: Final = frozenset(answers.ANSWERS_201)
@@ -119,8 +119,10 @@ def _transaction_event(payload: Mapping[str, Any], ctx: CallContext) -> list[Rec
         connector_id=connector_id,
         transaction_id=transaction_id,
     )
+    at, said = event_time(parse_timestamp(payload["timestamp"], "timestamp"), ctx.now)
     event = TransactionEvent(
-        ts=parse_timestamp(payload["timestamp"], "timestamp"),
+        ts=at,
+        station_ts=said,
         station_id=ctx.station_id,
         site_id=ctx.site_id,
         evse_id=evse_id,

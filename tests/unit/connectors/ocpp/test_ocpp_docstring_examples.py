@@ -7,11 +7,11 @@ from types import ModuleType
 
 import pytest
 
-from connectors.ocpp import bounded, charging_needs, lifecycle, parse
+from connectors.ocpp import bounded, charging_needs, lifecycle, parse, timestamps
 
 
 @pytest.mark.parametrize(
-    "module", [bounded, charging_needs, lifecycle, parse], ids=lambda m: m.__name__
+    "module", [bounded, charging_needs, lifecycle, parse, timestamps], ids=lambda m: m.__name__
 )
 def test_docstring_examples_run(module: ModuleType) -> None:
     failed, attempted = doctest.testmod(module, verbose=False)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.ocpp import Accepted, Rejected
+from connectors.ocpp.sessions import StationState
 from connectors.ocpp.timestamps import EARLIEST_STATION_TIME, MAX_CLOCK_SKEW, station_times
-from gridstream.records import MeterSample
+from gridstream.records import MeterSample, TransactionEvent
 
 NOW = datetime(2026, 1, 15, 18, 0, 5, tzinfo=UTC)  # the conftest's receive time
 
@@ -150,3 +151,47 @@ def test_repaired_and_station_timed_entries_at_one_instant_stay_apart(run_call) 
     # so that the repaired one keeps its own station_ts
     result = run_call("MeterValues", _meter_values_16("2026-01-15T18:00:05Z", ""))
     assert [(s.ts, s.station_ts) for s in samples_of(result)] == [(NOW, None), (NOW, "")]
+
+
+def test_a_session_started_and_stopped_by_a_clock_far_ahead_is_repaired_like_its_samples(
+    run_call,
+) -> None:
+    ahead = "2026-01-15T19:00:05Z"  # an hour ahead of the receive time
+    station = StationState()
+    start = {"connectorId": 1, "idTag": "TAG", "meterStart": 100, "timestamp": ahead}
+    started = run_call("StartTransaction", start, station=station)
+    stop = {"transactionId": 1, "meterStop": 900, "timestamp": ahead}
+    ended = run_call("StopTransaction", stop, station=station, message_id="m-2")
+    for result in (started, ended):
+        assert isinstance(result, Accepted), result
+        (event,) = [r for r in result.records if isinstance(r, TransactionEvent)]
+        (sample,) = samples_of(result)
+        assert (event.ts, event.station_ts) == (sample.ts, sample.station_ts) == (NOW, ahead)
+
+
+def test_a_2x_transaction_event_time_far_ahead_is_repaired(run_call) -> None:
+    event = {
+        "eventType": "Started",
+        "timestamp": "2026-01-15T19:00:05Z",
+        "triggerReason": "CablePluggedIn",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "tx-1"},
+        "evse": {"id": 1, "connectorId": 1},
+    }
+    result = run_call("TransactionEvent", event, source="ocpp2.0.1")
+    assert isinstance(result, Accepted), result
+    (record,) = [r for r in result.records if isinstance(r, TransactionEvent)]
+    assert (record.ts, record.station_ts) == (NOW, "2026-01-15T19:00:05Z")
+
+
+def test_a_plausible_event_time_is_kept_and_not_flagged(run_call) -> None:
+    start = {
+        "connectorId": 1,
+        "idTag": "TAG",
+        "meterStart": 100,
+        "timestamp": "2026-01-15T17:00:00Z",
+    }
+    result = run_call("StartTransaction", start)
+    assert isinstance(result, Accepted), result
+    (event,) = [r for r in result.records if isinstance(r, TransactionEvent)]
+    assert (event.ts, event.station_ts) == (datetime(2026, 1, 15, 17, tzinfo=UTC), None)

@@ -319,39 +319,25 @@ async def main(opts: argparse.Namespace) -> dict[str, Any]:
             results["idle"] = await idle(opts.idle_s, broker.pid)
             held = results["ramp"]["connected"]
             print(f"  idle: {results['idle']}", flush=True)
-            if opts.heartbeat_s > 0:
-                results["heartbeat"] = await traffic(
+            # (phase, action, seconds between a station's messages, warm-up, window)
+            phases: tuple[tuple[str, Action, float, float, float], ...] = (
+                ("heartbeat", "Heartbeat", opts.heartbeat_interval_s, 0.0, opts.heartbeat_s),
+                ("saturated", "MeterValues", 0.0, opts.warmup_s, opts.window_s),
+                ("paced", "MeterValues", opts.paced_interval_s, 0.0, opts.paced_s),
+            )
+            for phase, action, interval_s, warmup_s, window_s in phases:
+                if window_s <= 0:
+                    continue
+                results[phase] = await traffic(
                     load,
                     capture,
                     broker.pid,
-                    action="Heartbeat",
-                    interval_s=opts.heartbeat_interval_s,
-                    warmup_s=0,
-                    window_s=opts.heartbeat_s,
+                    action=action,
+                    interval_s=interval_s,
+                    warmup_s=warmup_s,
+                    window_s=window_s,
                 )
-                print(f"  heartbeat: {short(results['heartbeat'])}", flush=True)
-            if opts.window_s > 0:
-                results["saturated"] = await traffic(
-                    load,
-                    capture,
-                    broker.pid,
-                    action="MeterValues",
-                    interval_s=0,
-                    warmup_s=opts.warmup_s,
-                    window_s=opts.window_s,
-                )
-                print(f"  saturated: {short(results['saturated'])}", flush=True)
-            if opts.paced_s > 0:
-                results["paced"] = await traffic(
-                    load,
-                    capture,
-                    broker.pid,
-                    action="MeterValues",
-                    interval_s=opts.paced_interval_s,
-                    warmup_s=0,
-                    window_s=opts.paced_s,
-                )
-                print(f"  paced: {short(results['paced'])}", flush=True)
+                print(f"  {phase}: {short(results[phase])}", flush=True)
         finally:
             await load.close()
             server.close()

@@ -60,7 +60,7 @@ from connectors.ocpp.id_tokens import redact_id_tokens
 from connectors.ocpp.parse import Rejected
 from connectors.ocpp.relay import close_to_forward, handshake_refusal, upstream_url_for
 from connectors.ocpp.replays import Replay
-from connectors.ocpp.server import station_id_from_path
+from connectors.ocpp.server import bound_port, station_id_from_path
 from connectors.ocpp.tap import CsmsAnswer, StationTap, Tapped, TappedStation
 from gridstream.records import DeadLetter
 from gridstream.registry import SiteRegistry
@@ -155,9 +155,7 @@ class OcppProxy:
     @property
     def port(self) -> int:
         """The bound TCP port (useful with port 0)."""
-        if self.server is None:
-            raise RuntimeError("server not started")
-        return int(self.server.sockets[0].getsockname()[1])
+        return bound_port(self.server)
 
     def close(self) -> None:
         """Stop accepting stations and close every connection (each CSMS side with 1001)."""

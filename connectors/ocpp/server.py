@@ -92,6 +92,13 @@ async def _closed_within(connection: ServerConnection, seconds: float) -> bool:
     return True
 
 
+def bound_port(server: Server | None) -> int:
+    """The TCP port a started websockets ``server`` listens on (useful with port 0)."""
+    if server is None:
+        raise RuntimeError("server not started")
+    return int(server.sockets[0].getsockname()[1])
+
+
 def clock_seeded_ids(now: datetime) -> Iterator[int]:
     """Transaction ids counting up from the seconds since 2020-01-01 at ``now``.
 
@@ -139,9 +146,7 @@ class OcppServer:
     @property
     def port(self) -> int:
         """The bound TCP port (useful with port 0)."""
-        if self.server is None:
-            raise RuntimeError("server not started")
-        return int(self.server.sockets[0].getsockname()[1])
+        return bound_port(self.server)
 
     def close(self) -> None:
         """Stop accepting connections and close the open ones."""

@@ -243,6 +243,9 @@ class SiteAssignment(Record):
     congestion_area: str | None = None
     brp: str | None = None
     contracted_capacity_w: float | None = None
+    #: Rated power of each of the station's EVSEs, W: the most one EVSE can draw or feed.
+    #: Bounds the power a pair of meter readings may imply (DOMAIN.md, Meter values).
+    rated_power_w: float | None = Field(default=None, gt=0)
     timezone: str = "Europe/Brussels"
     vendor: str | None = None
     model: str | None = None

@@ -44,6 +44,17 @@ class SiteRegistry:
         """The site's time zone (for days and months); the default when unknown."""
         return self._zone_by_site.get(site_id, self._default_zone)
 
+    def rated_power_w(self, station_id: str, evse_id: int | None = None) -> float | None:
+        """The rated power (W) of an EVSE of ``station_id``; None when the registry does not say.
+
+        ``evse_id`` None (not known) is one of its EVSEs; 0, the station's main meter, sums
+        all of them, so its bound is not one EVSE's: None.
+        """
+        entry = self._by_station.get(station_id)
+        if entry is None or evse_id == 0:
+            return None
+        return entry.rated_power_w
+
     def assignments(self) -> list[SiteAssignment]:
         """Every known assignment."""
         return list(self._by_station.values())

@@ -11,6 +11,7 @@ which stations share a grid connection.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -85,13 +86,19 @@ class EvseSpec:
     visits: tuple[Visit, ...] = ()
 
     def __post_init__(self) -> None:
-        """Refuse register quirks on a meter without a register, and discharge without V2X."""
+        """Refuse register quirks without a register, discharge without V2X, overlapping visits."""
         if self.meter == "power_only" and (self.misread or self.reset):
             raise ValueError(
                 f"EVSE {self.evse_id}: a power-only meter has no register to misread or reset"
             )
         if not self.bidirectional and any(v.discharge for v in self.visits):
             raise ValueError(f"EVSE {self.evse_id}: a {self.kind} EVSE cannot discharge")
+        for before, after in itertools.pairwise(self.visits):
+            if after.arrive_after < before.arrive_after + before.stay:
+                raise ValueError(
+                    f"EVSE {self.evse_id}: a visit at {after.arrive_after} arrives before the "
+                    f"one at {before.arrive_after} leaves"
+                )
 
     @property
     def spec(self) -> KindSpec:

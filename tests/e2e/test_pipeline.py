@@ -52,6 +52,12 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
 
     expected = ledger.quarter_hour_energy()
     assert len(expected) >= 3 * 4  # three sites, at least four quarter-hours each
+    # The hour had its quirks: two misreads, a reset, a power-only EVSE, a site exporting
+    # (and a reused transaction id: sessions, below).
+    assert len(ledger.misreads()) == 2
+    assert any(r.meter_no == 1 for r in ledger.readings("ANT-DEPOT-DC1", 1))
+    assert ledger.powers("BRU-RETAIL-AC2", 1)
+    assert any(export_wh > 0 for _, export_wh in expected.values())
     columns, rows = run_query(
         settings.data_dir,
         "SELECT site_id, interval_start, import_wh, export_wh, avg_import_w "

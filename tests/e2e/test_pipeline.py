@@ -73,6 +73,22 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
     assert sum(imp for imp, _ in expected.values()) > 0
     assert result.messages_rejected == 0
 
+    # Each EVSE's own gross figures (the per-EVSE view) are its meter's, to the Wh: the V2X
+    # EVSE's export and the power-only EVSE's trapezoid included.
+    _, rows = run_query(
+        settings.data_dir,
+        "SELECT station_id, evse_id, interval_start, import_wh, export_wh "
+        "FROM evse_quarter_hour_load",
+    )
+    per_evse = {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
+    gross = ledger.meter_quarter_hour_energy()
+    assert set(gross) <= set(per_evse)
+    for key, (import_wh, export_wh) in gross.items():
+        assert per_evse[key] == (
+            pytest.approx(import_wh, abs=1e-6),
+            pytest.approx(export_wh, abs=1e-6),
+        ), key
+
     # The batch path over the stored samples says the same as the stream, to the Wh.
     batch = quarter_hour_load(
         read_samples(settings.data_dir), QuarterHourConfig.from_settings(settings), as_of=T_ANY

@@ -46,7 +46,11 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
     settings: Settings,
 ) -> None:
     fleet = default_fleet(random.Random(7))
-    ledger = Ledger(fleet.site_of(), max_gap=timedelta(seconds=settings.max_gap_s))
+    ledger = Ledger(
+        fleet.site_of(),
+        max_gap=timedelta(seconds=settings.max_gap_s),
+        net_step=timedelta(seconds=settings.net_step_s),
+    )
     # 300x real time: 12 real seconds are one simulated hour (four quarter-hours).
     result = await run(settings, RunOptions(duration_s=12, speed=300), fleet=fleet, ledger=ledger)
 
@@ -222,7 +226,11 @@ async def test_a_configured_broker_is_used_instead_of_the_embedded_one(
     with EmbeddedBroker() as external:
         configured = settings.model_copy(update={"kafka_bootstrap": external.bootstrap})
         fleet = small_fleet(random.Random(3))
-        ledger = Ledger(fleet.site_of(), max_gap=timedelta(seconds=configured.max_gap_s))
+        ledger = Ledger(
+            fleet.site_of(),
+            max_gap=timedelta(seconds=configured.max_gap_s),
+            net_step=timedelta(seconds=configured.net_step_s),
+        )
         result = await run(
             configured, RunOptions(duration_s=3, speed=600), fleet=fleet, ledger=ledger
         )

@@ -297,7 +297,8 @@ def default_fleet(rng: random.Random) -> Fleet:
 
     - S+20: ANT-DEPOT-AC1 EVSE 2 (charging since S+2) misreads its register as "0.000"
       kWh at its next periodic sample (S+22); S+12: BRU-RETAIL-DC1 EVSE 2 (charging
-      since S+5) reads one digit of its register as 0 at its next periodic sample.
+      since S+5) reads one digit of its register as 0 at its next periodic sample; S+30:
+      BRU-RETAIL-AC1 EVSE 1 (charging since S+25) reads one as 9 (a jump up) at S+32:30.
     - S+25:10: ANT-DEPOT-DC1 EVSE 1 (charging since S+10) gets a new meter whose register
       starts at 1,000 Wh.
     - S+20 to S+40: BRU-RETAIL-DC1 is offline and sends its queued TransactionEvents
@@ -366,6 +367,12 @@ def default_fleet(rng: random.Random) -> Fleet:
         2,
         visits=(replace(bru_dc_visit, arrive_after=_min(5), stay=_min(30)),),
         misread=Misread(_min(12), "digit"),
+    )
+    bru_ac = _quirk(
+        _evses(rng, "ac_7kw", "ac_7kw"),
+        1,
+        visits=(Visit(_min(25), _min(60), 7_360.0),),
+        misread=Misread(_min(30), "jump"),
     )
     power_only = _quirk(
         _evses(rng, "ac_11kw"),
@@ -446,7 +453,7 @@ def default_fleet(rng: random.Random) -> Fleet:
                         "BRU-RETAIL-AC1",
                         bru,
                         "1.6",
-                        _evses(rng, "ac_7kw", "ac_7kw"),
+                        bru_ac,
                         model="SIM-AC2",
                         serial_number="SIM-0005",
                         sampling=Sampling(period=timedelta(seconds=150)),

@@ -26,6 +26,7 @@ from simulator import (
     run_fleet,
     small_fleet,
 )
+from simulator.quirks import misread_wh
 
 T0 = datetime(2026, 1, 15, 10, tzinfo=UTC)
 #: Fast enough that no station ever waits for the clock: an hour in 36 real ms.
@@ -348,6 +349,14 @@ async def test_the_default_fleet_s_quirks_reach_the_wire_where_the_fleet_says(cs
         if ts == minutes(12) and "Energy.Active.Import.Register" in values
     ]
     assert digit.sent_wh in sent
+    # BRU-RETAIL-AC1 (1.6, every 150 s) EVSE 1 reads a digit as 9 at 10:32:30, once.
+    [jump] = [m for m in ledger.misreads() if m.station_id == "BRU-RETAIL-AC1"]
+    assert (jump.evse_id, jump.ts, jump.sent_wh) == (
+        1,
+        minutes(32.5),
+        misread_wh(int(jump.true_wh), "jump"),
+    )
+    assert jump.sent_wh > jump.true_wh
     # The ledger holds the true register at the misread, and counts it.
     [true] = [r for r in ledger.readings("ANT-DEPOT-AC1", 2) if r.ts == minutes(22)]
     assert true.import_wh > 100_000

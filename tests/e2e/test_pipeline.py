@@ -77,6 +77,17 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
     assert sum(imp for imp, _ in expected.values()) > 0
     assert result.messages_rejected == 0
 
+    # Each misread the stations sent was dropped and dead-lettered, and nothing else was.
+    _, rows = run_query(
+        settings.data_dir, "SELECT DISTINCT raw FROM dead_letters WHERE reason = 'outlier'"
+    )
+    dropped = {
+        (r["station_id"], r["evse_id"], datetime.fromisoformat(r["ts"]), r["value"])
+        for r in (json.loads(raw) for (raw,) in rows)
+    }
+    assert dropped == {(m.station_id, m.evse_id, m.ts, m.sent_wh) for m in ledger.misreads()}
+    assert result.outliers == len(dropped)
+
     # Each EVSE's own gross figures (the per-EVSE view) are its meter's, to the Wh: the V2X
     # EVSE's export and the power-only EVSE's trapezoid included.
     _, rows = run_query(

@@ -93,6 +93,8 @@ class EvseSpec:
             )
         if not self.bidirectional and any(v.discharge for v in self.visits):
             raise ValueError(f"EVSE {self.evse_id}: a {self.kind} EVSE cannot discharge")
+        if self.visits and self.visits[0].reuse_transaction_id:
+            raise ValueError(f"EVSE {self.evse_id}: a first visit has no transaction id to reuse")
         for before, after in itertools.pairwise(self.visits):
             if after.arrive_after < before.arrive_after + before.stay:
                 raise ValueError(

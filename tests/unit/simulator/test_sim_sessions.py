@@ -121,6 +121,12 @@ def test_small_fleet_has_a_16_and_a_21_station_on_one_site() -> None:
         (lambda: EvseSpec(1, "ac_11kw", 1, meter="power_only", misread=Misread(H)), "no register"),
         (lambda: EvseSpec(1, "ac_11kw", 1, visits=(Visit(H, H, 7e3), Visit(H, H, 7e3))), "leaves"),
         (
+            lambda: EvseSpec(
+                1, "ac_11kw", 1, visits=(Visit(H, H, 7e3, reuse_transaction_id=True),)
+            ),
+            "no transaction id to reuse",
+        ),
+        (
             lambda: EvseSpec(1, "ac_11kw", 1, visits=(Visit(H, H, 7e3, discharge=V2X),)),
             "cannot discharge",
         ),

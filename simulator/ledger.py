@@ -30,6 +30,7 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from gridstream.periods import QUARTER_HOUR, ceil_quarter_hour
 from gridstream.settings import Settings
@@ -363,7 +364,7 @@ class Ledger:
             out[(site, s)] = (site_import, site_export)
         return out
 
-    def _meter(self, station_id: str, evse_id: int, kind: str) -> _Meter:
+    def _meter(self, station_id: str, evse_id: int, kind: Literal["register", "power"]) -> _Meter:
         meter = self._meters.setdefault((station_id, evse_id), _Meter())
         if (kind == "power" and meter.registers) or (kind == "register" and meter.powers):
             raise LedgerError(

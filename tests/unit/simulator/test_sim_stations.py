@@ -449,3 +449,15 @@ async def test_an_offline_station_sends_its_queue_late_when_the_window_ends(csms
     assert before and all(at < minutes(40) for at in before)
     # Late is all it is: the ledger has every sample in order, the energy is unchanged.
     assert ledger.quarter_hour_energy()[("OFF16", minutes(15))] == (2760.0, 0.0)
+
+
+async def test_the_ledger_knows_every_quarter_hour_of_make_run_s_fleet(csms: Any) -> None:
+    # Two hours of seed 1, as `make run` simulates: with its drawn sessions too, every
+    # meter is read on every boundary, and every meter that moves on the netted site on
+    # every minute, so the ledger raises no LedgerError.
+    fleet = default_fleet(random.Random(1))
+    ledger = Ledger(fleet.site_of())
+    await run_fleet(csms.url, fleet, speed=FAST, start=T0, end=minutes(120), ledger=ledger)
+    load = ledger.quarter_hour_energy()
+    assert len(load) == 3 * 8
+    assert sum(imp for imp, _ in load.values()) > 0

@@ -22,13 +22,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Final
 
 from gridstream import topics
-from gridstream.errors import BrokerError
+from gridstream.errors import BrokerError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -218,42 +218,197 @@ def cluster_id(bootstrap: str) -> str:
         admin.close()
 
 
+@dataclass(frozen=True)
+class Replication:
+    """How the topics gridstream creates are replicated.
+
+    ``factor`` copies of each partition; ``min_insync`` of them must have a record before
+    the broker acknowledges it to an acks=all producer (the topic's ``min.insync.replicas``).
+    """
+
+    factor: int
+    min_insync: int
+
+    @classmethod
+    def resolve(cls, factor: int | None, min_insync: int | None, *, embedded: bool) -> Replication:
+        """The settings' values, with unset ones defaulted for the kind of broker.
+
+        Unset, the embedded broker (one node) gets ``EMBEDDED_REPLICATION`` and a Kafka
+        cluster ``CLUSTER_REPLICATION``; an unset ``min_insync`` is never above the factor.
+
+        >>> Replication.resolve(None, None, embedded=False)
+        Replication(factor=3, min_insync=2)
+        >>> Replication.resolve(1, None, embedded=False)
+        Replication(factor=1, min_insync=1)
+        """
+        default = EMBEDDED_REPLICATION if embedded else CLUSTER_REPLICATION
+        resolved_factor = factor if factor is not None else default.factor
+        resolved_min = (
+            min_insync if min_insync is not None else min(default.min_insync, resolved_factor)
+        )
+        if resolved_min > resolved_factor:
+            raise ConfigError(
+                f"GRIDSTREAM_TOPIC_MIN_INSYNC_REPLICAS={resolved_min} is above the replication "
+                f"factor {resolved_factor}: no write could ever be acknowledged; lower it or "
+                "raise GRIDSTREAM_TOPIC_REPLICATION_FACTOR"
+            )
+        return cls(resolved_factor, resolved_min)
+
+
+EMBEDDED_REPLICATION: Final = Replication(factor=1, min_insync=1)
+"""The embedded broker is one node: one copy of each partition."""
+
+CLUSTER_REPLICATION: Final = Replication(factor=3, min_insync=2)
+"""A Kafka cluster: three copies, two in sync before a write is acknowledged."""
+
+
+def wanted_configs(topic: topics.Topic, replication: Replication) -> dict[str, str]:
+    """The configs ``topic`` is created with: the catalog's, and ``min.insync.replicas``."""
+    return {**topic.configs, "min.insync.replicas": str(replication.min_insync)}
+
+
+@dataclass(frozen=True)
+class TopicDifference:
+    """One way an existing topic differs from the catalog: what it says and what is there.
+
+    ``cluster`` is None when the broker does not describe the config (the embedded broker
+    describes only the configs a topic was created with: DESIGN.md).
+    """
+
+    topic: str
+    what: str
+    catalog: str
+    cluster: str | None
+
+    def __str__(self) -> str:
+        there = "not set" if self.cluster is None else self.cluster
+        return f"{self.what}: catalog {self.catalog}, cluster {there}"
+
+
+def topic_differences(
+    topic: topics.Topic,
+    replication: Replication,
+    partitions: int,
+    replicas: int,
+    configs: Mapping[str, str],
+) -> list[TopicDifference]:
+    """How an existing topic differs from what ``topic`` and ``replication`` ask for.
+
+    ``partitions``, ``replicas`` (copies per partition) and ``configs`` are what the cluster
+    describes; [] when nothing differs.
+    """
+    wanted = {
+        "partitions": str(topic.partitions),
+        "replication factor": str(replication.factor),
+        **wanted_configs(topic, replication),
+    }
+    found: dict[str, str | None] = {
+        "partitions": str(partitions),
+        "replication factor": str(replicas),
+        **{name: configs.get(name) for name in wanted_configs(topic, replication)},
+    }
+    return [
+        TopicDifference(topic.name, what, value, found[what])
+        for what, value in wanted.items()
+        if found[what] != value
+    ]
+
+
+@dataclass(frozen=True)
+class TopicSetup:
+    """What ``ensure_topics`` did: the topics it created, and how existing ones differ."""
+
+    created: list[str]
+    differences: list[TopicDifference]
+
+
 def ensure_topics(
-    bootstrap: str, wanted: Iterable[topics.Topic] = (*topics.ALL, *topics.INTERNAL)
-) -> list[str]:
-    """Create every catalog topic that does not exist yet; return the names created."""
+    bootstrap: str,
+    wanted: Iterable[topics.Topic] = (*topics.ALL, *topics.INTERNAL),
+    replication: Replication = EMBEDDED_REPLICATION,
+) -> TopicSetup:
+    """Create every catalog topic that does not exist yet; check the ones that do.
+
+    Missing topics are created with their catalog partitions and configs, ``replication``'s
+    factor and ``min.insync.replicas``. An existing topic is left as it is, but each one
+    that differs from the catalog (partitions, replication factor, ``cleanup.policy``,
+    ``retention.ms``, ``retention.bytes``, ``min.insync.replicas``) is logged as a warning
+    naming the topic, what the catalog says and what the cluster has.
+    """
     from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
+    from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="gridstream-admin")
     try:
-        existing = set(admin.list_topics())
-        missing = [t for t in wanted if t.name not in existing]
+        catalog = list(wanted)
+        existing_names = set(admin.list_topics())
+        missing = [t for t in catalog if t.name not in existing_names]
+        existing = [t for t in catalog if t.name in existing_names]
         if missing:
             try:
                 admin.create_topics(
-                    [NewTopic(t.name, t.partitions, 1, topic_configs=t.configs) for t in missing]
+                    [
+                        NewTopic(
+                            t.name,
+                            t.partitions,
+                            replication.factor,
+                            topic_configs=wanted_configs(t, replication),
+                        )
+                        for t in missing
+                    ]
                 )
             except TopicAlreadyExistsError:  # another process won the race
                 pass
-        return [t.name for t in missing]
+        differences: list[TopicDifference] = []
+        if existing:
+            described = {t["name"]: t for t in admin.describe_topics([t.name for t in existing])}
+            # "all", not the default "modified": the embedded broker reports the configs it
+            # was given at creation as defaults.
+            configs = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, t.name) for t in existing],
+                config_filter="all",
+            )["topic"]
+            for t in existing:
+                parts = described[t.name]["partitions"]
+                replicas = max((len(p["replica_nodes"]) for p in parts), default=0)
+                values = {k: str(v["value"]) for k, v in configs.get(t.name, {}).items()}
+                found = topic_differences(t, replication, len(parts), replicas, values)
+                if found:
+                    log.warning(
+                        "topic %s differs from the catalog (gridstream leaves an existing "
+                        "topic as it is; alter or recreate it): %s",
+                        t.name,
+                        "; ".join(str(d) for d in found),
+                    )
+                differences += found
+        return TopicSetup([t.name for t in missing], differences)
     finally:
         admin.close()
 
 
 @contextlib.contextmanager
-def broker_session(bootstrap: str | None, ready_timeout_s: float = 30.0) -> Iterator[BrokerInfo]:
+def broker_session(
+    bootstrap: str | None,
+    ready_timeout_s: float = 30.0,
+    *,
+    replication_factor: int | None = None,
+    min_insync_replicas: int | None = None,
+) -> Iterator[BrokerInfo]:
     """Yield a broker with every catalog topic: ``bootstrap`` if given, else embedded Tansu.
 
-    A configured broker must answer within ``ready_timeout_s``. The embedded broker is
-    stopped when the block exits, however it exits.
+    Topics are created (or checked) with the given replication, defaulted by
+    ``Replication.resolve`` for the kind of broker. A configured broker must answer within
+    ``ready_timeout_s``. The embedded broker is stopped when the block exits, however it
+    exits.
     """
     if bootstrap:
+        replication = Replication.resolve(replication_factor, min_insync_replicas, embedded=False)
         wait_until_ready(bootstrap, ready_timeout_s)
-        ensure_topics(bootstrap)
+        ensure_topics(bootstrap, replication=replication)
         yield BrokerInfo(bootstrap, cluster_id(bootstrap), embedded=False)
         return
+    replication = Replication.resolve(replication_factor, min_insync_replicas, embedded=True)
     with EmbeddedBroker() as broker:
-        ensure_topics(broker.bootstrap)
+        ensure_topics(broker.bootstrap, replication=replication)
         yield BrokerInfo(broker.bootstrap, broker.cluster_id, embedded=True)

@@ -250,7 +250,11 @@ async def run(
     # A bad sites file is refused before anything starts.
     sites = load_sites(settings)
     try:
-        with broker_session(settings.kafka_bootstrap) as broker:
+        with broker_session(
+            settings.kafka_bootstrap,
+            replication_factor=settings.topic_replication_factor,
+            min_insync_replicas=settings.topic_min_insync_replicas,
+        ) as broker:
             if options.simulator and fleet is None:
                 fleet = default_fleet(random.Random(options.seed))
             return await _run_on(

@@ -25,6 +25,19 @@ class Settings(BaseSettings):
         description="Kafka bootstrap servers (host:port,...). Unset: start the embedded "
         "Tansu broker on a free loopback port.",
     )
+    topic_replication_factor: int | None = Field(
+        None,
+        ge=1,
+        description="Copies of each partition of the topics gridstream creates. Unset: 1 "
+        "with the embedded broker (one node), 3 with GRIDSTREAM_KAFKA_BOOTSTRAP.",
+    )
+    topic_min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        description="`min.insync.replicas` of the topics gridstream creates: copies that "
+        "must have a record before the broker acknowledges it (acks=all). Unset: 1 with the "
+        "embedded broker, 2 with GRIDSTREAM_KAFKA_BOOTSTRAP (at most the replication factor).",
+    )
     ocpp_host: str = Field("127.0.0.1", description="Address the OCPP websocket server binds.")
     ocpp_port: int = Field(9000, description="Port of the OCPP websocket server (0 = any free).")
     ocpp_credentials_file: Path | None = Field(

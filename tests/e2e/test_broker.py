@@ -98,3 +98,43 @@ def test_a_broker_that_exits_at_start_is_reported_with_the_end_of_its_log(tmp_pa
         proc.wait(timeout=10)
         with pytest.raises(BrokerError, match="exited with 3: error: address in use"):
             wait_until_ready("127.0.0.1:1", 10.0, proc, log_file)
+
+
+def test_an_existing_topic_unlike_the_catalog_is_reported_and_left_as_it_is(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from kafka.admin import NewTopic
+
+    from gridstream.broker import TopicDifference, ensure_topics
+
+    with EmbeddedBroker() as broker:
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        try:
+            # Created by hand before gridstream: 2 partitions (catalog 4), one day of
+            # retention (catalog 7 days = 604,800,000 ms), no min.insync.replicas.
+            admin.create_topics(
+                [NewTopic("meter.samples", 2, 1, topic_configs={"retention.ms": "86400000"})]
+            )
+        finally:
+            admin.close()
+        with caplog.at_level("WARNING", logger="gridstream.broker"):
+            setup = ensure_topics(broker.bootstrap)
+        assert "meter.samples" not in setup.created
+        assert set(setup.created) == {t.name for t in (*topics.ALL, *topics.INTERNAL)} - {
+            "meter.samples"
+        }
+        expected = [
+            TopicDifference("meter.samples", "partitions", "4", "2"),
+            TopicDifference("meter.samples", "cleanup.policy", "delete", None),
+            TopicDifference("meter.samples", "retention.ms", "604800000", "86400000"),
+            TopicDifference("meter.samples", "retention.bytes", "-1", None),
+            TopicDifference("meter.samples", "min.insync.replicas", "1", None),
+        ]
+        assert setup.differences == expected
+        [warning] = [r.getMessage() for r in caplog.records]
+        assert warning.startswith("topic meter.samples differs from the catalog")
+        assert "partitions: catalog 4, cluster 2" in warning
+        assert "retention.ms: catalog 604800000, cluster 86400000" in warning
+        # The topics it created describe as the catalog says; the one made by hand does not.
+        again = ensure_topics(broker.bootstrap)
+        assert (again.created, again.differences) == ([], expected)

@@ -7,10 +7,10 @@ from types import ModuleType
 
 import pytest
 
-from gridstream import periods, registry, units
+from gridstream import broker, periods, registry, units
 
 
-@pytest.mark.parametrize("module", [periods, units, registry], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [periods, units, registry, broker], ids=lambda m: m.__name__)
 def test_docstring_examples_run(module: ModuleType) -> None:
     failed, attempted = doctest.testmod(module, verbose=False)
     assert attempted > 0

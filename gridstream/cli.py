@@ -178,7 +178,7 @@ def _verify(settings: Settings, epoch: str | None) -> int:
     """Batch equals stream? Print the verdict and the differences; 1 if any."""
     from datetime import UTC, datetime
 
-    from gridstream.pipeline import load_sites
+    from gridstream.parts import load_sites
     from gridstream.registry import SiteRegistry
     from streams.compute import SiteConfig
     from warehouse.backfill import compare, quarter_hour_load, read_samples, stream_quarter_hours

@@ -1,13 +1,14 @@
-"""Starts and stops the parts of ``gridstream run`` (wiring only; the CLI calls it).
+"""Runs every part of gridstream in one process: ``gridstream run`` (the CLI calls it).
 
-Order of start: broker (embedded unless configured) with every catalog topic, the
-connector's spool and its forwarder, the worker's producer, the OCPP connector (first of
-the servers, so that a port in use fails before anything else runs), the registry feed,
-the warehouse sink, the Faust worker, then the fleet simulator. Order of stop is the
-reverse, with a drain before it: once the stations are done, the forwarder sends what the
-spool holds, the worker finishes what the connector produced, the sink writes everything
-that was produced and (sink release mode) the spool lets go of it, so the summary read
-back from DuckDB matches what the stations sent and the spool is empty.
+The parts are started by ``gridstream.parts`` (the same functions start them alone in
+``gridstream connector|worker|sink``). Order of start: broker (embedded unless configured)
+with every catalog topic, the connector (spool, forwarder, OCPP server: first of the
+servers, so that a port in use fails before anything else runs, and the registry feed), the
+warehouse sink, the Faust worker, then the fleet simulator. Order of stop is the reverse,
+with a drain before it: once the stations are done, the forwarder sends what the spool
+holds, the worker finishes what the connector produced, the sink writes everything that was
+produced and (sink release mode) the spool lets go of it, so the summary read back from
+DuckDB matches what the stations sent and the spool is empty.
 """
 
 from __future__ import annotations
@@ -17,40 +18,36 @@ import contextlib
 import gc
 import logging
 import random
-import secrets
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from connectors.ocpp.proxy import OcppProxy, serve_ocpp_proxy
-from connectors.ocpp.security import security_from_settings
-from connectors.ocpp.server import OcppServer, serve_ocpp
-from connectors.spool import Forwarder, KafkaTarget, ReleaseMode, Spool
+from connectors.ocpp.proxy import OcppProxy
+from connectors.ocpp.server import OcppServer
 from gridstream import topics
 from gridstream.broker import BrokerInfo, broker_session
 from gridstream.errors import ConfigError
+from gridstream.parts import (
+    load_sites,
+    start_connector,
+    start_sink,
+    start_worker,
+    stop_on_signals,
+    utc_now,
+    wait_for,
+)
 from gridstream.periods import quarter_hour_start
-from gridstream.producer import RecordProducer
-from gridstream.records import DeadLetter, SiteAssignment
-from gridstream.registry import SiteRegistry, parse_sites_csv
-from gridstream.registry_feed import follow_registry
+from gridstream.records import SiteAssignment
+from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
 from simulator.clock import SimClock
 from simulator.fleet import Fleet, default_fleet
 from simulator.ledger import Ledger
 from simulator.stations import SimOptions, run_fleet
-from streams.agents import quarter_hour
-from streams.app import create_app
-from streams.checkpoint_log import CheckpointLog
-from streams.compute.processor import SiteConfig
-from streams.state_store import StateStore
 from warehouse.catalog import refresh_views
 from warehouse.report import format_site_summary, site_summary
-from warehouse.sink import ParquetSink, make_sink_consumer, run_sink
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +63,6 @@ GC_THRESHOLDS: Final = (700, 100, 100)
 def tune_gc() -> None:
     """Set ``GC_THRESHOLDS`` for this process (call once, before serving stations)."""
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def utc_now() -> datetime:
-    """The real clock (the one place the pipeline reads it)."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -173,43 +165,6 @@ class RunResult:
         )
 
 
-def id_token_key(settings: Settings) -> bytes:
-    """The key that pseudonymises id tokens: the setting, else one kept in the data dir.
-
-    Kept across runs so that the same token gets the same pseudonym in all of the history.
-    """
-    if settings.id_token_key is not None:
-        return settings.id_token_key.get_secret_value().encode()
-    path = settings.data_dir / "id_token.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
-
-
-def load_sites(settings: Settings) -> list[SiteAssignment]:
-    """The assignments of ``GRIDSTREAM_SITES_FILE``, or none; ``ConfigError`` if it is bad."""
-    path = settings.sites_file
-    if path is None:
-        return []
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"GRIDSTREAM_SITES_FILE={path}: cannot read it: {exc}") from None
-    return parse_sites_csv(text, where=f"GRIDSTREAM_SITES_FILE={path}")
-
-
-async def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            log.warning("drain: gave up waiting for %s after %.0f s", what, timeout_s)
-            return False
-        await asyncio.sleep(0.2)
-    return True
-
-
 async def run(
     settings: Settings,
     options: RunOptions,
@@ -235,42 +190,28 @@ async def run(
                 "run with --no-simulator"
             )
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    this_run = asyncio.current_task()
-
-    def on_signal() -> None:
-        # The first Ctrl-C drains and summarises; a second one does not wait for that.
-        if stop.is_set() and this_run is not None:
-            this_run.cancel()
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, on_signal)
     # A bad sites file is refused before anything starts.
     sites = load_sites(settings)
-    try:
-        with broker_session(
+    with (
+        stop_on_signals(stop),
+        broker_session(
             settings.kafka_bootstrap,
             replication_factor=settings.topic_replication_factor,
             min_insync_replicas=settings.topic_min_insync_replicas,
-        ) as broker:
-            if options.simulator and fleet is None:
-                fleet = default_fleet(random.Random(options.seed))
-            return await _run_on(
-                broker,
-                settings,
-                options,
-                stop,
-                on_ready,
-                fleet if options.simulator else None,
-                ledger,
-                sites,
-            )
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
+        ) as broker,
+    ):
+        if options.simulator and fleet is None:
+            fleet = default_fleet(random.Random(options.seed))
+        return await _run_on(
+            broker,
+            settings,
+            options,
+            stop,
+            on_ready,
+            fleet if options.simulator else None,
+            ledger,
+            sites,
+        )
 
 
 async def _run_on(
@@ -300,129 +241,22 @@ async def _run_on(
     connector_now = sim_clock.now if sim_clock is not None else utc_now
 
     # Every part that started is stopped, in reverse order, however the run ends: a part
-    # left running (a Faust consumer thread, say) would keep the process alive.
+    # left running (a Faust consumer thread, say) would keep the process alive. The
+    # connector first: a port in use is reported before anything else starts.
     async with contextlib.AsyncExitStack() as parts:
-        # The connector answers a station once its records are in the spool (on disk);
-        # the forwarder takes them on to the broker, retrying while it is away, and the
-        # spool lets go of them once they are durable (GRIDSTREAM_SPOOL_RELEASE).
-        spool = Spool(
-            settings.spool_dir or data_dir / "spool",
-            max_bytes=settings.spool_max_bytes,
-            mode=spool_release_mode(settings, broker),
+        connector = await start_connector(
+            parts, settings, broker, registry, assignments, connector_now
         )
-        await spool.start()
-        parts.push_async_callback(spool.close)
-        forwarder = Forwarder(spool, KafkaTarget(broker.bootstrap, client_id="gridstream-ocpp"))
-        await forwarder.start()
-        parts.push_async_callback(forwarder.stop)
-        worker_producer = RecordProducer(broker.bootstrap, client_id="gridstream-worker")
-        await worker_producer.start()
-        parts.push_async_callback(worker_producer.stop)
-
-        async def dead_letter(letter: DeadLetter) -> None:
-            await spool.publish([letter])
-
-        # The connector first: a port in use is reported before anything else starts.
-        security = security_from_settings(settings)
-        try:
-            server: OcppServer | OcppProxy
-            if settings.ocpp_upstream_url is not None:
-                # Proxy mode: the CSMS authenticates its stations; credentials here would
-                # protect nothing.
-                if security.authenticator is not None:
-                    raise ConfigError(
-                        "GRIDSTREAM_OCPP_CREDENTIALS_FILE is not used in proxy mode "
-                        "(GRIDSTREAM_OCPP_UPSTREAM_URL: the CSMS authenticates its stations); "
-                        "unset one of them"
-                    )
-                server = await serve_ocpp_proxy(
-                    settings.ocpp_host,
-                    settings.ocpp_port,
-                    upstream_url=settings.ocpp_upstream_url,
-                    publish=spool.publish,
-                    dead_letter=dead_letter,
-                    registry=registry,
-                    now=connector_now,
-                    id_token_key=id_token_key(settings),
-                    ssl_context=security.ssl_context,
-                )
-                log.info("proxy mode: stations' frames go to %s", settings.ocpp_upstream_url)
-            else:
-                server = await serve_ocpp(
-                    settings.ocpp_host,
-                    settings.ocpp_port,
-                    publish=spool.publish,
-                    dead_letter=dead_letter,
-                    registry=registry,
-                    now=connector_now,
-                    id_token_key=id_token_key(settings),
-                    authenticator=security.authenticator,
-                    ssl_context=security.ssl_context,
-                    limits=security.limits,
-                )
-        except OSError as exc:
-            raise ConfigError(
-                f"the OCPP connector cannot listen on {settings.ocpp_host}:"
-                f"{settings.ocpp_port} ({exc.strerror}); set GRIDSTREAM_OCPP_PORT to a free "
-                "port (0 picks one)"
-            ) from None
-        parts.push_async_callback(_close_server, server)
-
-        await spool.publish(assignments)
-        feed_stop = asyncio.Event()
-        feed_task = asyncio.create_task(
-            follow_registry(broker.bootstrap, registry, feed_stop), name="registry-feed"
+        server, spool, forwarder = connector.server, connector.spool, connector.forwarder
+        sink_part = await start_sink(
+            parts, settings, broker, connector.dead_letter, on_written=spool.release
         )
-        parts.push_async_callback(_stop_task, feed_task, feed_stop)
-
-        sink = ParquetSink(data_dir, broker.epoch)
-        consumer = make_sink_consumer(
-            broker.bootstrap, "gridstream-warehouse", [t.name for t in topics.ALL], sink
-        )
-        await consumer.start()
-        parts.push_async_callback(consumer.stop)
-        sink_stop = asyncio.Event()
-        sink_task = asyncio.create_task(
-            run_sink(
-                consumer,
-                sink,
-                settings.sink_flush_interval_s,
-                sink_stop,
-                dead_letter=dead_letter,
-                now=utc_now,
-                on_written=spool.release,
-            ),
-            name="sink",
-        )
-        parts.push_async_callback(_stop_task, sink_task, sink_stop)
-
-        app = create_app(settings, broker.bootstrap)
-        checkpoint_log = None
-        if settings.checkpoint_topic:
-            checkpoint_log = CheckpointLog(broker.bootstrap, broker.epoch)
-            await checkpoint_log.start()
-            parts.push_async_callback(checkpoint_log.stop)
-        worker = quarter_hour.QuarterHourWorker(
-            SiteConfig.from_settings(settings),
-            registry,
-            worker_producer.publish,
-            StateStore(data_dir / "state" / f"{quarter_hour.STATE_NAME}.sqlite3", broker.epoch),
-            utc_now,
-            quarter_hour.faust_seek(app),
-            checkpoint_log=checkpoint_log,
-        )
-        quarter_hour.register(app, settings, worker)
-        app.finalize()
-        await app.start()
-        parts.push_async_callback(app.stop)
+        sink = sink_part.sink
+        # One registry for the connector and the worker: the connector's feed keeps it.
+        worker_part = await start_worker(parts, settings, broker, registry, follow_registry=False)
+        worker, worker_producer = worker_part.worker, worker_part.producer
 
         result = RunResult(broker=broker, ocpp_port=server.port, data_dir=data_dir)
-        log.info(
-            "OCPP connector listening on %s://%s:%d/ocpp/{station_id}",
-            security.scheme,
-            settings.ocpp_host,
-            server.port,
-        )
         if on_ready is not None:
             on_ready(result)
 
@@ -440,8 +274,8 @@ async def _run_on(
         parts.callback(progress_task.cancel)
 
         await _run_load(options, server, fleet, sim_clock, ledger, stop)
-        await _close_server(server)  # no new data: let the worker and the sink catch up
-        await _wait_for(lambda: forwarder.caught_up, options.drain_timeout_s, "the spool forwarder")
+        await connector.close_server()  # no new data: let the worker and the sink catch up
+        await wait_for(lambda: forwarder.caught_up, options.drain_timeout_s, "the spool forwarder")
 
         def worker_caught_up() -> bool:
             return all(
@@ -450,7 +284,7 @@ async def _run_on(
                 if t == topics.METER_SAMPLES.name
             )
 
-        await _wait_for(worker_caught_up, options.drain_timeout_s, "the worker")
+        await wait_for(worker_caught_up, options.drain_timeout_s, "the worker")
         acked = {**spool.acked, **worker_producer.acked}
 
         def sink_caught_up() -> bool:
@@ -458,11 +292,9 @@ async def _run_on(
             written = sink.flushed_offsets()
             return all(written.get(tp, 0) > off for tp, off in acked.items())
 
-        await _wait_for(sink_caught_up, options.drain_timeout_s, "the warehouse sink")
+        await wait_for(sink_caught_up, options.drain_timeout_s, "the warehouse sink")
         # Sink mode: the spool lets go once the sink's files are in place (its hook).
-        await _wait_for(
-            lambda: spool.held == 0, options.drain_timeout_s, "the spool to be released"
-        )
+        await wait_for(lambda: spool.held == 0, options.drain_timeout_s, "the spool to be released")
 
     refresh_views(data_dir)
     result.messages_accepted = server.counters.accepted
@@ -488,29 +320,6 @@ async def _run_on(
     result.rows_written = dict(sink.stats().rows_written)
     result.summary = format_site_summary(site_summary(data_dir, epoch=broker.epoch))
     return result
-
-
-def spool_release_mode(settings: Settings, broker: BrokerInfo) -> ReleaseMode:
-    """``GRIDSTREAM_SPOOL_RELEASE``, with ``auto`` resolved for ``broker``.
-
-    The embedded broker keeps everything in memory, so what it acknowledged is durable
-    only once the warehouse sink wrote it (``sink``); a configured Kafka cluster with
-    replication makes an acknowledgement durable (``ack``).
-    """
-    if settings.spool_release != "auto":
-        return settings.spool_release
-    return "sink" if broker.embedded else "ack"
-
-
-async def _close_server(server: OcppServer | OcppProxy) -> None:
-    server.close()
-    await server.wait_closed()
-
-
-async def _stop_task(task: asyncio.Task[object], stop: asyncio.Event) -> None:
-    """Ask a loop task to finish (its ``stop`` event), wait for it, re-raise its error."""
-    stop.set()
-    await task
 
 
 async def _run_load(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gridstream.broker import BrokerInfo
-from gridstream.pipeline import spool_release_mode
+from gridstream.parts import spool_release_mode
 from gridstream.settings import Settings
 
 EMBEDDED = BrokerInfo("127.0.0.1:1", "gridstream-e1", embedded=True)

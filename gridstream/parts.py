@@ -1,0 +1,370 @@
+"""The parts of gridstream, each started by one function (wiring only, like the CLI).
+
+- ``start_connector``: the OCPP server (or proxy), its spool and the forwarder that takes
+  the spool on to Kafka, and the registry feed that keeps the connector's sites current;
+- ``start_worker``: the Faust app and the quarter-hour worker, with its state store under
+  the data dir, its checkpoint log and its producer;
+- ``start_sink``: the warehouse sink, Kafka to Parquet under the data dir.
+
+``gridstream run`` starts all three in one process (``gridstream.pipeline``);
+``gridstream connector``, ``worker`` and ``sink`` start one each against
+``GRIDSTREAM_KAFKA_BOOTSTRAP`` (``serve_part``), and ``gridstream broker`` runs the embedded
+broker alone (``serve_broker``). Each start function enters what it started into the
+caller's ``AsyncExitStack``, so that everything is stopped, in reverse order, however the
+caller ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from connectors.ocpp.proxy import OcppProxy, serve_ocpp_proxy
+from connectors.ocpp.security import security_from_settings
+from connectors.ocpp.server import OcppServer, serve_ocpp
+from connectors.spool import Forwarder, KafkaTarget, ReleaseMode, Spool
+from gridstream import topics
+from gridstream.broker import BrokerInfo
+from gridstream.errors import ConfigError
+from gridstream.producer import RecordProducer
+from gridstream.records import DeadLetter, SiteAssignment
+from gridstream.registry import SiteRegistry, parse_sites_csv
+from gridstream.registry_feed import follow_registry
+from gridstream.settings import Settings
+from streams.agents import quarter_hour
+from streams.app import create_app
+from streams.checkpoint_log import CheckpointLog
+from streams.compute.processor import SiteConfig
+from streams.state_store import StateStore
+from warehouse.sink import DeadLetterSink, ParquetSink, WrittenHook, make_sink_consumer, run_sink
+
+log = logging.getLogger(__name__)
+
+PartName = Literal["connector", "worker", "sink"]
+
+
+def utc_now() -> datetime:
+    """The real clock (the one place the parts read it)."""
+    return datetime.now(UTC)
+
+
+def id_token_key(settings: Settings) -> bytes:
+    """The key that pseudonymises id tokens: the setting, else one kept in the data dir.
+
+    Kept across runs so that the same token gets the same pseudonym in all of the history.
+    """
+    if settings.id_token_key is not None:
+        return settings.id_token_key.get_secret_value().encode()
+    path = settings.data_dir / "id_token.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def load_sites(settings: Settings) -> list[SiteAssignment]:
+    """The assignments of ``GRIDSTREAM_SITES_FILE``, or none; ``ConfigError`` if it is bad."""
+    path = settings.sites_file
+    if path is None:
+        return []
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"GRIDSTREAM_SITES_FILE={path}: cannot read it: {exc}") from None
+    return parse_sites_csv(text, where=f"GRIDSTREAM_SITES_FILE={path}")
+
+
+def spool_release_mode(settings: Settings, broker: BrokerInfo) -> ReleaseMode:
+    """``GRIDSTREAM_SPOOL_RELEASE``, with ``auto`` resolved for ``broker``.
+
+    The embedded broker keeps everything in memory, so what it acknowledged is durable
+    only once the warehouse sink wrote it (``sink``); a configured Kafka cluster with
+    replication makes an acknowledgement durable (``ack``).
+    """
+    if settings.spool_release != "auto":
+        return settings.spool_release
+    return "sink" if broker.embedded else "ack"
+
+
+async def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> bool:
+    """Poll ``predicate`` until true (True) or ``timeout_s`` passed (False, logged)."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            log.warning("drain: gave up waiting for %s after %.0f s", what, timeout_s)
+            return False
+        await asyncio.sleep(0.2)
+    return True
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """While in the block, SIGINT and SIGTERM set ``stop``; a second one cancels the task.
+
+    The first signal lets the caller stop cleanly (drain, flush, summary); the second does
+    not wait for that (every part is still stopped by its exit stack).
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, on_signal)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
+async def _close_server(server: OcppServer | OcppProxy) -> None:
+    server.close()
+    await server.wait_closed()
+
+
+async def _stop_task(task: asyncio.Task[object], stop: asyncio.Event) -> None:
+    """Ask a loop task to finish (its ``stop`` event), wait for it, re-raise its error."""
+    stop.set()
+    await task
+
+
+async def start_registry_feed(
+    parts: contextlib.AsyncExitStack, broker: BrokerInfo, registry: SiteRegistry
+) -> None:
+    """Keep ``registry`` in step with ``registry.sites`` until ``parts`` closes."""
+    feed_stop = asyncio.Event()
+    feed_task = asyncio.create_task(
+        follow_registry(broker.bootstrap, registry, feed_stop), name="registry-feed"
+    )
+    parts.push_async_callback(_stop_task, feed_task, feed_stop)
+
+
+@dataclass
+class ConnectorPart:
+    """A running connector: stations answered once their records are in the spool."""
+
+    spool: Spool
+    forwarder: Forwarder
+    server: OcppServer | OcppProxy
+    scheme: str
+    #: Keeps a dead letter for the ``dlq`` topic (through the spool, like every record).
+    dead_letter: DeadLetterSink
+
+    async def close_server(self) -> None:
+        """Stop taking stations' messages (the spool and forwarder go on)."""
+        await _close_server(self.server)
+
+    def __str__(self) -> str:
+        counters = self.server.counters
+        return (
+            f"OCPP messages accepted {counters.accepted}, rejected {counters.rejected}; "
+            f"records forwarded {self.forwarder.forwarded}; spool entries held "
+            f"{self.spool.held}"
+        )
+
+
+async def start_connector(
+    parts: contextlib.AsyncExitStack,
+    settings: Settings,
+    broker: BrokerInfo,
+    registry: SiteRegistry,
+    assignments: Sequence[SiteAssignment],
+    now: Callable[[], datetime] = utc_now,
+) -> ConnectorPart:
+    """Start the spool, its forwarder, the OCPP server (or proxy) and the registry feed.
+
+    ``assignments`` (the sites file's, the simulator's) are published to ``registry.sites``
+    once the server listens; ``now`` is the connector's clock. ``ConfigError`` when the
+    OCPP port is in use or the security settings do not fit the mode.
+    """
+    # The connector answers a station once its records are in the spool (on disk); the
+    # forwarder takes them on to the broker, retrying while it is away, and the spool lets
+    # go of them once they are durable (GRIDSTREAM_SPOOL_RELEASE).
+    spool = Spool(
+        settings.spool_dir or settings.data_dir / "spool",
+        max_bytes=settings.spool_max_bytes,
+        mode=spool_release_mode(settings, broker),
+    )
+    await spool.start()
+    parts.push_async_callback(spool.close)
+    forwarder = Forwarder(spool, KafkaTarget(broker.bootstrap, client_id="gridstream-ocpp"))
+    await forwarder.start()
+    parts.push_async_callback(forwarder.stop)
+
+    async def dead_letter(letter: DeadLetter) -> None:
+        await spool.publish([letter])
+
+    security = security_from_settings(settings)
+    try:
+        server: OcppServer | OcppProxy
+        if settings.ocpp_upstream_url is not None:
+            # Proxy mode: the CSMS authenticates its stations; credentials here would
+            # protect nothing.
+            if security.authenticator is not None:
+                raise ConfigError(
+                    "GRIDSTREAM_OCPP_CREDENTIALS_FILE is not used in proxy mode "
+                    "(GRIDSTREAM_OCPP_UPSTREAM_URL: the CSMS authenticates its stations); "
+                    "unset one of them"
+                )
+            server = await serve_ocpp_proxy(
+                settings.ocpp_host,
+                settings.ocpp_port,
+                upstream_url=settings.ocpp_upstream_url,
+                publish=spool.publish,
+                dead_letter=dead_letter,
+                registry=registry,
+                now=now,
+                id_token_key=id_token_key(settings),
+                ssl_context=security.ssl_context,
+            )
+            log.info("proxy mode: stations' frames go to %s", settings.ocpp_upstream_url)
+        else:
+            server = await serve_ocpp(
+                settings.ocpp_host,
+                settings.ocpp_port,
+                publish=spool.publish,
+                dead_letter=dead_letter,
+                registry=registry,
+                now=now,
+                id_token_key=id_token_key(settings),
+                authenticator=security.authenticator,
+                ssl_context=security.ssl_context,
+                limits=security.limits,
+            )
+    except OSError as exc:
+        raise ConfigError(
+            f"the OCPP connector cannot listen on {settings.ocpp_host}:"
+            f"{settings.ocpp_port} ({exc.strerror}); set GRIDSTREAM_OCPP_PORT to a free "
+            "port (0 picks one)"
+        ) from None
+    parts.push_async_callback(_close_server, server)
+    await spool.publish(assignments)
+    await start_registry_feed(parts, broker, registry)
+    log.info(
+        "OCPP connector listening on %s://%s:%d/ocpp/{station_id}",
+        security.scheme,
+        settings.ocpp_host,
+        server.port,
+    )
+    return ConnectorPart(spool, forwarder, server, security.scheme, dead_letter)
+
+
+@dataclass
+class WorkerPart:
+    """A running quarter-hour worker and the producer of its outputs."""
+
+    worker: quarter_hour.QuarterHourWorker
+    producer: RecordProducer
+
+    def __str__(self) -> str:
+        w = self.worker
+        return (
+            f"samples processed {w.samples_in}; quarter-hours {w.loads_out}, peaks "
+            f"{w.peaks_out}; records produced {self.producer.sent}"
+        )
+
+
+async def start_worker(
+    parts: contextlib.AsyncExitStack,
+    settings: Settings,
+    broker: BrokerInfo,
+    registry: SiteRegistry,
+    *,
+    follow_registry: bool,
+) -> WorkerPart:
+    """Start the Faust app with the quarter-hour worker (its state under the data dir).
+
+    The worker reads sites' time zones and rated powers from ``registry``: with
+    ``follow_registry`` it starts a registry feed of its own (a worker process alone),
+    else another part keeps ``registry`` current (the connector, in ``gridstream run``).
+    """
+    producer = RecordProducer(broker.bootstrap, client_id="gridstream-worker")
+    await producer.start()
+    parts.push_async_callback(producer.stop)
+    if follow_registry:
+        await start_registry_feed(parts, broker, registry)
+    app = create_app(settings, broker.bootstrap)
+    checkpoint_log = None
+    if settings.checkpoint_topic:
+        checkpoint_log = CheckpointLog(broker.bootstrap, broker.epoch)
+        await checkpoint_log.start()
+        parts.push_async_callback(checkpoint_log.stop)
+    state_path = settings.data_dir / "state" / f"{quarter_hour.STATE_NAME}.sqlite3"
+    worker = quarter_hour.QuarterHourWorker(
+        SiteConfig.from_settings(settings),
+        registry,
+        producer.publish,
+        StateStore(state_path, broker.epoch),
+        utc_now,
+        quarter_hour.faust_seek(app),
+        checkpoint_log=checkpoint_log,
+    )
+    quarter_hour.register(app, settings, worker)
+    app.finalize()
+    await app.start()
+    parts.push_async_callback(app.stop)
+    return WorkerPart(worker, producer)
+
+
+@dataclass
+class SinkPart:
+    """A running warehouse sink."""
+
+    sink: ParquetSink
+    data_dir: Path
+
+    def __str__(self) -> str:
+        rows = self.sink.stats().rows_written
+        written = ", ".join(f"{t} {n}" for t, n in sorted(rows.items()) if n)
+        return f"warehouse {self.data_dir}: {written or 'nothing written'}"
+
+
+async def start_sink(
+    parts: contextlib.AsyncExitStack,
+    settings: Settings,
+    broker: BrokerInfo,
+    dead_letter: DeadLetterSink,
+    on_written: WrittenHook | None = None,
+) -> SinkPart:
+    """Start the warehouse sink: every catalog topic to Parquet under the data dir.
+
+    Records that do not fit their schema go to ``dead_letter``; ``on_written`` hears of
+    every flush (a spool in sink release mode lets go of what was written).
+    """
+    sink = ParquetSink(settings.data_dir, broker.epoch)
+    consumer = make_sink_consumer(
+        broker.bootstrap, "gridstream-warehouse", [t.name for t in topics.ALL], sink
+    )
+    await consumer.start()
+    parts.push_async_callback(consumer.stop)
+    sink_stop = asyncio.Event()
+    sink_task = asyncio.create_task(
+        run_sink(
+            consumer,
+            sink,
+            settings.sink_flush_interval_s,
+            sink_stop,
+            dead_letter=dead_letter,
+            now=utc_now,
+            on_written=on_written,
+        ),
+        name="sink",
+    )
+    parts.push_async_callback(_stop_task, sink_task, sink_stop)
+    return SinkPart(sink, settings.data_dir)

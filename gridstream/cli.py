@@ -2,6 +2,8 @@
 
 Subcommands:
     run      broker, OCPP connector, Faust worker, warehouse sink (and a fleet simulator)
+    broker   the embedded broker alone, printing its bootstrap address
+    connector, worker, sink   one part alone, against GRIDSTREAM_KAFKA_BOOTSTRAP
     query    SQL over the warehouse (DuckDB views over Parquet)
     report   per-site summary read back from the warehouse
     settings the GRIDSTREAM_* settings in force
@@ -50,6 +52,21 @@ def _parser() -> argparse.ArgumentParser:
         help="simulated seconds per real second (simulator only; default 60)",
     )
     run.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+
+    broker = sub.add_parser(
+        "broker",
+        help="the embedded broker alone (memory only), with every topic; prints "
+        "GRIDSTREAM_KAFKA_BOOTSTRAP=host:port for the other parts",
+    )
+    broker.add_argument(
+        "--port", type=int, default=0, help="loopback port to listen on (default: a free one)"
+    )
+    for part, what in (
+        ("connector", "the OCPP connector (spool, forwarder, registry feed)"),
+        ("worker", "a quarter-hour worker (scale by starting more, each with its data dir)"),
+        ("sink", "the warehouse sink (Kafka to Parquet under the data dir)"),
+    ):
+        sub.add_parser(part, help=f"{what} alone, against GRIDSTREAM_KAFKA_BOOTSTRAP")
 
     query = sub.add_parser("query", help="run SQL against the warehouse views")
     query.add_argument("sql", help='e.g. "SELECT * FROM peaks"')
@@ -207,6 +224,25 @@ def _verify(settings: Settings, epoch: str | None) -> int:
     return 0
 
 
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Run one part as its own process until SIGINT or SIGTERM; 0 after a clean stop."""
+    from gridstream.serve import serve_broker, serve_part
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        if args.command == "broker":
+            summary = asyncio.run(serve_broker(settings, args.port, on_ready=announce))
+        else:
+            summary = asyncio.run(serve_part(settings, args.command, on_ready=announce))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(f"gridstream {args.command}: interrupted; every part was stopped", file=sys.stderr)
+        return 130
+    print(summary, flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gridstream`` console script."""
     args = _parser().parse_args(argv)
@@ -237,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 130
             print(summary)
             return 0
+        if args.command in ("broker", "connector", "worker", "sink"):
+            return _serve(settings, args)
         if args.command == "query":
             from warehouse.query import format_result, run_query
 

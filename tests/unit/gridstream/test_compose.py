@@ -3,26 +3,73 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from gridstream.settings import Settings
 
 COMPOSE = Path(__file__).parents[3] / "docker-compose.yml"
+KAFKA = ("kafka-1", "kafka-2", "kafka-3")
+PARTS = ("connector", "worker", "sink")
 
 
-def test_compose_runs_kafka_in_kraft_mode_and_gridstream_against_it() -> None:
-    services = yaml.safe_load(COMPOSE.read_text())["services"]
-    kafka = services["kafka"]["environment"]
-    assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
-    assert kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # topics come from the catalog
-
-    gridstream = services["gridstream"]
-    assert gridstream["environment"]["GRIDSTREAM_KAFKA_BOOTSTRAP"] == "kafka:9092"
-    assert gridstream["depends_on"]["kafka"]["condition"] == "service_healthy"
+def _services() -> dict[str, Any]:
+    services: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())["services"]
+    return services
 
 
-def test_compose_sets_only_settings_that_exist() -> None:
-    env = yaml.safe_load(COMPOSE.read_text())["services"]["gridstream"]["environment"]
+def test_kafka_is_three_kraft_brokers_in_one_quorum_with_replication_three_and_isr_two() -> None:
+    services = _services()
+    envs = [services[name]["environment"] for name in KAFKA]
+    for node_id, (name, env) in enumerate(zip(KAFKA, envs, strict=True), start=1):
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
+        assert env["KAFKA_NODE_ID"] == node_id
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == (
+            "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"
+        )
+        assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # topics come from the catalog
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == 2
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 3  # committed offsets too
+        assert services[name]["volumes"] == [f"{name}:/var/lib/kafka/data"]
+    assert len({env["CLUSTER_ID"] for env in envs}) == 1  # one cluster
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_each_part_is_a_service_against_all_three_brokers(part: str) -> None:
+    service = _services()[part]
+    assert service["command"] == ["gridstream", part]
+    env = service["environment"]
+    assert env["GRIDSTREAM_KAFKA_BOOTSTRAP"] == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
+    assert env["GRIDSTREAM_TOPIC_REPLICATION_FACTOR"] == "3"
+    assert env["GRIDSTREAM_TOPIC_MIN_INSYNC_REPLICAS"] == "2"
+    assert {name: c["condition"] for name, c in service["depends_on"].items()} == {
+        name: "service_healthy" for name in KAFKA
+    }
+
+
+def test_workers_scale_each_with_a_data_dir_of_its_own() -> None:
+    worker = _services()["worker"]
+    # `docker compose up --scale worker=3` refuses a fixed container name or host port.
+    assert "container_name" not in worker and "ports" not in worker
+    # An anonymous volume (no "name:" before the path) is one per replica; a named volume
+    # would be shared by every replica's state store.
+    [volume] = worker["volumes"]
+    assert volume == worker["environment"]["GRIDSTREAM_DATA_DIR"] == "/data"
+
+
+def test_only_the_connector_takes_stations_and_the_sink_keeps_the_warehouse() -> None:
+    services = _services()
+    assert services["connector"]["ports"] == ["127.0.0.1:9000:9000"]
+    assert services["connector"]["environment"]["GRIDSTREAM_OCPP_HOST"] == "0.0.0.0"
+    assert services["sink"]["volumes"] == ["warehouse:/data"]
+    assert "gridstream" not in services  # no all-in-one service beside the parts
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_compose_sets_only_settings_that_exist(part: str) -> None:
+    env = _services()[part]["environment"]
     known = {f"GRIDSTREAM_{name.upper()}" for name in Settings.model_fields}
     assert set(env) <= known

@@ -102,7 +102,9 @@ async def serve_part(
             "process (gridstream run); a connector alone releases its spool once Kafka "
             "acknowledged (ack): unset GRIDSTREAM_SPOOL_RELEASE or set it to ack"
         )
-    sites = load_sites(settings)  # a bad sites file is refused before anything starts
+    # The connector publishes the sites file and the worker reads time zones and rated
+    # powers from it; a bad one is refused before anything starts.
+    sites = load_sites(settings) if part != "sink" else []
     stop = stop or asyncio.Event()
     announce = on_ready or (lambda _line: None)
     with (

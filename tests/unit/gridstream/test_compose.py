@@ -34,6 +34,8 @@ def test_kafka_is_three_kraft_brokers_in_one_quorum_with_replication_three_and_i
         assert env["KAFKA_MIN_INSYNC_REPLICAS"] == 2
         assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 3  # committed offsets too
         assert services[name]["volumes"] == [f"{name}:/var/lib/kafka/data"]
+        assert env["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"  # the volume holds the log
+        assert "kafka-broker-api-versions.sh" in services[name]["healthcheck"]["test"][1]
     assert len({env["CLUSTER_ID"] for env in envs}) == 1  # one cluster
 
 

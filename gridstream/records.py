@@ -212,26 +212,70 @@ class EVChargingNeeds(Record):
 
 
 GridSignalKind = Literal[
-    "capacity_limit", "price", "frequency", "voltage", "regulation_state", "prognosis"
+    "day_ahead_price",
+    "intraday_auction_price",
+    "imbalance_price",
+    "imbalance_price_long",
+    "imbalance_price_short",
+    "congestion_price",
+    "feed_in_tariff",
+    "import_capacity_limit",
+    "export_capacity_limit",
+    "dispatch_setpoint",
+    "regulation_state",
+    "frequency",
+    "voltage",
+    "connection_demand_prognosis",
+    "grid_alert",
 ]
+"""What a grid signal says. ``imbalance_price`` is a single price for every BRP position
+(Elia; ENTSO-E A85 without category); ``imbalance_price_long`` / ``_short`` are the prices
+for a BRP that is long (ENTSO-E ``A04`` excess balance, TenneT surplus) or short (``A05``
+insufficient balance, TenneT shortage) when a TSO publishes two."""
+
+ScopeType = Literal["site", "connection_group", "congestion_area", "bidding_zone", "control_area"]
+"""What ``GridSignal.scope_id`` names: a site (its id, the grid connection EAN), a
+connection group or congestion area (as the DSO names it), or a bidding zone or control
+area (its EIC code, as written in the document)."""
 
 
 class GridSignal(Record):
-    """A DSO/TSO signal for a scope (site, congestion area, bidding zone) and period.
+    """What a DSO or TSO says about one scope over one interval ``[interval_start, interval_end)``.
 
-    ``[valid_from, valid_to)`` is half-open; an instantaneous measurement has both equal to
-    ``ts``-based bounds chosen by the connector.
+    Intervals are half-open and in UTC; ``resolution`` is the ISO 8601 duration of the
+    series the interval came from (``PT15M``), as published. ``value`` is in ``unit`` as
+    published for prices (``EUR/MWh``, ``CZK/MWh``), W for limits and setpoints, Hz, V,
+    and ``""`` for states (regulation state -1, 0, 1, 2).
+
+    A signal is identified by ``(source, kind, scope_type, scope_id, interval_start,
+    interval_end)``: the same interval published again carries a higher ``revision`` (the
+    document's revision number) and replaces it (warehouse view ``grid_signals``).
+    ``source`` names the publisher and, where one publisher has several series of the same
+    kind for a scope, the series (``entsoe``; ``entsoe/sequence=2`` for a second auction of a
+    bidding zone). ``document_id`` is the document (or message) the value came from.
     """
 
-    ts: UtcDatetime
-    scope: str
     kind: GridSignalKind
+    scope_type: ScopeType
+    scope_id: str
+    interval_start: UtcDatetime
+    interval_end: UtcDatetime
+    resolution: str
     value: float
     unit: str
-    valid_from: UtcDatetime
-    valid_to: UtcDatetime
     source: str
+    document_id: str
+    revision: int = Field(ge=0)
     received_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _interval_not_empty(self) -> GridSignal:
+        if self.interval_end <= self.interval_start:
+            raise ValueError(
+                f"interval_end {self.interval_end.isoformat()} must be after interval_start "
+                f"{self.interval_start.isoformat()} (intervals are half-open)"
+            )
+        return self
 
 
 class SiteAssignment(Record):

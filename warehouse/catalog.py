@@ -13,7 +13,7 @@ for dated topics, ``date``), one per topic, every record once::
     meter_samples                 meter.samples       one row per meter sample
     transactions                  transactions        every session event
     ev_charging_needs             ev.charging_needs   every charging-needs message
-    grid_signals                  grid.signals        every grid signal
+    grid_signals_history          grid.signals        every grid signal, every revision
     site_registry_history         registry.sites      every registry entry ever sent
     station_boots                 registry.stations   every BootNotification (station info)
     quarter_hour_load_revisions   load.quarter_hour   every revision of every interval
@@ -21,7 +21,8 @@ for dated topics, ``date``), one per topic, every record once::
     dead_letters                  dlq                 every rejected input
 
 Derived views: ``meter_readings`` (one row per reading), ``quarter_hour_load`` and
-``peaks`` (latest revision only), ``sessions`` (one row per station and transaction),
+``peaks`` (latest revision only), ``grid_signals`` (latest revision of each signal),
+``sessions`` (one row per station and transaction),
 ``site_registry`` (latest entry per station) and ``stations`` (latest boot per station:
 vendor, model, serial number, firmware, protocol version). ``refresh_views`` is idempotent; call it
 after a topic gets its first file (``open_catalog`` does).
@@ -52,7 +53,7 @@ BASE_VIEWS: dict[str, str] = {
     topics.METER_SAMPLES.name: "meter_samples",
     topics.TRANSACTIONS.name: "transactions",
     topics.EV_CHARGING_NEEDS.name: "ev_charging_needs",
-    topics.GRID_SIGNALS.name: "grid_signals",
+    topics.GRID_SIGNALS.name: "grid_signals_history",
     topics.REGISTRY_SITES.name: "site_registry_history",
     topics.REGISTRY_STATIONS.name: "station_boots",
     topics.LOAD_QUARTER_HOUR.name: "quarter_hour_load_revisions",
@@ -109,6 +110,17 @@ DERIVED_VIEWS: dict[str, str] = {
         FROM peak_revisions
         QUALIFY row_number() OVER (
             PARTITION BY site_id, month ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    # A signal is (source, kind, scope, interval); a re-published one has a higher revision.
+    # Revisions are the publisher's document revisions, so they are compared per source only.
+    "grid_signals": f"""
+        SELECT kind, scope_type, scope_id, interval_start, interval_end, resolution, value,
+               unit, source, document_id, revision, received_at
+        FROM grid_signals_history
+        QUALIFY row_number() OVER (
+            PARTITION BY source, kind, scope_type, scope_id, interval_start, interval_end
+            ORDER BY revision DESC, received_at DESC, {_LATEST}
         ) = 1
     """,
     "sessions": f"""

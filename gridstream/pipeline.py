@@ -36,7 +36,7 @@ from gridstream.errors import ConfigError
 from gridstream.periods import quarter_hour_start
 from gridstream.producer import RecordProducer
 from gridstream.records import DeadLetter, SiteAssignment
-from gridstream.registry import SiteRegistry, parse_sites_csv
+from gridstream.registry import SiteRegistry, parse_sites_file
 from gridstream.registry_feed import follow_registry
 from gridstream.settings import Settings
 from simulator.clock import SimClock
@@ -181,7 +181,7 @@ def load_sites(settings: Settings) -> list[SiteAssignment]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"GRIDSTREAM_SITES_FILE={path}: cannot read it: {exc}") from None
-    return parse_sites_csv(text, where=f"GRIDSTREAM_SITES_FILE={path}")
+    return parse_sites_file(text, path.suffix, where=f"GRIDSTREAM_SITES_FILE={path}")
 
 
 async def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> bool:

@@ -278,22 +278,54 @@ class GridSignal(Record):
         return self
 
 
+class EvseRating(Record):
+    """One EVSE of a station and its rated power: the most it can draw or feed, W."""
+
+    evse_id: int = Field(ge=1)
+    rated_power_w: float = Field(gt=0)
+
+
 class SiteAssignment(Record):
-    """Registry entry: a station belongs to a site (grid connection)."""
+    """Registry entry: a station belongs to a site (grid connection), and what that site is.
+
+    Keyed by station on the compacted ``registry.sites`` topic; every station of a site
+    carries the site's fields (a change of the site is a new entry for each of its
+    stations). Capacities are W at the grid connection: ``contracted_capacity_w`` for import
+    (offtake), ``contracted_export_capacity_w`` for export (injection). ``dso`` names the
+    distribution system operator, ``congestion_area`` and ``connection_group`` the DSO's
+    groupings the site belongs to, ``brp`` the balance responsible party's id (EIC code),
+    ``tariff_regime`` the grid tariff that applies (for example ``capacity_tariff_flanders``).
+    """
 
     station_id: str
     site_id: str
     ean: str | None = None
+    name: str | None = None
     congestion_area: str | None = None
+    connection_group: str | None = None
+    dso: str | None = None
     brp: str | None = None
-    contracted_capacity_w: float | None = None
-    #: Rated power of each of the station's EVSEs, W: the most one EVSE can draw or feed.
-    #: Bounds the power a pair of meter readings may imply (DOMAIN.md, Meter values).
+    tariff_regime: str | None = None
+    #: Contracted import capacity of the grid connection, W.
+    contracted_capacity_w: float | None = Field(default=None, ge=0)
+    contracted_export_capacity_w: float | None = Field(default=None, ge=0)
+    #: Rated power of each of the station's EVSEs not listed in ``evses``, W: the most one
+    #: EVSE can draw or feed. Bounds the power a pair of meter readings may imply
+    #: (DOMAIN.md, Meter values).
     rated_power_w: float | None = Field(default=None, gt=0)
+    #: The station's EVSEs with their own rated power (each id once).
+    evses: tuple[EvseRating, ...] = ()
     timezone: str = "Europe/Brussels"
     vendor: str | None = None
     model: str | None = None
     serial_number: str | None = None
+
+    @model_validator(mode="after")
+    def _each_evse_once(self) -> SiteAssignment:
+        ids = [e.evse_id for e in self.evses]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"station {self.station_id}: an EVSE id is listed twice: {ids}")
+        return self
 
 
 class StationInfo(Record):

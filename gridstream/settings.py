@@ -90,9 +90,9 @@ class Settings(BaseSettings):
     )
     sites_file: Path | None = Field(
         None,
-        description="CSV of stations and their sites (header: station_id,site_id and any of "
-        "ean,congestion_area,brp,contracted_capacity_w,timezone), published to registry.sites "
-        "at start. A station in no file is its own site.",
+        description="Sites file, CSV (a row per station: station_id,site_id and any other "
+        "registry field) or YAML (.yaml/.yml: sites with their stations and EVSEs; README, "
+        "Sites), published to registry.sites at start. A station in no file is its own site.",
     )
     site_timezone: str = Field(
         "Europe/Brussels",

@@ -7,6 +7,7 @@ time zone, passed in as a ``ZoneInfo``: nothing here reads a clock or a default 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -64,3 +65,27 @@ def to_epoch_ms(ts: datetime) -> int:
 def from_epoch_ms(ms: int) -> datetime:
     """Aware UTC datetime from epoch milliseconds."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+_FIXED_DURATION = re.compile(
+    r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+)
+
+
+def fixed_duration(text: str) -> timedelta | None:
+    """The ``timedelta`` of an ISO 8601 duration of fixed length, or None.
+
+    Fixed lengths are days, hours, minutes and seconds; calendar durations (``P1M``,
+    ``P1Y``) have none, and an empty or zero duration is no resolution: None.
+
+    >>> fixed_duration("PT15M"), fixed_duration("PT1H")
+    (datetime.timedelta(seconds=900), datetime.timedelta(seconds=3600))
+    >>> fixed_duration("P1D"), fixed_duration("P1M"), fixed_duration("PT"), fixed_duration("PT0M")
+    (datetime.timedelta(days=1), None, None, None)
+    """
+    match = _FIXED_DURATION.match(text.strip())
+    if match is None or not any(match.groupdict().values()):
+        return None
+    parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
+    duration = timedelta(**parts)
+    return duration if duration > timedelta(0) else None

@@ -6,6 +6,7 @@ Subcommands:
     report   per-site summary read back from the warehouse
     settings the GRIDSTREAM_* settings in force
     credentials  add, remove or list station credentials (OCPP security profiles 1 and 2)
+    signals  import grid signals from files (ENTSO-E XML, CSV) through Kafka
 """
 
 from __future__ import annotations
@@ -64,7 +65,27 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--epoch", help="only one run's data (a broker cluster id)")
     sub.add_parser("settings", help="print the GRIDSTREAM_* settings table")
     _credentials_parser(sub)
+    _signals_parser(sub)
     return p
+
+
+def _signals_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from connectors.grid import FORMATS
+
+    signals = sub.add_parser("signals", help="grid signals (prices, limits, ...) from files")
+    action = signals.add_subparsers(dest="signals_command", required=True)
+    imp = action.add_parser(
+        "import",
+        help="import grid documents through Kafka (embedded broker and sink unless configured); "
+        "what cannot be read goes to the dlq topic with its reason",
+    )
+    imp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    imp.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="the files' format (default: detected per file)",
+    )
 
 
 def _credentials_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -247,6 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "credentials":
             return _credentials(settings, args)
+        if args.command == "signals":
+            from gridstream.signals_import import import_signals
+
+            result = asyncio.run(import_signals(settings, args.paths, args.format))
+            print(result)
+            return 1 if result.rejected else 0
     except GridstreamError as exc:
         print(f"gridstream: {exc}", file=sys.stderr)
         return 2

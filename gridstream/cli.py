@@ -6,7 +6,7 @@ Subcommands:
     report   per-site summary read back from the warehouse
     settings the GRIDSTREAM_* settings in force
     credentials  add, remove or list station credentials (OCPP security profiles 1 and 2)
-    signals  import grid signals from files (ENTSO-E XML, CSV) through Kafka
+    signals  import grid signals from files (ENTSO-E, TenneT, Elia, CSV) through Kafka
 """
 
 from __future__ import annotations

@@ -1,17 +1,20 @@
 """Grid connectors: DSO and TSO documents in, canonical ``GridSignal`` records out.
 
 Pure parsers, one module per source (no I/O, no clock; STYLE.md rule 17), each returning
-``Parsed(signals, rejected)``: ``entsoe`` (ENTSO-E A44/A85 XML), ``signals_csv`` (generic
-CSV). ``formats`` detects a file's format and dispatches; ``curves`` lays the points of a
+``Parsed(signals, rejected)``: ``entsoe`` (ENTSO-E A44/A85 XML), ``tennet`` (TenneT
+imbalance prices and regulation state), ``elia`` (Elia imbalance prices), ``signals_csv``
+(generic CSV). ``formats`` detects a file's format and dispatches; ``curves`` lays the points of a
 series on its intervals (curveType A03 forward fill). The shell that reads files and
 publishes is the ``gridstream signals import`` command.
 """
 
 from connectors.grid.curves import CurveProblem, Slot, expand
+from connectors.grid.elia import parse_records
 from connectors.grid.entsoe import parse_document
 from connectors.grid.formats import FORMATS, Format, detect_format, parse_as
 from connectors.grid.result import Parsed, Rejected
 from connectors.grid.signals_csv import parse_signals_csv
+from connectors.grid.tennet import parse_imbalance_xml
 
 __all__ = [
     "FORMATS",
@@ -24,5 +27,7 @@ __all__ = [
     "expand",
     "parse_as",
     "parse_document",
+    "parse_imbalance_xml",
+    "parse_records",
     "parse_signals_csv",
 ]

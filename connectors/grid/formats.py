@@ -11,15 +11,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final, Literal, TypeAlias
 
-from connectors.grid import entsoe, signals_csv
+from connectors.grid import elia, entsoe, signals_csv, tennet
 from connectors.grid.result import Parsed
 
-Format = Literal["entsoe", "csv"]
+Format = Literal["entsoe", "tennet", "elia", "csv"]
 Parser: TypeAlias = Callable[[bytes, datetime], Parsed]
 """``parser(data, received_at)``: a format's parser."""
 
 PARSERS: Final[dict[Format, Parser]] = {
     "entsoe": entsoe.parse_document,
+    "tennet": tennet.parse_imbalance_xml,
+    "elia": elia.parse_records,
     "csv": signals_csv.parse_signals_csv,
 }
 FORMATS: Final[tuple[Format, ...]] = tuple(PARSERS)
@@ -35,6 +37,10 @@ def detect_format(name: str, data: bytes) -> Format | None:
     """
     if entsoe.looks_like(data):
         return "entsoe"
+    if tennet.looks_like(data):
+        return "tennet"
+    if elia.looks_like(data):
+        return "elia"
     if name.lower().endswith(".csv") or signals_csv.looks_like(data):
         return "csv"
     return None

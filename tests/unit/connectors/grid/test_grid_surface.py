@@ -8,7 +8,7 @@ from types import ModuleType
 import pytest
 
 import connectors.grid
-from connectors.grid import curves, formats
+from connectors.grid import curves, formats, tennet
 
 
 def test_public_names_are_pinned() -> None:
@@ -24,12 +24,14 @@ def test_public_names_are_pinned() -> None:
             "expand",
             "parse_as",
             "parse_document",
+            "parse_imbalance_xml",
+            "parse_records",
             "parse_signals_csv",
         ]
     )
 
 
-@pytest.mark.parametrize("module", [curves, formats], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [curves, formats, tennet], ids=lambda m: m.__name__)
 def test_docstring_examples_run(module: ModuleType) -> None:
     failed, attempted = doctest.testmod(module, verbose=False)
     assert attempted > 0

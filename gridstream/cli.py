@@ -6,7 +6,7 @@ Subcommands:
     report   per-site summary read back from the warehouse
     settings the GRIDSTREAM_* settings in force
     credentials  add, remove or list station credentials (OCPP security profiles 1 and 2)
-    signals  import grid signals from files (ENTSO-E, TenneT, Elia, CSV) through Kafka
+    signals  import grid signals from files (ENTSO-E, TenneT, Elia, P1, CSV) through Kafka
 """
 
 from __future__ import annotations
@@ -85,6 +85,12 @@ def _signals_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=FORMATS,
         default=None,
         help="the files' format (default: detected per file)",
+    )
+    imp.add_argument(
+        "--site",
+        default=None,
+        metavar="SITE_ID",
+        help="the site (grid connection) of documents that name none: P1 telegrams",
     )
 
 
@@ -271,7 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "signals":
             from gridstream.signals_import import import_signals
 
-            result = asyncio.run(import_signals(settings, args.paths, args.format))
+            result = asyncio.run(
+                import_signals(settings, args.paths, args.format, site_id=args.site)
+            )
             print(result)
             return 1 if result.rejected else 0
     except GridstreamError as exc:

@@ -227,11 +227,15 @@ GridSignalKind = Literal[
     "voltage",
     "connection_demand_prognosis",
     "grid_alert",
+    "current_average_demand",
+    "monthly_peak_demand",
 ]
 """What a grid signal says. ``imbalance_price`` is a single price for every BRP position
 (Elia; ENTSO-E A85 without category); ``imbalance_price_long`` / ``_short`` are the prices
 for a BRP that is long (ENTSO-E ``A04`` excess balance, TenneT surplus) or short (``A05``
-insufficient balance, TenneT shortage) when a TSO publishes two."""
+insufficient balance, TenneT shortage) when a TSO publishes two. ``current_average_demand``
+and ``monthly_peak_demand`` are what the site's own meter says (P1): the running average of
+the quarter-hour in progress, and the highest quarter-hour of a month."""
 
 ScopeType = Literal["site", "connection_group", "congestion_area", "bidding_zone", "control_area"]
 """What ``GridSignal.scope_id`` names: a site (its id, the grid connection EAN), a

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.grid import Format, detect_format, parse_as
+from connectors.grid.formats import NEEDS_SITE
 from connectors.grid.result import Rejected
 from gridstream import topics
 from gridstream.broker import BrokerInfo, broker_session
@@ -65,19 +66,30 @@ class ImportResult:
 
 
 def parse_files(
-    files: Sequence[tuple[str, bytes]], fmt: Format | None, received_at: datetime
+    files: Sequence[tuple[str, bytes]],
+    fmt: Format | None,
+    received_at: datetime,
+    site_id: str | None = None,
 ) -> tuple[list[GridSignal], list[DeadLetter], Counter[str]]:
     """Signals and dead letters of ``(name, content)`` files, and the formats seen.
 
     ``fmt`` None: each file's format is detected (``connectors.grid.detect_format``); a
     file in no known format is one ``unknown_format`` dead letter. A dead letter's source
-    is ``<format>:<file name>``.
+    is ``<format>:<file name>``. ``site_id`` is the site of documents that name none (P1
+    telegrams); without it, such a file raises ``ConfigError`` before anything is parsed.
     """
+    formats_of = [(name, data, fmt or detect_format(name, data)) for name, data in files]
+    if site_id is None:
+        unsited = [name for name, _, found in formats_of if found in NEEDS_SITE]
+        if unsited:
+            raise ConfigError(
+                f"signals import: {', '.join(unsited)} name no site (P1 telegrams): "
+                "pass --site SITE_ID"
+            )
     signals: list[GridSignal] = []
     letters: list[DeadLetter] = []
     formats: Counter[str] = Counter()
-    for name, data in files:
-        found = fmt or detect_format(name, data)
+    for name, data, found in formats_of:
         if found is None:
             letter = Rejected(
                 "unknown_format",
@@ -87,7 +99,7 @@ def parse_files(
             letters.append(letter)
             continue
         formats[found] += 1
-        parsed = parse_as(found, data, received_at)
+        parsed = parse_as(found, data, received_at, site_id)
         signals.extend(parsed.signals)
         letters.extend(r.to_dead_letter(f"{found}:{name}", received_at) for r in parsed.rejected)
     return signals, letters, formats
@@ -109,15 +121,18 @@ async def import_signals(
     paths: Sequence[Path],
     fmt: Format | None = None,
     *,
+    site_id: str | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ImportResult:
     """Import grid documents from ``paths`` (format ``fmt``, detected when None).
+
+    ``site_id``: the site of documents that name none (P1 telegrams).
 
     Returns once the broker acknowledged every signal and dead letter, and (embedded
     broker) once the warehouse sink wrote them and the views were refreshed.
     """
     files = read_files(paths)  # a missing file is refused before anything starts
-    signals, letters, formats = parse_files(files, fmt, now())
+    signals, letters, formats = parse_files(files, fmt, now(), site_id)
     result = ImportResult(len(files), len(signals), Counter(d.reason for d in letters), formats)
     with broker_session(settings.kafka_bootstrap) as broker:
         result.broker = broker

@@ -11,20 +11,23 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final, Literal, TypeAlias
 
-from connectors.grid import elia, entsoe, signals_csv, tennet
-from connectors.grid.result import Parsed
+from connectors.grid import elia, entsoe, p1, signals_csv, tennet
+from connectors.grid.result import Parsed, rejected
 
-Format = Literal["entsoe", "tennet", "elia", "csv"]
+Format = Literal["entsoe", "tennet", "elia", "p1", "csv"]
 Parser: TypeAlias = Callable[[bytes, datetime], Parsed]
 """``parser(data, received_at)``: a format's parser."""
+#: Formats whose documents do not name their site: ``parse_as`` needs ``site_id``.
+NEEDS_SITE: Final[frozenset[Format]] = frozenset({"p1"})
 
+#: The parsers of the formats that name their scopes themselves.
 PARSERS: Final[dict[Format, Parser]] = {
     "entsoe": entsoe.parse_document,
     "tennet": tennet.parse_imbalance_xml,
     "elia": elia.parse_records,
     "csv": signals_csv.parse_signals_csv,
 }
-FORMATS: Final[tuple[Format, ...]] = tuple(PARSERS)
+FORMATS: Final[tuple[Format, ...]] = ("entsoe", "tennet", "elia", "p1", "csv")
 
 
 def detect_format(name: str, data: bytes) -> Format | None:
@@ -41,11 +44,25 @@ def detect_format(name: str, data: bytes) -> Format | None:
         return "tennet"
     if elia.looks_like(data):
         return "elia"
+    if p1.looks_like(data):
+        return "p1"
     if name.lower().endswith(".csv") or signals_csv.looks_like(data):
         return "csv"
     return None
 
 
-def parse_as(fmt: Format, data: bytes, received_at: datetime) -> Parsed:
-    """Parse ``data`` as ``fmt``; never raises for bad input."""
+def parse_as(fmt: Format, data: bytes, received_at: datetime, site_id: str | None = None) -> Parsed:
+    """Parse ``data`` as ``fmt``; never raises for bad input.
+
+    ``site_id`` is the site of a format in ``NEEDS_SITE`` (a P1 telegram names no site);
+    without it such a document is rejected.
+    """
+    if fmt == "p1":
+        if not site_id:
+            return rejected(
+                "malformed_document",
+                f"a {fmt} document does not name its site: give the site id (--site)",
+                data.decode("utf-8", errors="replace")[:2000],
+            )
+        return p1.parse_telegrams(data, received_at, site_id)
     return PARSERS[fmt](data, received_at)

@@ -8,7 +8,7 @@ from types import ModuleType
 import pytest
 
 import connectors.grid
-from connectors.grid import curves, formats, tennet
+from connectors.grid import curves, formats, p1, tennet
 
 
 def test_public_names_are_pinned() -> None:
@@ -27,11 +27,12 @@ def test_public_names_are_pinned() -> None:
             "parse_imbalance_xml",
             "parse_records",
             "parse_signals_csv",
+            "parse_telegrams",
         ]
     )
 
 
-@pytest.mark.parametrize("module", [curves, formats, tennet], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [curves, formats, p1, tennet], ids=lambda m: m.__name__)
 def test_docstring_examples_run(module: ModuleType) -> None:
     failed, attempted = doctest.testmod(module, verbose=False)
     assert attempted > 0

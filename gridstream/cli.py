@@ -6,7 +6,7 @@ Subcommands:
     report   per-site summary read back from the warehouse
     settings the GRIDSTREAM_* settings in force
     credentials  add, remove or list station credentials (OCPP security profiles 1 and 2)
-    signals  import grid signals from files (ENTSO-E, TenneT, Elia, P1, CSV) through Kafka
+    signals  import grid signals from files (ENTSO-E, OpenADR 3, TenneT, Elia, P1, CSV)
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def _signals_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--site",
         default=None,
         metavar="SITE_ID",
-        help="the site (grid connection) of documents that name none: P1 telegrams",
+        help="the site (grid connection) of documents that name none: P1 telegrams, "
+        "OpenADR 3 events without targets",
     )
 
 

@@ -131,6 +131,14 @@ REASONS: Final[dict[str, Reason]] = {
             "an area or zone is missing or not a valid code (EIC)",
         ),
         Reason(
+            "unmapped_payload",
+            "NotSupported",
+            "NotSupported",
+            2001,
+            422,
+            "a grid message carries a payload type gridstream does not turn into a signal",
+        ),
+        Reason(
             "no_data",
             "GenericError",
             "GenericError",

@@ -67,8 +67,10 @@ def from_epoch_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+# Zero years and months are accepted (a VTN writes P0Y0M0DT1H0M0S); any other is calendar.
 _FIXED_DURATION = re.compile(
-    r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+    r"^P(?:0+Y)?(?:0+M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
 )
 
 
@@ -82,6 +84,8 @@ def fixed_duration(text: str) -> timedelta | None:
     (datetime.timedelta(seconds=900), datetime.timedelta(seconds=3600))
     >>> fixed_duration("P1D"), fixed_duration("P1M"), fixed_duration("PT"), fixed_duration("PT0M")
     (datetime.timedelta(days=1), None, None, None)
+    >>> fixed_duration("P0Y0M0DT1H0M0S"), fixed_duration("P9999Y")
+    (datetime.timedelta(seconds=3600), None)
     """
     match = _FIXED_DURATION.match(text.strip())
     if match is None or not any(match.groupdict().values()):
@@ -89,3 +93,17 @@ def fixed_duration(text: str) -> timedelta | None:
     parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
     duration = timedelta(**parts)
     return duration if duration > timedelta(0) else None
+
+
+def iso_duration(duration: timedelta) -> str:
+    """ISO 8601 text of a positive ``duration`` (days, hours, minutes, whole seconds).
+
+    >>> iso_duration(timedelta(minutes=15)), iso_duration(timedelta(days=1, minutes=90))
+    ('PT15M', 'P1DT1H30M')
+    """
+    seconds = int(duration.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    time = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
+    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")

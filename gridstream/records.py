@@ -218,6 +218,7 @@ GridSignalKind = Literal[
     "imbalance_price_long",
     "imbalance_price_short",
     "congestion_price",
+    "energy_price",
     "feed_in_tariff",
     "import_capacity_limit",
     "export_capacity_limit",
@@ -231,7 +232,8 @@ GridSignalKind = Literal[
     "monthly_peak_demand",
 ]
 """What a grid signal says. ``imbalance_price`` is a single price for every BRP position
-(Elia; ENTSO-E A85 without category); ``imbalance_price_long`` / ``_short`` are the prices
+(Elia; ENTSO-E A85 without category); ``energy_price`` a retail or dynamic tariff price
+sent to a site (OpenADR ``PRICE``); ``imbalance_price_long`` / ``_short`` are the prices
 for a BRP that is long (ENTSO-E ``A04`` excess balance, TenneT surplus) or short (``A05``
 insufficient balance, TenneT shortage) when a TSO publishes two. ``current_average_demand``
 and ``monthly_peak_demand`` are what the site's own meter says (P1): the running average of

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final, Literal, TypeAlias
 
-from connectors.grid import elia, entsoe, p1, signals_csv, tennet
+from connectors.grid import elia, entsoe, openadr3, p1, signals_csv, tennet
 from connectors.grid.result import Parsed, rejected
 
-Format = Literal["entsoe", "tennet", "elia", "p1", "csv"]
+Format = Literal["entsoe", "openadr3", "tennet", "elia", "p1", "csv"]
 Parser: TypeAlias = Callable[[bytes, datetime], Parsed]
 """``parser(data, received_at)``: a format's parser."""
 #: Formats whose documents do not name their site: ``parse_as`` needs ``site_id``.
@@ -27,7 +27,7 @@ PARSERS: Final[dict[Format, Parser]] = {
     "elia": elia.parse_records,
     "csv": signals_csv.parse_signals_csv,
 }
-FORMATS: Final[tuple[Format, ...]] = ("entsoe", "tennet", "elia", "p1", "csv")
+FORMATS: Final[tuple[Format, ...]] = ("entsoe", "openadr3", "tennet", "elia", "p1", "csv")
 
 
 def detect_format(name: str, data: bytes) -> Format | None:
@@ -40,6 +40,8 @@ def detect_format(name: str, data: bytes) -> Format | None:
     """
     if entsoe.looks_like(data):
         return "entsoe"
+    if openadr3.looks_like(data):
+        return "openadr3"
     if tennet.looks_like(data):
         return "tennet"
     if elia.looks_like(data):
@@ -55,8 +57,11 @@ def parse_as(fmt: Format, data: bytes, received_at: datetime, site_id: str | Non
     """Parse ``data`` as ``fmt``; never raises for bad input.
 
     ``site_id`` is the site of a format in ``NEEDS_SITE`` (a P1 telegram names no site);
-    without it such a document is rejected.
+    without it such a document is rejected. For OpenADR 3 it is the site of events that
+    target none.
     """
+    if fmt == "openadr3":
+        return openadr3.parse_events(data, received_at, site_id)
     if fmt == "p1":
         if not site_id:
             return rejected(

@@ -120,6 +120,25 @@ class Settings(BaseSettings):
         description="Key that pseudonymises RFID/eMAID id tokens (HMAC). Unset: a random "
         "key kept in the data dir, so pseudonyms stay stable across runs.",
     )
+    openadr_vtn_url: str | None = Field(
+        None,
+        description="OpenADR 3 VTN base URL (https://vtn.example/openadr3/3.1.0). Set: `gridstream "
+        "run` polls its events as a VEN and publishes them as grid signals.",
+    )
+    openadr_client_id: str | None = Field(None, description="OpenADR 3 VEN's OAuth2 client id.")
+    openadr_client_secret: SecretStr | None = Field(
+        None, description="OpenADR 3 VEN's OAuth2 client secret."
+    )
+    openadr_token_url: str | None = Field(
+        None, description="OAuth2 token endpoint. Unset: `<GRIDSTREAM_OPENADR_VTN_URL>/auth/token`."
+    )
+    openadr_program_id: str | None = Field(
+        None, description="Poll only this program's events (and take its payload descriptors)."
+    )
+    openadr_site_id: str | None = Field(
+        None, description="The site of OpenADR events that target none (a VEN per grid connection)."
+    )
+    openadr_poll_interval_s: float = Field(60.0, description="How often the VEN polls the VTN.")
     log_level: str = Field("INFO", description="Python logging level.")
 
     @field_validator("ocpp_upstream_url")

@@ -154,17 +154,21 @@ async def publish_records(
         await out.publish(records)
         if not broker.embedded:
             return {}
-        written = await _sink_until_written(broker, settings, out, now)
+        written = await sink_until_written(broker, settings, out, now)
     refresh_views(settings.data_dir)
     return written
 
 
-async def _sink_until_written(
+async def sink_until_written(
     broker: BrokerInfo,
     settings: Settings,
     producer: RecordProducer,
     now: Callable[[], datetime],
 ) -> dict[str, int]:
+    """Run a warehouse sink on ``grid.signals`` and ``dlq`` until it wrote all ``producer`` sent.
+
+    Returns the rows written per topic; ``BrokerError`` after ``SINK_TIMEOUT_S``.
+    """
     sink = ParquetSink(settings.data_dir, broker.epoch)
     consumer = make_sink_consumer(
         broker.bootstrap,

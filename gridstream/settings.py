@@ -120,6 +120,14 @@ class Settings(BaseSettings):
         description="Key that pseudonymises RFID/eMAID id tokens (HMAC). Unset: a random "
         "key kept in the data dir, so pseudonyms stay stable across runs.",
     )
+    entsoe_token: SecretStr | None = Field(
+        None,
+        description="ENTSO-E Transparency Platform security token, for `gridstream signals "
+        "fetch` (ask the TP for one by e-mail).",
+    )
+    entsoe_api_url: str = Field(
+        "https://web-api.tp.entsoe.eu/api", description="The ENTSO-E Transparency Platform API."
+    )
     openadr_vtn_url: str | None = Field(
         None,
         description="OpenADR 3 VTN base URL (https://vtn.example/openadr3/3.1.0). Set: `gridstream "

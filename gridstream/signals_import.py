@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
+
 from connectors.grid import Format, detect_format, parse_as
+from connectors.grid.entsoe_api import EntsoeClient, EntsoeQuery
 from connectors.grid.formats import NEEDS_SITE
 from connectors.grid.result import Rejected
 from gridstream import topics
@@ -49,6 +52,8 @@ class ImportResult:
     formats: Counter[str] = field(default_factory=Counter)
     broker: BrokerInfo | None = None
     rows_written: dict[str, int] = field(default_factory=dict)
+    #: What ``files`` counts, for the summary.
+    inputs: str = "file(s)"
 
     def __str__(self) -> str:
         where = (
@@ -59,7 +64,7 @@ class ImportResult:
         rejected = ", ".join(f"{code} {n}" for code, n in sorted(self.rejected.items()))
         formats = ", ".join(f"{fmt} {n}" for fmt, n in sorted(self.formats.items()))
         return (
-            f"gridstream signals import: {self.signals} signals from {self.files} file(s) "
+            f"gridstream signals import: {self.signals} signals from {self.files} {self.inputs} "
             f"({formats or 'none'}) to {topics.GRID_SIGNALS.name} (broker: {where})"
             + (f"; rejected to {topics.DLQ.name}: {rejected}" if rejected else "")
         )
@@ -137,6 +142,36 @@ async def import_signals(
     with broker_session(settings.kafka_bootstrap) as broker:
         result.broker = broker
         result.rows_written = await publish_records(broker, settings, [*signals, *letters], now)
+    return result
+
+
+async def fetch_entsoe(
+    settings: Settings,
+    query: EntsoeQuery,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ImportResult:
+    """Fetch ``query`` from the ENTSO-E API (``GRIDSTREAM_ENTSOE_TOKEN``) and import it.
+
+    Like ``import_signals``: through Kafka, and with no broker configured into the
+    warehouse before it returns.
+    """
+    if settings.entsoe_token is None:
+        raise ConfigError("signals fetch: set GRIDSTREAM_ENTSOE_TOKEN (the TP security token)")
+    received_at = now()
+    async with aiohttp.ClientSession() as session:
+        client = EntsoeClient(session, settings.entsoe_token.get_secret_value(),
+                              settings.entsoe_api_url)  # fmt: skip
+        parsed = await client.fetch(query, received_at)
+    source = f"entsoe:{query.document_type}:{query.area}"
+    letters = [r.to_dead_letter(source, received_at) for r in parsed.rejected]
+    result = ImportResult(1, len(parsed.signals), Counter(d.reason for d in letters),
+                          Counter({"entsoe": 1}), inputs="API query")  # fmt: skip
+    with broker_session(settings.kafka_bootstrap) as broker:
+        result.broker = broker
+        result.rows_written = await publish_records(
+            broker, settings, [*parsed.signals, *letters], now
+        )
     return result
 
 

@@ -23,9 +23,11 @@ for dated topics, ``date``), one per topic, every record once::
 Derived views: ``meter_readings`` (one row per reading), ``quarter_hour_load`` and
 ``peaks`` (latest revision only), ``grid_signals`` (latest revision of each signal),
 ``sessions`` (one row per station and transaction),
-``site_registry`` (latest entry per station) and ``stations`` (latest boot per station:
-vendor, model, serial number, firmware, protocol version). ``refresh_views`` is idempotent; call it
-after a topic gets its first file (``open_catalog`` does).
+``site_registry`` (latest entry per station), ``site_grid_signals`` (the signals that apply
+to each known site: its own, its connection group's, its congestion area's) and ``stations``
+(latest boot per station: vendor, model, serial number, firmware, protocol version).
+``refresh_views`` is idempotent; call it after a topic gets its first file (``open_catalog``
+does).
 
 Exactly once per reading (issue 3): the OCPP connector leaves out what a station re-sends
 while it remembers it, but a duplicate can still reach Kafka as a new record (a connector
@@ -173,6 +175,22 @@ DERIVED_VIEWS: dict[str, str] = {
         SELECT * EXCLUDE (_epoch, _partition, _offset)
         FROM site_registry_history
         QUALIFY row_number() OVER (PARTITION BY station_id ORDER BY {_LATEST}) = 1
+    """,
+    # Which signals apply to which site, through the registry: a site's own (by site id or
+    # EAN, as OpenADR targets it), its connection group's and its congestion area's. A signal
+    # for a site the registry does not know yet stays in grid_signals and shows here once
+    # the site appears.
+    "site_grid_signals": """
+        WITH sites AS (
+            SELECT site_id, any_value(ean) AS ean, any_value(congestion_area) AS congestion_area,
+                   any_value(connection_group) AS connection_group
+            FROM site_registry GROUP BY site_id
+        )
+        SELECT sites.site_id, g.*
+        FROM grid_signals AS g JOIN sites ON
+            (g.scope_type = 'site' AND g.scope_id IN (sites.site_id, sites.ean))
+            OR (g.scope_type = 'connection_group' AND g.scope_id = sites.connection_group)
+            OR (g.scope_type = 'congestion_area' AND g.scope_id = sites.congestion_area)
     """,
     "stations": f"""
         SELECT * EXCLUDE (_epoch, _partition, _offset, date)

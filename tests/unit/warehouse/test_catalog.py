@@ -243,6 +243,41 @@ def test_grid_signals_keeps_apart_what_differs_in_source_kind_scope_or_interval(
     assert query(data_dir, "SELECT count(*) FROM grid_signals") == [(5,)]
 
 
+def test_site_grid_signals_apply_a_signal_once_its_site_appears_in_the_registry(
+    data_dir: Path, write: Write, signal_factory: Factory, assignment_factory: Factory
+) -> None:
+    ean = "541448800000000001"
+    limit = {"kind": "import_capacity_limit", "unit": "W", "source": "openadr3"}
+    write(
+        [
+            signal_factory(T0, 40_000.0, scope_type="site", scope_id=ean, **limit),
+            signal_factory(T0, 9.5, kind="congestion_price", scope_type="congestion_area",
+                           scope_id="GENT-N"),
+            signal_factory(T0, 7_000.0, scope_type="connection_group", scope_id="GENT-N-07",
+                           **limit),
+            signal_factory(T0, 80.0),  # a bidding-zone price: no site membership to join on
+        ]
+    )  # fmt: skip
+    sql = "SELECT site_id, kind, scope_type, value FROM site_grid_signals ORDER BY value"
+    assert query(data_dir, sql) == []  # kept in grid_signals, no site known yet
+    write(
+        [
+            assignment_factory("CP-1", "DEPOT", ean=ean, congestion_area="GENT-N",
+                               connection_group="GENT-N-07"),
+            assignment_factory("CP-2", "DEPOT", ean=ean, congestion_area="GENT-N",
+                               connection_group="GENT-N-07"),  # a second station: still once
+            assignment_factory("CP-3", "OFFICE", congestion_area="GENT-N"),
+        ],
+        first_offset=10,
+    )  # fmt: skip
+    assert query(data_dir, sql) == [
+        ("DEPOT", "congestion_price", "congestion_area", 9.5),
+        ("OFFICE", "congestion_price", "congestion_area", 9.5),
+        ("DEPOT", "import_capacity_limit", "connection_group", 7_000.0),
+        ("DEPOT", "import_capacity_limit", "site", 40_000.0),  # targeted by its EAN
+    ]
+
+
 def test_sessions_are_one_row_per_transaction_with_energy_from_the_meter_register(
     data_dir: Path, write: Write, transaction_factory: Factory
 ) -> None:

@@ -35,7 +35,7 @@ from typing import Final
 from xml.etree import ElementTree as ET
 
 from connectors.grid.curves import CurveProblem, CurveType, expand
-from connectors.grid.result import Parsed, Rejected, rejected
+from connectors.grid.result import Parsed, Rejected, Unreadable, rejected
 from gridstream.periods import fixed_duration
 from gridstream.records import GridSignal, GridSignalKind, ScopeType
 
@@ -51,15 +51,6 @@ _IMBALANCE_KIND: Final[dict[str | None, GridSignalKind]] = {
     "A05": "imbalance_price_short",
     None: "imbalance_price",
 }
-
-
-class _Bad(Exception):
-    """A part of the document that cannot be read: its reason code and detail."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def _local(tag: str) -> str:
@@ -78,10 +69,10 @@ def _children(element: ET.Element, name: str) -> Iterator[ET.Element]:
 
 
 def _text(element: ET.Element, path: str, where: str) -> str:
-    """The text at ``path`` (local names separated by ``/``); ``_Bad`` when missing."""
+    """The text at ``path`` (local names separated by ``/``); ``Unreadable`` when missing."""
     found = _optional(element, path)
     if found is None:
-        raise _Bad("malformed_document", f"{where}: no {path}")
+        raise Unreadable("malformed_document", f"{where}: no {path}")
     return found
 
 
@@ -98,9 +89,9 @@ def _time(text: str, where: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _Bad("malformed_document", f"{where}: {text!r} is not a UTC time") from None
+        raise Unreadable("malformed_document", f"{where}: {text!r} is not a UTC time") from None
     if value.tzinfo is None:
-        raise _Bad("malformed_document", f"{where}: {text!r} has no time zone")
+        raise Unreadable("malformed_document", f"{where}: {text!r} has no time zone")
     return value.astimezone(UTC)
 
 
@@ -108,12 +99,14 @@ def _number(text: str, where: str) -> float:
     try:
         return float(text.replace(",", ""))
     except ValueError:
-        raise _Bad("bad_value", f"{where}: {text!r} is not a number") from None
+        raise Unreadable("bad_value", f"{where}: {text!r} is not a number") from None
 
 
 def _area(text: str, where: str) -> str:
     if not _EIC.match(text):
-        raise _Bad("unknown_area", f"{where}: {text!r} is not an EIC area code (16 characters)")
+        raise Unreadable(
+            "unknown_area", f"{where}: {text!r} is not an EIC area code (16 characters)"
+        )
     return text
 
 
@@ -161,13 +154,15 @@ def _parse_xml(data: bytes, received_at: datetime, prefix: str) -> Parsed:
         where = f"{prefix}{kind} {document_id}"
         revision_text = _text(root, "revisionNumber", where)
         if not revision_text.isdigit():
-            raise _Bad("bad_value", f"{where}: revisionNumber {revision_text!r} is not a number")
+            raise Unreadable(
+                "bad_value", f"{where}: revisionNumber {revision_text!r} is not a number"
+            )
         area = (
             _area(_text(root, "area_Domain.mRID", where), f"{where}: area_Domain.mRID")
             if kind == "Balancing_MarketDocument"
             else None
         )
-    except _Bad as bad:
+    except Unreadable as bad:
         return rejected(bad.code, bad.detail, raw)
     header = _Header(document_id, int(revision_text), area, received_at)
     out = Parsed()
@@ -175,7 +170,7 @@ def _parse_xml(data: bytes, received_at: datetime, prefix: str) -> Parsed:
         series_where = f"{where}, TimeSeries {_optional(series, 'mRID') or index}"
         try:
             out += Parsed(signals=tuple(_series_signals(series, header, series_where)))
-        except _Bad as bad:
+        except Unreadable as bad:
             series_raw = ET.tostring(series, encoding="unicode")
             out += Parsed(rejected=(Rejected(bad.code, bad.detail, series_raw),))
     return out
@@ -197,7 +192,9 @@ def _series_signals(series: ET.Element, header: _Header, where: str) -> list[Gri
     unit = f"{currency}/{_UNITS.get(measure, measure)}"
     curve = _optional(series, "curveType") or "A01"
     if curve not in ("A01", "A02", "A03"):
-        raise _Bad("malformed_document", f"{where}: curveType {curve!r} is not A01, A02 or A03")
+        raise Unreadable(
+            "malformed_document", f"{where}: curveType {curve!r} is not A01, A02 or A03"
+        )
     curve_type: CurveType = curve  # type: ignore[assignment]  # checked just above
     source = SOURCE
     scope_type: ScopeType
@@ -222,7 +219,7 @@ def _series_signals(series: ET.Element, header: _Header, where: str) -> list[Gri
         resolution_text = _text(period, "resolution", where)
         resolution = fixed_duration(resolution_text)
         if resolution is None:
-            raise _Bad(
+            raise Unreadable(
                 "bad_resolution",
                 f"{where}: resolution {resolution_text!r} is not a fixed ISO 8601 duration",
             )
@@ -231,17 +228,17 @@ def _series_signals(series: ET.Element, header: _Header, where: str) -> list[Gri
         for point in _children(period, "Point"):
             position_text = _text(point, "position", where)
             if not position_text.isdigit():
-                raise _Bad("malformed_document", f"{where}: position {position_text!r}")
+                raise Unreadable("malformed_document", f"{where}: position {position_text!r}")
             value = _number(_text(point, value_name, where), f"{where}: {value_name}")
             category = _optional(point, category_name) if category_name else None
             curves.setdefault(category, []).append((int(position_text), value))
         for category, points in curves.items():
             if category not in _IMBALANCE_KIND:
-                raise _Bad("bad_value", f"{where}: imbalance_Price.category {category!r}")
+                raise Unreadable("bad_value", f"{where}: imbalance_Price.category {category!r}")
             kind = series_kind if category_name is None else _IMBALANCE_KIND[category]
             slots = expand(start, end, resolution, points, curve_type)
             if isinstance(slots, CurveProblem):
-                raise _Bad(slots.reason, f"{where}: {slots.detail}")
+                raise Unreadable(slots.reason, f"{where}: {slots.detail}")
             out.extend(
                 GridSignal(
                     kind=kind,

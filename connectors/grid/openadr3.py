@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from connectors.grid.result import Parsed, Rejected, rejected
+from connectors.grid.result import Parsed, Rejected, Unreadable, rejected
 from gridstream.periods import fixed_duration, iso_duration
 from gridstream.records import GridSignal, GridSignalKind, ScopeType
 
@@ -56,13 +56,6 @@ _WATTS_PER: Final = {"W": 1.0, "KW": 1_000.0, "MW": 1_000_000.0}
 _ENERGY_UNITS: Final = {"KWH": "kWh", "MWH": "MWh", "WH": "Wh"}
 _EAN = re.compile(r"^\d{18}$")
 _NOW_DATES: Final = ("0001-01-01", "0001-01-01T00:00:00", "0001-01-01T00:00:00Z")
-
-
-class _Bad(Exception):
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def looks_like(data: bytes) -> bool:
@@ -110,7 +103,7 @@ def event_signals(
             if isinstance(d, dict)
         }
         slots = _interval_slots(event, received_at, where)
-    except _Bad as bad:
+    except Unreadable as bad:
         return rejected(bad.code, bad.detail, raw)
     revision = _revision(event.get("modificationDateTime"))
     signals: list[GridSignal] = []
@@ -123,7 +116,7 @@ def event_signals(
             try:
                 found = _payload_signals(kind_name, values, descriptors.get(kind_name), start,
                                          duration, where)  # fmt: skip
-            except _Bad as bad:
+            except Unreadable as bad:
                 if bad.code == "unmapped_payload":
                     if kind_name not in unmapped:
                         unmapped.add(kind_name)
@@ -157,7 +150,7 @@ def _scopes(targets: Any, default_site: str | None, where: str) -> list[tuple[Sc
     for target in targets or []:
         if isinstance(target, str):  # 3.1: plain strings
             if not _EAN.match(target):
-                raise _Bad("unknown_area", f"{where}: target {target!r} is not an EAN18 site")
+                raise Unreadable("unknown_area", f"{where}: target {target!r} is not an EAN18 site")
             scopes.append(("site", target))
         elif isinstance(target, dict):  # 3.0.1: valuesMap
             kind = target.get("type")
@@ -170,22 +163,24 @@ def _scopes(targets: Any, default_site: str | None, where: str) -> list[tuple[Sc
                 scopes.extend((scope_type, str(v)) for v in target.get("values") or [])
     if not scopes:
         if default_site is None:
-            raise _Bad("unknown_area", f"{where}: targets no site or group, and no site given")
+            raise Unreadable(
+                "unknown_area", f"{where}: targets no site or group, and no site given"
+            )
         scopes.append(("site", default_site))
     return scopes
 
 
 def _time(text: Any, now: datetime, where: str) -> datetime:
     if not isinstance(text, str):
-        raise _Bad("malformed_document", f"{where}: start {text!r} is not a time")
+        raise Unreadable("malformed_document", f"{where}: start {text!r} is not a time")
     if text in _NOW_DATES:
         return now
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _Bad("malformed_document", f"{where}: start {text!r} is not RFC 3339") from None
+        raise Unreadable("malformed_document", f"{where}: start {text!r} is not RFC 3339") from None
     if value.tzinfo is None:
-        raise _Bad("malformed_document", f"{where}: start {text!r} has no offset")
+        raise Unreadable("malformed_document", f"{where}: start {text!r} has no offset")
     return value.astimezone(UTC)
 
 
@@ -196,7 +191,7 @@ def _interval_slots(
     out: list[tuple[datetime, timedelta]] = []
     for index, interval in enumerate(event["intervals"]):
         if not isinstance(interval, dict):
-            raise _Bad("malformed_document", f"{where}: interval {index} is not an object")
+            raise Unreadable("malformed_document", f"{where}: interval {index} is not an object")
         own = interval.get("intervalPeriod") or {}
         start_text = own.get("start") or (default.get("start") if not out else None)
         if start_text is not None:
@@ -204,11 +199,11 @@ def _interval_slots(
         elif out:
             start = out[-1][0] + out[-1][1]
         else:
-            raise _Bad("malformed_document", f"{where}: the first interval has no start")
+            raise Unreadable("malformed_document", f"{where}: the first interval has no start")
         duration_text = own.get("duration") or default.get("duration")
         duration = fixed_duration(str(duration_text)) if duration_text else None
         if duration is None:
-            raise _Bad(
+            raise Unreadable(
                 "bad_resolution",
                 f"{where}, interval {interval.get('id', index)}: duration {duration_text!r} "
                 "is not a fixed ISO 8601 duration",
@@ -231,20 +226,22 @@ def _payload_signals(
         return [("grid_alert", 1.0, "", start, duration)]
     if kind_name in _POWER:
         if len(numbers) != 1 or len(values) != 1:
-            raise _Bad("bad_value", f"{where}: {kind_name} needs one number, got {values!r}")
+            raise Unreadable("bad_value", f"{where}: {kind_name} needs one number, got {values!r}")
         factor = _WATTS_PER.get(units.upper() or "KW")
         if factor is None:
-            raise _Bad("unknown_unit", f"{where}: {kind_name} in {units!r}; known: W, KW, MW")
+            raise Unreadable("unknown_unit", f"{where}: {kind_name} in {units!r}; known: W, KW, MW")
         return [(_POWER[kind_name], numbers[0] * factor, "W", start, duration)]
     if kind_name in _PRICES:
         if not numbers or len(numbers) != len(values):
-            raise _Bad("bad_value", f"{where}: {kind_name} values {values!r} are not numbers")
+            raise Unreadable("bad_value", f"{where}: {kind_name} values {values!r} are not numbers")
         currency = str((descriptor or {}).get("currency") or "")
         unit = f"{currency}/{_ENERGY_UNITS.get(units.upper(), units)}" if currency else units
         step = duration / len(numbers)  # 3.1: n values split the interval in n equal parts
         return [(_PRICES[kind_name], float(v), unit, start + i * step, step)
                 for i, v in enumerate(numbers)]  # fmt: skip
-    raise _Bad("unmapped_payload", f"{where}: payload type {kind_name} is not mapped to a signal")
+    raise Unreadable(
+        "unmapped_payload", f"{where}: payload type {kind_name} is not mapped to a signal"
+    )
 
 
 def _revision(text: Any) -> int:

@@ -54,6 +54,19 @@ class Parsed:
         return Parsed(self.signals + other.signals, self.rejected + other.rejected)
 
 
+class Unreadable(Exception):
+    """Raised inside a parser where a part of its input cannot be read, and caught by it.
+
+    Carries the reason code and the detail of the ``Rejected`` the parser returns for that
+    part; it never leaves the parser (bad input is returned, not raised: STYLE.md rule 17).
+    """
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
 def rejected(code: str, detail: str, raw: str) -> Parsed:
     """A ``Parsed`` with nothing accepted and one rejection."""
     return Parsed(rejected=(Rejected(code, detail, raw),))

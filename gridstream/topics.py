@@ -68,6 +68,9 @@ REGISTRY_STATIONS = Topic(
     retention_ms=-1,
 )
 LOAD_QUARTER_HOUR = Topic("load.quarter_hour", "site_id", records.QuarterHourLoad, SITE_PARTITIONS)
+LOAD_EVSE_QUARTER_HOUR = Topic(
+    "load.evse_quarter_hour", "site_id", records.EvseQuarterHourLoad, SITE_PARTITIONS
+)
 PEAKS = Topic("peaks", "site_id", records.Peak, SITE_PARTITIONS)
 DLQ = Topic("dlq", "source", records.DeadLetter, 1, retention_ms=30 * 24 * 3600 * 1000)
 
@@ -79,6 +82,7 @@ ALL: tuple[Topic, ...] = (
     REGISTRY_SITES,
     REGISTRY_STATIONS,
     LOAD_QUARTER_HOUR,
+    LOAD_EVSE_QUARTER_HOUR,
     PEAKS,
     DLQ,
 )

@@ -1,4 +1,4 @@
-"""Faust shell for quarter-hour load and monthly peaks: meter.samples -> load.quarter_hour, peaks.
+"""Faust shell for quarter-hour load and peaks: meter.samples -> load.*quarter_hour, peaks.
 
 No arithmetic and no time rules here (``streams.compute.processor`` has them): this module
 takes batches from the stream, keeps one ``SiteState`` per site grouped by input partition,
@@ -125,9 +125,15 @@ class QuarterHourWorker:
                 except ValidationError as exc:  # a producer bug: keep it, do not stall on it
                     outputs.append(self._bad_record(partition, offset, value, exc, as_of))
             step = process_batch(
-                state.sites, samples, self._config, self._registry.timezone_of, as_of
+                state.sites,
+                samples,
+                self._config,
+                self._registry.timezone_of,
+                as_of,
+                self._registry.rated_power_w,
             )
             outputs.extend(step.loads)
+            outputs.extend(step.evse_loads)
             outputs.extend(step.peaks)
             outputs.extend(r.to_dead_letter() for r in step.rejections)
             self.samples_in += len(samples)

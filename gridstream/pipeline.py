@@ -20,15 +20,12 @@ import random
 import secrets
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-import aiohttp
-
-from connectors.grid.openadr3_ven import OpenAdrVen, VenConfig
 from connectors.ocpp.proxy import OcppProxy, serve_ocpp_proxy
 from connectors.ocpp.security import security_from_settings
 from connectors.ocpp.server import OcppServer, serve_ocpp
@@ -36,9 +33,10 @@ from connectors.spool import Forwarder, KafkaTarget, ReleaseMode, Spool
 from gridstream import topics
 from gridstream.broker import BrokerInfo, broker_session
 from gridstream.errors import ConfigError
+from gridstream.grid_feeds import openadr_ven_config, start_openadr_ven, start_signals_endpoint
 from gridstream.periods import quarter_hour_start
 from gridstream.producer import RecordProducer
-from gridstream.records import DeadLetter, Record, SiteAssignment
+from gridstream.records import DeadLetter, SiteAssignment
 from gridstream.registry import SiteRegistry, parse_sites_file
 from gridstream.registry_feed import follow_registry
 from gridstream.settings import Settings
@@ -358,7 +356,8 @@ async def _run_on(
             follow_registry(broker.bootstrap, registry, feed_stop), name="registry-feed"
         )
         parts.push_async_callback(_stop_task, feed_task, feed_stop)
-        await _start_openadr_ven(settings, spool.publish, parts)
+        await start_openadr_ven(settings, spool.publish, parts, utc_now)
+        await start_signals_endpoint(settings, spool.publish, parts, utc_now)
 
         sink = ParquetSink(data_dir, broker.epoch)
         consumer = make_sink_consumer(
@@ -460,46 +459,6 @@ async def _run_on(
     result.rows_written = dict(sink.stats().rows_written)
     result.summary = format_site_summary(site_summary(data_dir, epoch=broker.epoch))
     return result
-
-
-def openadr_ven_config(settings: Settings) -> VenConfig | None:
-    """The VEN's configuration from ``GRIDSTREAM_OPENADR_*``; None when no VTN is set."""
-    if settings.openadr_vtn_url is None:
-        return None
-    if settings.openadr_client_id is None or settings.openadr_client_secret is None:
-        raise ConfigError(
-            "GRIDSTREAM_OPENADR_VTN_URL is set: set GRIDSTREAM_OPENADR_CLIENT_ID and "
-            "GRIDSTREAM_OPENADR_CLIENT_SECRET too (OAuth2 client credentials)"
-        )
-    return VenConfig(
-        vtn_url=settings.openadr_vtn_url,
-        client_id=settings.openadr_client_id,
-        client_secret=settings.openadr_client_secret.get_secret_value(),
-        token_url=settings.openadr_token_url,
-        program_id=settings.openadr_program_id,
-        default_site=settings.openadr_site_id,
-        poll_interval=timedelta(seconds=settings.openadr_poll_interval_s),
-    )
-
-
-async def _start_openadr_ven(
-    settings: Settings,
-    publish: Callable[[Sequence[Record]], Awaitable[None]],
-    parts: contextlib.AsyncExitStack,
-) -> None:
-    """Start the OpenADR 3 VEN when a VTN is configured; ``parts`` stops it."""
-    config = openadr_ven_config(settings)
-    if config is None:
-        return
-    session = aiohttp.ClientSession()
-    parts.push_async_callback(session.close)
-    ven = OpenAdrVen(config, session, publish, utc_now)
-    stop = asyncio.Event()
-    task = asyncio.create_task(ven.run(stop), name="openadr-ven")
-    parts.push_async_callback(_stop_task, task, stop)
-    log.info(
-        "OpenADR 3 VEN polling %s every %.0f s", config.vtn_url, settings.openadr_poll_interval_s
-    )
 
 
 def spool_release_mode(settings: Settings, broker: BrokerInfo) -> ReleaseMode:

@@ -144,6 +144,19 @@ class Settings(BaseSettings):
     entsoe_api_url: str = Field(
         "https://web-api.tp.entsoe.eu/api", description="The ENTSO-E Transparency Platform API."
     )
+    signals_http_port: int | None = Field(
+        None,
+        description="Port of the generic grid-signals HTTP endpoint of `gridstream run` (POST "
+        "/signals: any `signals import` format). Unset: no endpoint; 0 picks a free port.",
+    )
+    signals_http_host: str = Field(
+        "127.0.0.1", description="Address the grid-signals HTTP endpoint listens on."
+    )
+    signals_http_token: SecretStr | None = Field(
+        None,
+        description="Bearer token the grid-signals endpoint requires. Unset: anyone who can "
+        "reach the port may post (gridstream warns at start).",
+    )
     openadr_vtn_url: str | None = Field(
         None,
         description="OpenADR 3 VTN base URL (https://vtn.example/openadr3/3.1.0). Set: `gridstream "

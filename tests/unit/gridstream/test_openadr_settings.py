@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from gridstream.errors import ConfigError
-from gridstream.pipeline import openadr_ven_config
+from gridstream.grid_feeds import openadr_ven_config
 from gridstream.settings import Settings
 
 

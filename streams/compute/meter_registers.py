@@ -88,8 +88,10 @@ def meter_key(sample: MeterSample, series: str) -> MeterKey:
 def sample_series(sample: MeterSample) -> dict[str, float]:
     """Every series value of one sample: its energy, and its power where it has no energy."""
     values = sample_energy(sample.readings)
-    for energy_series, power_series in _DIRECTIONS:
-        if not any(s in values for s in energy_series):
+    if len(values) >= 2 and IMPORT_REGISTER in values and EXPORT_REGISTER in values:
+        return values  # the usual V2X sample: both registers, no power needed
+    for (first, second, third), power_series in _DIRECTIONS:
+        if first not in values and second not in values and third not in values:
             power = sample_power(sample.readings, power_series)
             if power is not None:
                 values[power_series] = power

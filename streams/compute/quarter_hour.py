@@ -410,8 +410,11 @@ def classify(
     a = start
     good[a] = True
     j = a + 1
+    # the bound over the minimum gap, and the slack: a pair rising less is always plausible
+    always = bound_wh_per_ms * _MIN_BOUND_GAP_MS + REGISTER_RESOLUTION_WH
     while j < n:
-        if _plausible(wh[j] - wh[a], ts_ms[j] - ts_ms[a], bound_wh_per_ms):
+        d = wh[j] - wh[a]
+        if 0 <= d and (d <= always or _plausible(d, ts_ms[j] - ts_ms[a], bound_wh_per_ms)):
             good[j] = True
             a = j
             j += 1
@@ -462,6 +465,7 @@ def interval_figures_ms(
     covered_ms = 0
     estimated = False
     profile: list[float] | None = None
+    always = max_wh_per_ms * _MIN_BOUND_GAP_MS + REGISTER_RESOLUTION_WH
     while i + 1 < n:
         a = ts_ms[i]
         if a >= end_ms:
@@ -485,7 +489,7 @@ def interval_figures_ms(
                 measured = False
             else:
                 d = wh[j] if kind is SeriesKind.INCREMENTS else wh[j] - wh[i]
-                if not _plausible(d, gap, max_wh_per_ms):
+                if d < 0 or (d > always and not _plausible(d, gap, max_wh_per_ms)):
                     i = j  # a segment break: no energy, no coverage
                     continue
                 measured = gap <= max_gap_ms or d == 0 or (a >= start_ms and b <= end_ms)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -446,3 +447,73 @@ def test_stream_equals_batch_for_any_arrival_order(
     batch = energy_of_intervals(accepted, DAY, DAY + timedelta(days=1), config, meter_key=key)
     expected = {iv.start: (iv.wh, iv.completeness, iv.estimated) for iv in batch if iv.final}
     assert {s: (iv.wh, iv.completeness, iv.estimated) for s, iv in latest.items()} == expected
+
+
+# --- conservation and the rated-power bound ----------------------------------------------
+
+RATED_W = 7_400.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=1_200),  # seconds since the previous reading
+            st.floats(min_value=0.0, max_value=1.0),  # share of the rated power drawn
+        ),
+        min_size=5,
+        max_size=60,
+    ),
+    outliers=st.lists(st.tuples(st.integers(1, 1_000), st.sampled_from([0.0, 1e6])), max_size=4),
+    data=st.data(),
+)
+def test_energy_is_conserved_and_never_beyond_rated_power_whatever_the_outliers(
+    steps: list[tuple[int, float]],
+    outliers: list[tuple[int, float]],
+    data: st.DataObject,
+) -> None:
+    # a true register drawing at most the rated power, read at random instants, with
+    # isolated misreads ("0.00", or a flipped digit a million Wh up) that come back
+    config = QuarterHourConfig(max_gap=timedelta(minutes=5), allowed_lateness=timedelta(days=1))
+    t = DAY + timedelta(hours=10, seconds=17)
+    wh = 10_000.0
+    true: list[RegisterPoint] = [RegisterPoint(t, wh)]
+    for seconds, share in steps:
+        t += timedelta(seconds=seconds)
+        wh = float(math.floor(wh + RATED_W * share * seconds / 3600))  # a Wh register
+        true.append(RegisterPoint(t, wh))
+    sent = list(true)
+    for position, value in outliers:
+        k = 1 + position % (len(true) - 4)  # never first, never among the last three
+        if sent[k - 1] != true[k - 1] or sent[k + 1] != true[k + 1]:
+            continue  # keep them isolated: each comes back on the next reading
+        sent[k] = RegisterPoint(true[k].ts, value if value == 0.0 else true[k].wh + value)
+    arrival = data.draw(st.permutations(sent), label="arrival order")
+    state = RegisterState(KEY, max_power_w=RATED_W)
+    latest: dict[datetime, IntervalEnergy] = {}
+    for iv in add_readings(state, arrival, config).intervals:
+        latest[iv.start] = iv
+    first, last = true[0].ts, true[-1].ts
+    # every quarter-hour from the first reading's to the last complete one is emitted; the
+    # open one (holding the last reading) is not final yet
+    open_start = DAY + timedelta(minutes=15 * ((last - DAY) // timedelta(minutes=15)))
+    emitted = sum(iv.wh for iv in latest.values())
+    open_part = (
+        next(
+            iv.wh
+            for iv in energy_of_intervals(
+                sent,
+                open_start,
+                open_start + timedelta(minutes=15),
+                config,
+                meter_key=KEY,
+                max_power_w=RATED_W,
+            )
+        )
+        if open_start < last
+        else 0.0
+    )
+    assert emitted + open_part == pytest.approx(true[-1].wh - true[0].wh, abs=1e-6)
+    assert first <= min(latest, default=first) + timedelta(minutes=15)
+    # no quarter-hour implies more than the rated power (1 Wh of register resolution aside)
+    assert all(iv.wh <= RATED_W * 0.25 + 1.0 for iv in latest.values())

@@ -99,6 +99,14 @@ REASONS: Final[dict[str, Reason]] = {
             "reading older than the allowed lateness",
         ),
         Reason(
+            "outlier",
+            "GenericError",
+            "GenericError",
+            2001,
+            422,
+            "register reading dropped: it breaks a series consistent across it (a misread)",
+        ),
+        Reason(
             "malformed_document",
             "FormationViolation",
             "FormatViolation",

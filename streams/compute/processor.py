@@ -28,6 +28,7 @@ transaction is over. So a silent meter's state is bounded.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -152,6 +153,23 @@ def _unknown_power(station_id: str, evse_id: int | None) -> float | None:
     return None
 
 
+class Quirks(NamedTuple):
+    """What the meters' quirks cost a step: visible, never silent.
+
+    ``outliers``: a dead letter (reason ``outlier``) per register reading dropped as a
+    misread; ``resets``: readings that started a new segment (a reset, a new meter, a jump
+    up); ``estimated``: site quarter-hours emitted with energy spread over a gap or
+    integrated from power.
+    """
+
+    outliers: list[DeadLetter]
+    resets: int
+    estimated: int
+
+
+NO_QUIRKS = Quirks([], 0, 0)
+
+
 class SiteStep(NamedTuple):
     """What ``process_samples`` returns; ``duplicates`` counts readings that changed nothing."""
 
@@ -161,6 +179,7 @@ class SiteStep(NamedTuple):
     rejections: list[Rejection]
     duplicates: int
     evse_loads: list[EvseQuarterHourLoad] = []
+    quirks: Quirks = NO_QUIRKS
 
 
 def process_samples(
@@ -189,14 +208,19 @@ def process_samples(
     rejected: dict[int, list[str]] = {}
     first_sample: dict[MeterKey, int] = {}
     duplicates = 0
+    outliers: list[DeadLetter] = []
+    resets = 0
     floor = state.load.floor_ms
     for key, (ts_ms, wh, index) in energy_points_ms(samples).items():
         meter = state.meters.get(key)
         if meter is None:
             meter = state.meters[key] = RegisterState(key)
         meter.max_power_w = _bound_w(key, rated_power, config)
-        emitted, late, dups, _ = add_readings_ms(meter, ts_ms, wh, qh_config, floor)
+        emitted, late, dups, _, judged = add_readings_ms(meter, ts_ms, wh, qh_config, floor)
         duplicates += dups
+        if judged.outliers or judged.breaks:
+            resets += len(judged.breaks)
+            outliers.extend(_outlier_letter(site, key, t, v, as_of) for t, v in judged.outliers)
         for k in late:
             rejected.setdefault(index[k], []).append(_too_late(key, ts_ms[k], meter, floor, config))
         if len(late) < len(index):
@@ -225,8 +249,45 @@ def process_samples(
         Rejection("too_late", f"site {site}: " + "; ".join(details), samples[i])
         for i, details in sorted(rejected.items())
     ]
+    quirks = Quirks(outliers, resets, sum(1 for load in load_step.loads if load.estimated))
     return SiteStep(
-        state, load_step.loads, peak_step.peaks, rejections, duplicates, load_step.evse_loads
+        state,
+        load_step.loads,
+        peak_step.peaks,
+        rejections,
+        duplicates,
+        load_step.evse_loads,
+        quirks,
+    )
+
+
+def _outlier_letter(
+    site: str, key: MeterKey, t_ms: int, value: float, as_of: datetime
+) -> DeadLetter:
+    """The dead letter of a register reading dropped as an outlier."""
+    station, evse, transaction, series = key
+    ts = from_epoch_ms(t_ms).isoformat()
+    meter = f"{station}/{evse if evse is not None else 'transaction ' + str(transaction)}"
+    return DeadLetter(
+        source="worker:meter.samples",
+        reason="outlier",
+        detail=(
+            f"site {site}: {series} of {meter} at {ts} = {value:g} Wh breaks a register "
+            "consistent across it (a misread): dropped, the readings around it count"
+        ),
+        raw=json.dumps(
+            {
+                "site_id": site,
+                "station_id": station,
+                "evse_id": evse,
+                "transaction_id": transaction,
+                "series": series,
+                "ts": ts,
+                "value": value,
+            }
+        ),
+        received_at=as_of,
+        station_id=station,
     )
 
 
@@ -299,6 +360,7 @@ class BatchStep(NamedTuple):
     rejections: list[Rejection]
     duplicates: int
     evse_loads: list[EvseQuarterHourLoad] = []
+    quirks: Quirks = NO_QUIRKS
 
 
 def process_batch(
@@ -325,6 +387,8 @@ def process_batch(
     rejections: list[Rejection] = []
     duplicates = 0
     evse_loads: list[EvseQuarterHourLoad] = []
+    outliers: list[DeadLetter] = []
+    resets = estimated = 0
     for site, group in by_site.items():
         state = states.get(site)
         if state is None:
@@ -332,7 +396,12 @@ def process_batch(
         step = process_samples(state, group, config, zone_for_site(site), as_of, rated_power)
         loads.extend(step.loads)
         evse_loads.extend(step.evse_loads)
+        outliers.extend(step.quirks.outliers)
+        resets += step.quirks.resets
+        estimated += step.quirks.estimated
         peaks.extend(step.peaks)
         rejections.extend(step.rejections)
         duplicates += step.duplicates
-    return BatchStep(loads, peaks, rejections, duplicates, evse_loads)
+    return BatchStep(
+        loads, peaks, rejections, duplicates, evse_loads, Quirks(outliers, resets, estimated)
+    )

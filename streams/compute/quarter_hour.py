@@ -235,6 +235,7 @@ class RegisterState:
         "emitted",
         "floor_ms",
         "good",
+        "judged_ms",
         "kind",
         "max_power_w",
         "measured_bits",
@@ -255,6 +256,8 @@ class RegisterState:
         self.wh: list[float] = []
         #: False for an outlier (registers only; every reading of other kinds is good).
         self.good: list[bool] = []
+        #: The newest reading whose classification was reported (outliers, segment breaks).
+        self.judged_ms: int | None = None
         self.emitted: dict[int, _Emitted] = {}
         #: ``revisable_from_ms`` as of the last clean-up (at most that: never later).
         self.floor_ms: int | None = None
@@ -328,6 +331,7 @@ class RegisterState:
             ],
             "floor_ms": self.floor_ms,
             "measured": [self.measured_from_ms, self.measured_bits],
+            "judged_ms": self.judged_ms,
         }
 
     @classmethod
@@ -352,7 +356,37 @@ class RegisterState:
         }
         state.floor_ms = data["floor_ms"]
         state.measured_from_ms, state.measured_bits = data["measured"]
+        state.judged_ms = data["judged_ms"]
         return state
+
+
+class Judged(NamedTuple):
+    """Readings whose classification became settled in a step (registers only).
+
+    A reading is settled once ``max_outlier_run`` readings follow it: ``outliers`` are the
+    (ts_ms, value) of the readings dropped, ``breaks`` the (ts_ms, value) of the readings
+    that start a new segment (a reset, a new meter, a jump). Each is reported once.
+    """
+
+    outliers: list[tuple[int, float]]
+    breaks: list[tuple[int, float]]
+
+
+_NOTHING_JUDGED = Judged([], [])
+
+
+class MeterStepMs(NamedTuple):
+    """What ``add_readings_ms`` returns.
+
+    ``too_late`` and ``resent`` are indices into the readings given; ``duplicates`` counts
+    the readings that changed nothing (``resent`` among them).
+    """
+
+    intervals: list[IntervalEnergy]
+    too_late: list[int]
+    duplicates: int
+    resent: list[int]
+    judged: Judged
 
 
 class RegisterStep(NamedTuple):
@@ -528,12 +562,13 @@ def add_readings_ms(
     wh: Sequence[float],
     config: QuarterHourConfig,
     not_before_ms: int | None = None,
-) -> tuple[list[IntervalEnergy], list[int], int, list[int]]:
+) -> MeterStepMs:
     """Streaming step over epoch-ms readings, in arrival order; updates ``state`` in place.
 
     Returns the intervals that became final or changed (ordered by start), the indices of
-    the readings that were too late, the number of duplicates, and the indices of the
-    duplicates that were re-sent past the allowed lateness. ``add_readings`` is the
+    the readings that were too late, the number of duplicates, the indices of the
+    duplicates that were re-sent past the allowed lateness, and the readings judged
+    outliers or segment breaks (``Judged``). ``add_readings`` is the
     same with datetimes. ``not_before_ms``: readings before it are too late whatever the
     meter's own newest reading (the site passes the oldest interval start it still holds).
     """
@@ -579,13 +614,14 @@ def add_readings_ms(
         if first_changed is None or t < first_changed:
             first_changed = t
     if first_changed is None:
-        return [], too_late, duplicates, resent
-    return _emit(state, first_changed, config), too_late, duplicates, resent
+        return MeterStepMs([], too_late, duplicates, resent, _NOTHING_JUDGED)
+    intervals, judged = _emit(state, first_changed, config)
+    return MeterStepMs(intervals, too_late, duplicates, resent, judged)
 
 
 def _emit(
     state: RegisterState, first_changed: int, config: QuarterHourConfig
-) -> list[IntervalEnergy]:
+) -> tuple[list[IntervalEnergy], Judged]:
     """Classify again from the changed reading's anchor; emit the final intervals that differ."""
     ts = state.ts_ms
     values = state.wh
@@ -594,9 +630,11 @@ def _emit(
     bound = state.bound_wh_per_ms(config)
     kind = state.kind
     good: list[bool] | None = None
+    judged = _NOTHING_JUDGED
     if kind is SeriesKind.REGISTER:
         classify(ts, values, state.good, q, bound, config.max_outlier_run)
         good = state.good
+        judged = _judge(state, bound, config.max_outlier_run)
     last_final_start = ts[-1] - QH_MS  # [s, s + 15 min) is final when s + 15 min <= newest
     out: list[IntervalEnergy] = []
     emitted = state.emitted
@@ -623,7 +661,35 @@ def _emit(
             )
         s += QH_MS
     _forget(state, config)
-    return out
+    return out, judged
+
+
+def _judge(state: RegisterState, bound_wh_per_ms: float, max_run: int) -> Judged:
+    """The outliers and segment breaks among the readings settled since the last report."""
+    ts = state.ts_ms
+    settled = len(ts) - 1 - max_run  # readings up to here have their whole look-ahead
+    if settled < 1:
+        return _NOTHING_JUDGED
+    start = 1 if state.judged_ms is None else bisect_right(ts, state.judged_ms)
+    if start > settled:
+        return _NOTHING_JUDGED
+    values = state.wh
+    good = state.good
+    outliers: list[tuple[int, float]] = []
+    breaks: list[tuple[int, float]] = []
+    a = _anchor_before(state, start - 1)
+    for j in range(a + 1, settled + 1):
+        if not good[j]:
+            if j >= start:
+                outliers.append((ts[j], values[j]))
+            continue
+        if j >= start and not _plausible(values[j] - values[a], ts[j] - ts[a], bound_wh_per_ms):
+            breaks.append((ts[j], values[j]))
+        a = j
+    state.judged_ms = ts[settled]
+    if not outliers and not breaks:
+        return _NOTHING_JUDGED
+    return Judged(outliers, breaks)
 
 
 def _forget(state: RegisterState, config: QuarterHourConfig) -> None:
@@ -689,7 +755,7 @@ def add_readings(
     """
     ts_ms = [to_epoch_ms(p.ts) for p in points]
     wh = [p.wh for p in points]
-    intervals, late, duplicates, resent = add_readings_ms(state, ts_ms, wh, config)
+    intervals, late, duplicates, resent, _ = add_readings_ms(state, ts_ms, wh, config)
     return RegisterStep(
         state, intervals, [points[k] for k in late], duplicates, [points[k] for k in resent]
     )

@@ -6,6 +6,7 @@ phantom peak, no lost reading. Readings are per minute unless a case says otherw
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -55,6 +56,10 @@ def test_a_misread_zero_on_a_7kw_charger_is_no_201kw_peak(sample_factory: Sample
     # 0 is dropped, 10:06 -> 10:08 counts straight across: 15 x 100 = 1,500 Wh, 6 kW
     assert loads["15 10:00"] == (1_500.0, 0.0, 1.0, False)
     assert [p.peak_w for p in step.peaks] == [6_000.0]
+    # the dropped reading is visible: one dead letter with its reason, no reset counted
+    (letter,) = step.quirks.outliers
+    assert (letter.reason, letter.station_id, step.quirks.resets) == ("outlier", "CS1", 0)
+    assert json.loads(letter.raw)["value"] == 0.0 and "10:07" in letter.detail
 
 
 def test_meter_stop_zero_then_next_days_start_spreads_no_megawatt_hour(
@@ -187,9 +192,10 @@ def test_a_jump_beyond_the_evse_rated_power_is_no_energy(sample_factory: Sample,
     # 7.4 kW EVSE), then 100 Wh a minute
     samples = [sample_factory("10:00", import_wh=1_000.0), sample_factory("10:04", 1_400.0)]
     samples += [sample_factory(t, 6_500.0 + 100 * m) for m, t in enumerate(minutes(5, 15))]
-    loads, _ = run(samples, site_config, lambda station, evse: 7_400.0)
+    loads, step = run(samples, site_config, lambda station, evse: 7_400.0)
     # 10:00 -> 10:04 (400 Wh) and 10:05 -> 10:15 (1,000 Wh); 10:04 -> 10:05 covers nothing
     assert loads["15 10:00"] == (pytest.approx(1_400.0), 0.0, 14 / 15, False)
+    assert (step.quirks.resets, step.quirks.outliers) == (1, [])  # counted, nothing dropped
     # without a rated power, the 400 kW default takes the same step as energy
     loads, _ = run(samples, site_config)
     assert loads["15 10:00"][0] == pytest.approx(1_400.0 + 5_100.0)

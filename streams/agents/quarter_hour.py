@@ -3,7 +3,10 @@
 No arithmetic and no time rules here (``streams.compute.processor`` has them): this module
 takes batches from the stream, keeps one ``SiteState`` per site grouped by input partition,
 publishes the outputs, sends rejections to the dead-letter topic, and checkpoints what each
-batch changed with the offset it covers (``streams.state_store``) before Faust commits.
+batch changed with the offset it covers before Faust commits: in the local store
+(``streams.state_store``) and, so that a partition's state moves with it to another host,
+on the compacted checkpoint topic (``streams.checkpoint_log``), whichever is newer being
+restored when a partition is first seen.
 
 Never a batch skipped (DESIGN.md; faust's ``take_events`` acks a batch in a ``finally``,
 even when the agent raised):
@@ -23,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -37,6 +40,7 @@ from gridstream import topics
 from gridstream.records import DeadLetter, MeterSample, Record
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
+from streams.checkpoint_log import CheckpointLog
 from streams.compute.computation import BatchContext, Computation, SiteLoad
 from streams.compute.processor import SiteConfig
 from streams.state_store import StateStore
@@ -98,12 +102,14 @@ class QuarterHourWorker:
         retry_delay_s: float = 0.2,
         site_retention: timedelta = SITE_RETENTION,
         computations: Sequence[Computation] = (),
+        checkpoint_log: CheckpointLog | None = None,
     ) -> None:
         """Wire the computation to its publisher, state store, clock and consumer seek."""
         self._computations: tuple[Computation, ...] = (SiteLoad(config), *computations)
         self._registry = registry
         self._publish = publish
         self._store = store
+        self._log = checkpoint_log
         self._now = now
         self._seek = seek
         self._retry_delay_s = retry_delay_s
@@ -162,11 +168,17 @@ class QuarterHourWorker:
         """Per partition, the site load's state by site (for inspection and tests)."""
         return {p: st.states.get(SiteLoad.name, {}) for p, st in self._partitions.items()}
 
-    def _partition(self, partition: int) -> _PartitionState:
+    async def _partition(self, partition: int) -> _PartitionState:
         state = self._partitions.get(partition)
         if state is None:
             state = _PartitionState(states={c.name: {} for c in self._computations})
-            checkpoint = self._store.load(topics.METER_SAMPLES.name, partition)
+            checkpoint = await asyncio.to_thread(
+                self._store.load, topics.METER_SAMPLES.name, partition
+            )
+            if self._log is not None:  # the shared one: this host's may be missing or older
+                shared = await self._log.read(partition)
+                if shared is not None and (checkpoint is None or shared.offset > checkpoint.offset):
+                    checkpoint = shared
             if checkpoint is not None:
                 state.offset = checkpoint.offset
                 by_name = {c.name: c for c in self._computations}
@@ -213,7 +225,7 @@ class QuarterHourWorker:
         as_of = self._now()
         context = BatchContext(as_of, self._registry.timezone_of, self._registry.rated_power_w)
         for partition, messages in by_partition.items():
-            state = self._partition(partition)
+            state = await self._partition(partition)
             fresh = [(o, v) for o, v in messages if o > state.offset]
             if not fresh or not await self._continues(partition, state, fresh[0][0]):
                 continue
@@ -238,7 +250,12 @@ class QuarterHourWorker:
             await self._publish_until_taken(outputs)
         for partition, state, last, changed, removed in touched:
             state.offset = last
-            await asyncio.to_thread(self._checkpoint, partition, state, changed, removed)
+            entries = await asyncio.to_thread(self._entries, state, changed)
+            if self._log is not None:
+                await self._until_taken(self._log.write, partition, last, entries, removed)
+            await asyncio.to_thread(
+                self._store.save, topics.METER_SAMPLES.name, partition, last, entries, removed
+            )
             self.processed[partition] = last
 
     async def _continues(self, partition: int, state: _PartitionState, first: int) -> bool:
@@ -287,14 +304,18 @@ class QuarterHourWorker:
 
     async def _publish_until_taken(self, outputs: Sequence[Record]) -> None:
         """Publish, retrying in place with backoff until the broker acknowledges."""
+        await self._until_taken(self._publish, outputs)
+
+    async def _until_taken(self, send: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Await ``send(*args)``, retrying in place with backoff until it succeeds."""
         delay = self._retry_delay_s
         while True:
             try:
-                await self._publish(outputs)
+                await send(*args)
                 return
             except Exception as exc:  # the broker is away: the batch waits, it is not lost
                 self.publish_retries += 1
-                log.warning("publishing %d outputs failed (%s); retrying", len(outputs), exc)
+                log.warning("sending to the broker failed (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
@@ -320,16 +341,14 @@ class QuarterHourWorker:
         self.sites_dropped += len(silent)
         return silent
 
-    def _checkpoint(
-        self, partition: int, state: _PartitionState, changed: set[str], removed: list[str]
-    ) -> None:
-        """Write what the batch changed with its offset (in a thread: off the event loop)."""
+    def _entries(self, state: _PartitionState, changed: set[str]) -> dict[str, bytes]:
+        """The changed keys' state, serialised (in a thread: off the event loop)."""
         by_name = {c.name: c for c in self._computations}
         entries = {}
         for entry in changed:
             name, _, key = entry.partition(":")
             entries[entry] = orjson.dumps(by_name[name].to_dict(state.states[name][key]))
-        self._store.save(topics.METER_SAMPLES.name, partition, state.offset, entries, removed)
+        return entries
 
 
 def faust_seek(app: faust.App) -> Seek:

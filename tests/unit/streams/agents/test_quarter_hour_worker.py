@@ -193,7 +193,7 @@ async def test_sites_silent_beyond_the_retention_leave_memory_and_the_store(
     await worker.process([(0, 2, sample(later, 1100))])
     assert worker.sites_dropped == 1
     restarted = make_worker(tmp_path, Published())
-    restarted._partition(0)
+    await restarted._partition(0)
     assert set(restarted.sites[0]) == {"SITE-A"}
 
 
@@ -237,6 +237,6 @@ async def test_every_computation_gets_the_batch_in_one_pass_and_its_state_is_kep
     assert worker.counts["counted"] == 2
     # both computations' state come back from the checkpoint
     again = worker_with_count(Published())
-    again._partition(0)
+    await again._partition(0)
     assert again._partitions[0].states["count"] == {"CP-1": 2}
     assert set(again.sites[0]) == {"SITE-A"}

@@ -11,6 +11,10 @@ orjson) over the same topic, and as a ratio to it.
 2. baseline: a plain aiokafka consumer reads and decodes the same meter.samples records.
 3. worker: the Faust app with the quarter-hour agent processes the same records from the
    start of the topic (group join excluded from the timing).
+4. site load: the site chain alone, netted per minute and per quarter-hour
+   (``bench.site_load``).
+5. signals: the ENTSO-E import of a year of PT15M day-ahead prices, beside a plain
+   aiokafka producer sending the same signals (``bench.signals``).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from bench import site_load
+from bench import signals, site_load
 from bench.load import READINGS_PER_FRAME, run_stations
 from connectors.ocpp.server import serve_ocpp
 from gridstream import topics
@@ -199,11 +203,17 @@ if __name__ == "__main__":
     parser.add_argument("--stations", type=int, default=50)
     parser.add_argument("--messages", type=int, default=400, help="frames per station")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--only-signals", action="store_true", help="only the ENTSO-E signals import (5.)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    results = asyncio.run(main(args.stations, args.messages))
-    print(report(results))
-    results["site_load"] = site_load.run()  # the computation alone, netting on and off
-    print(site_load.report(results["site_load"]))
+    results = {} if args.only_signals else asyncio.run(main(args.stations, args.messages))
+    if results:
+        print(report(results))
+        results["site_load"] = site_load.run()  # the computation alone, netting on and off
+        print(site_load.report(results["site_load"]))
+    results["signals"] = asyncio.run(signals.measure(signals.year_of_prices()))
+    print(signals.report(results["signals"]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

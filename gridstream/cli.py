@@ -8,6 +8,7 @@ Subcommands:
     report   per-site summary read back from the warehouse
     settings the GRIDSTREAM_* settings in force
     credentials  add, remove or list station credentials (OCPP security profiles 1 and 2)
+    signals  import grid signals from files (ENTSO-E, OpenADR 3, TenneT, Elia, P1, CSV)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gridstream.errors import ConfigError, GridstreamError
@@ -81,7 +83,52 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--epoch", help="only one run's data (a broker cluster id)")
     sub.add_parser("settings", help="print the GRIDSTREAM_* settings table")
     _credentials_parser(sub)
+    _signals_parser(sub)
     return p
+
+
+def _signals_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from connectors.grid import FORMATS
+
+    signals = sub.add_parser("signals", help="grid signals (prices, limits, ...) from files")
+    action = signals.add_subparsers(dest="signals_command", required=True)
+    imp = action.add_parser(
+        "import",
+        help="import grid documents through Kafka (embedded broker and sink unless configured); "
+        "what cannot be read goes to the dlq topic with its reason",
+    )
+    imp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    imp.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="the files' format (default: detected per file)",
+    )
+    fetch = action.add_parser(
+        "fetch",
+        help="fetch ENTSO-E prices from the Transparency Platform API (GRIDSTREAM_ENTSOE_TOKEN) "
+        "and import them like files",
+    )
+    fetch.add_argument("--document", choices=["A44", "A85"], default="A44",
+                       help="A44 day-ahead prices (default), A85 imbalance prices")  # fmt: skip
+    fetch.add_argument("--area", required=True, help="EIC code, e.g. 10YBE----------2")
+    fetch.add_argument("--start", required=True, type=_utc_time, help="UTC, e.g. 2026-01-14T23:00Z")
+    fetch.add_argument("--end", required=True, type=_utc_time, help="UTC, exclusive")
+    imp.add_argument(
+        "--site",
+        default=None,
+        metavar="SITE_ID",
+        help="the site (grid connection) of documents that name none: P1 telegrams, "
+        "OpenADR 3 events without targets",
+    )
+
+
+def _utc_time(text: str) -> datetime:
+    """An aware time from the command line; a time without offset is refused."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset (write 2026-01-14T23:00Z)")
+    return value.astimezone(UTC)
 
 
 def _credentials_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -293,6 +340,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "credentials":
             return _credentials(settings, args)
+        if args.command == "signals":
+            from connectors.grid.entsoe_api import EntsoeQuery
+            from gridstream.signals_import import fetch_entsoe, import_signals
+
+            if args.signals_command == "fetch":
+                query = EntsoeQuery(args.document, args.area, args.start, args.end)
+                result = asyncio.run(fetch_entsoe(settings, query))
+            else:
+                result = asyncio.run(
+                    import_signals(settings, args.paths, args.format, site_id=args.site)
+                )
+            print(result)
+            return 1 if result.rejected else 0
     except GridstreamError as exc:
         print(f"gridstream: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,8 @@
 """The parts of gridstream, each started by one function (wiring only, like the CLI).
 
 - ``start_connector``: the OCPP server (or proxy), its spool and the forwarder that takes
-  the spool on to Kafka, and the registry feed that keeps the connector's sites current;
+  the spool on to Kafka, the registry feed that keeps the connector's sites current, and
+  the grid feeds (OpenADR VEN, grid-signals HTTP endpoint) when configured;
 - ``start_worker``: the Faust app and the quarter-hour worker, with its state store under
   the data dir, its checkpoint log and its producer;
 - ``start_sink``: the warehouse sink, Kafka to Parquet under the data dir.
@@ -35,9 +36,10 @@ from connectors.spool import Forwarder, KafkaTarget, ReleaseMode, Spool
 from gridstream import topics
 from gridstream.broker import BrokerInfo
 from gridstream.errors import ConfigError
+from gridstream.grid_feeds import start_openadr_ven, start_signals_endpoint
 from gridstream.producer import RecordProducer
 from gridstream.records import DeadLetter, SiteAssignment
-from gridstream.registry import SiteRegistry, parse_sites_csv
+from gridstream.registry import SiteRegistry, parse_sites_file
 from gridstream.registry_feed import follow_registry
 from gridstream.settings import Settings
 from streams.agents import quarter_hour
@@ -81,7 +83,7 @@ def load_sites(settings: Settings) -> list[SiteAssignment]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"GRIDSTREAM_SITES_FILE={path}: cannot read it: {exc}") from None
-    return parse_sites_csv(text, where=f"GRIDSTREAM_SITES_FILE={path}")
+    return parse_sites_file(text, path.suffix, where=f"GRIDSTREAM_SITES_FILE={path}")
 
 
 def spool_release_mode(settings: Settings, broker: BrokerInfo) -> ReleaseMode:
@@ -187,7 +189,7 @@ async def start_connector(
     assignments: Sequence[SiteAssignment],
     now: Callable[[], datetime] = utc_now,
 ) -> ConnectorPart:
-    """Start the spool, its forwarder, the OCPP server (or proxy) and the registry feed.
+    """Start the spool, its forwarder, the OCPP server (or proxy), registry and grid feeds.
 
     ``assignments`` (the sites file's, the simulator's) are published to ``registry.sites``
     once the server listens; ``now`` is the connector's clock. ``ConfigError`` when the
@@ -256,6 +258,9 @@ async def start_connector(
     parts.push_async_callback(_close_server, server)
     await spool.publish(assignments)
     await start_registry_feed(parts, broker, registry)
+    # The grid feeds (each only when configured) publish through the same spool.
+    await start_openadr_ven(settings, spool.publish, parts, utc_now)
+    await start_signals_endpoint(settings, spool.publish, parts, utc_now)
     log.info(
         "OCPP connector listening on %s://%s:%d/ocpp/{station_id}",
         security.scheme,

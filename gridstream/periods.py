@@ -7,6 +7,7 @@ time zone, passed in as a ``ZoneInfo``: nothing here reads a clock or a default 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -64,3 +65,45 @@ def to_epoch_ms(ts: datetime) -> int:
 def from_epoch_ms(ms: int) -> datetime:
     """Aware UTC datetime from epoch milliseconds."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+# Zero years and months are accepted (a VTN writes P0Y0M0DT1H0M0S); any other is calendar.
+_FIXED_DURATION = re.compile(
+    r"^P(?:0+Y)?(?:0+M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+)
+
+
+def fixed_duration(text: str) -> timedelta | None:
+    """The ``timedelta`` of an ISO 8601 duration of fixed length, or None.
+
+    Fixed lengths are days, hours, minutes and seconds; calendar durations (``P1M``,
+    ``P1Y``) have none, and an empty or zero duration is no resolution: None.
+
+    >>> fixed_duration("PT15M"), fixed_duration("PT1H")
+    (datetime.timedelta(seconds=900), datetime.timedelta(seconds=3600))
+    >>> fixed_duration("P1D"), fixed_duration("P1M"), fixed_duration("PT"), fixed_duration("PT0M")
+    (datetime.timedelta(days=1), None, None, None)
+    >>> fixed_duration("P0Y0M0DT1H0M0S"), fixed_duration("P9999Y")
+    (datetime.timedelta(seconds=3600), None)
+    """
+    match = _FIXED_DURATION.match(text.strip())
+    if match is None or not any(match.groupdict().values()):
+        return None
+    parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
+    duration = timedelta(**parts)
+    return duration if duration > timedelta(0) else None
+
+
+def iso_duration(duration: timedelta) -> str:
+    """ISO 8601 text of a positive ``duration`` (days, hours, minutes, whole seconds).
+
+    >>> iso_duration(timedelta(minutes=15)), iso_duration(timedelta(days=1, minutes=90))
+    ('PT15M', 'P1DT1H30M')
+    """
+    seconds = int(duration.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    time = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
+    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")

@@ -29,6 +29,7 @@ from connectors.ocpp.server import OcppServer
 from gridstream import topics
 from gridstream.broker import BrokerInfo, broker_session
 from gridstream.errors import ConfigError
+from gridstream.grid_feeds import openadr_ven_config
 from gridstream.parts import (
     load_sites,
     start_connector,
@@ -190,8 +191,9 @@ async def run(
                 "run with --no-simulator"
             )
     stop = stop or asyncio.Event()
-    # A bad sites file is refused before anything starts.
+    # A bad sites file or VEN configuration is refused before anything starts.
     sites = load_sites(settings)
+    openadr_ven_config(settings)
     with (
         stop_on_signals(stop),
         broker_session(

@@ -212,44 +212,126 @@ class EVChargingNeeds(Record):
 
 
 GridSignalKind = Literal[
-    "capacity_limit", "price", "frequency", "voltage", "regulation_state", "prognosis"
+    "day_ahead_price",
+    "intraday_auction_price",
+    "imbalance_price",
+    "imbalance_price_long",
+    "imbalance_price_short",
+    "congestion_price",
+    "energy_price",
+    "feed_in_tariff",
+    "import_capacity_limit",
+    "export_capacity_limit",
+    "dispatch_setpoint",
+    "regulation_state",
+    "frequency",
+    "voltage",
+    "connection_demand_prognosis",
+    "grid_alert",
+    "current_average_demand",
+    "monthly_peak_demand",
 ]
+"""What a grid signal says. ``imbalance_price`` is a single price for every BRP position
+(Elia; ENTSO-E A85 without category); ``energy_price`` a retail or dynamic tariff price
+sent to a site (OpenADR ``PRICE``); ``imbalance_price_long`` / ``_short`` are the prices
+for a BRP that is long (ENTSO-E ``A04`` excess balance, TenneT surplus) or short (``A05``
+insufficient balance, TenneT shortage) when a TSO publishes two. ``current_average_demand``
+and ``monthly_peak_demand`` are what the site's own meter says (P1): the running average of
+the quarter-hour in progress, and the highest quarter-hour of a month."""
+
+ScopeType = Literal["site", "connection_group", "congestion_area", "bidding_zone", "control_area"]
+"""What ``GridSignal.scope_id`` names: a site (its id, the grid connection EAN), a
+connection group or congestion area (as the DSO names it), or a bidding zone or control
+area (its EIC code, as written in the document)."""
 
 
 class GridSignal(Record):
-    """A DSO/TSO signal for a scope (site, congestion area, bidding zone) and period.
+    """What a DSO or TSO says about one scope over one interval ``[interval_start, interval_end)``.
 
-    ``[valid_from, valid_to)`` is half-open; an instantaneous measurement has both equal to
-    ``ts``-based bounds chosen by the connector.
+    Intervals are half-open and in UTC; ``resolution`` is the ISO 8601 duration of the
+    series the interval came from (``PT15M``), as published. ``value`` is in ``unit`` as
+    published for prices (``EUR/MWh``, ``CZK/MWh``), W for limits and setpoints, Hz, V,
+    and ``""`` for states (regulation state -1, 0, 1, 2).
+
+    A signal is identified by ``(source, kind, scope_type, scope_id, interval_start,
+    interval_end)``: the same interval published again carries a higher ``revision`` (the
+    document's revision number) and replaces it (warehouse view ``grid_signals``).
+    ``source`` names the publisher and, where one publisher has several series of the same
+    kind for a scope, the series (``entsoe``; ``entsoe/sequence=2`` for a second auction of a
+    bidding zone). ``document_id`` is the document (or message) the value came from.
     """
 
-    ts: UtcDatetime
-    scope: str
     kind: GridSignalKind
+    scope_type: ScopeType
+    scope_id: str
+    interval_start: UtcDatetime
+    interval_end: UtcDatetime
+    resolution: str
     value: float
     unit: str
-    valid_from: UtcDatetime
-    valid_to: UtcDatetime
     source: str
+    document_id: str
+    revision: int = Field(ge=0)
     received_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _interval_not_empty(self) -> GridSignal:
+        if self.interval_end <= self.interval_start:
+            raise ValueError(
+                f"interval_end {self.interval_end.isoformat()} must be after interval_start "
+                f"{self.interval_start.isoformat()} (intervals are half-open)"
+            )
+        return self
+
+
+class EvseRating(Record):
+    """One EVSE of a station and its rated power: the most it can draw or feed, W."""
+
+    evse_id: int = Field(ge=1)
+    rated_power_w: float = Field(gt=0)
 
 
 class SiteAssignment(Record):
-    """Registry entry: a station belongs to a site (grid connection)."""
+    """Registry entry: a station belongs to a site (grid connection), and what that site is.
+
+    Keyed by station on the compacted ``registry.sites`` topic; every station of a site
+    carries the site's fields (a change of the site is a new entry for each of its
+    stations). Capacities are W at the grid connection: ``contracted_capacity_w`` for import
+    (offtake), ``contracted_export_capacity_w`` for export (injection). ``dso`` names the
+    distribution system operator, ``congestion_area`` and ``connection_group`` the DSO's
+    groupings the site belongs to, ``brp`` the balance responsible party's id (EIC code),
+    ``tariff_regime`` the grid tariff that applies (for example ``capacity_tariff_flanders``).
+    """
 
     station_id: str
     site_id: str
     ean: str | None = None
+    name: str | None = None
     congestion_area: str | None = None
+    connection_group: str | None = None
+    dso: str | None = None
     brp: str | None = None
-    contracted_capacity_w: float | None = None
-    #: Rated power of each of the station's EVSEs, W: the most one EVSE can draw or feed.
-    #: Bounds the power a pair of meter readings may imply (DOMAIN.md, Meter values).
+    tariff_regime: str | None = None
+    #: Contracted import capacity of the grid connection, W.
+    contracted_capacity_w: float | None = Field(default=None, ge=0)
+    contracted_export_capacity_w: float | None = Field(default=None, ge=0)
+    #: Rated power of each of the station's EVSEs not listed in ``evses``, W: the most one
+    #: EVSE can draw or feed. Bounds the power a pair of meter readings may imply
+    #: (DOMAIN.md, Meter values).
     rated_power_w: float | None = Field(default=None, gt=0)
+    #: The station's EVSEs with their own rated power (each id once).
+    evses: tuple[EvseRating, ...] = ()
     timezone: str = "Europe/Brussels"
     vendor: str | None = None
     model: str | None = None
     serial_number: str | None = None
+
+    @model_validator(mode="after")
+    def _each_evse_once(self) -> SiteAssignment:
+        ids = [e.evse_id for e in self.evses]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"station {self.station_id}: an EVSE id is listed twice: {ids}")
+        return self
 
 
 class StationInfo(Record):

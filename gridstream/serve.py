@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from gridstream.broker import EmbeddedBroker, Replication, broker_session, ensure_topics
 from gridstream.errors import ConfigError
+from gridstream.grid_feeds import openadr_ven_config
 from gridstream.parts import (
     PartName,
     load_sites,
@@ -105,6 +106,8 @@ async def serve_part(
     # The connector publishes the sites file and the worker reads time zones and rated
     # powers from it; a bad one is refused before anything starts.
     sites = load_sites(settings) if part != "sink" else []
+    if part == "connector":
+        openadr_ven_config(settings)  # the connector starts the VEN: refuse a bad one now
     stop = stop or asyncio.Event()
     announce = on_ready or (lambda _line: None)
     with (

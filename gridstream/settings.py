@@ -103,9 +103,9 @@ class Settings(BaseSettings):
     )
     sites_file: Path | None = Field(
         None,
-        description="CSV of stations and their sites (header: station_id,site_id and any of "
-        "ean,congestion_area,brp,contracted_capacity_w,timezone), published to registry.sites "
-        "at start. A station in no file is its own site.",
+        description="Sites file, CSV (a row per station: station_id,site_id and any other "
+        "registry field) or YAML (.yaml/.yml: sites with their stations and EVSEs; README, "
+        "Sites), published to registry.sites at start. A station in no file is its own site.",
     )
     site_timezone: str = Field(
         "Europe/Brussels",
@@ -155,6 +155,46 @@ class Settings(BaseSettings):
         description="Key that pseudonymises RFID/eMAID id tokens (HMAC). Unset: a random "
         "key kept in the data dir, so pseudonyms stay stable across runs.",
     )
+    entsoe_token: SecretStr | None = Field(
+        None,
+        description="ENTSO-E Transparency Platform security token, for `gridstream signals "
+        "fetch` (ask the TP for one by e-mail).",
+    )
+    entsoe_api_url: str = Field(
+        "https://web-api.tp.entsoe.eu/api", description="The ENTSO-E Transparency Platform API."
+    )
+    signals_http_port: int | None = Field(
+        None,
+        description="Port of the generic grid-signals HTTP endpoint of `gridstream run` (POST "
+        "/signals: any `signals import` format). Unset: no endpoint; 0 picks a free port.",
+    )
+    signals_http_host: str = Field(
+        "127.0.0.1", description="Address the grid-signals HTTP endpoint listens on."
+    )
+    signals_http_token: SecretStr | None = Field(
+        None,
+        description="Bearer token the grid-signals endpoint requires. Unset: anyone who can "
+        "reach the port may post (gridstream warns at start).",
+    )
+    openadr_vtn_url: str | None = Field(
+        None,
+        description="OpenADR 3 VTN base URL (https://vtn.example/openadr3/3.1.0). Set: `gridstream "
+        "run` polls its events as a VEN and publishes them as grid signals.",
+    )
+    openadr_client_id: str | None = Field(None, description="OpenADR 3 VEN's OAuth2 client id.")
+    openadr_client_secret: SecretStr | None = Field(
+        None, description="OpenADR 3 VEN's OAuth2 client secret."
+    )
+    openadr_token_url: str | None = Field(
+        None, description="OAuth2 token endpoint. Unset: `<GRIDSTREAM_OPENADR_VTN_URL>/auth/token`."
+    )
+    openadr_program_id: str | None = Field(
+        None, description="Poll only this program's events (and take its payload descriptors)."
+    )
+    openadr_site_id: str | None = Field(
+        None, description="The site of OpenADR events that target none (a VEN per grid connection)."
+    )
+    openadr_poll_interval_s: float = Field(60.0, description="How often the VEN polls the VTN.")
     log_level: str = Field("INFO", description="Python logging level.")
 
     @field_validator("ocpp_upstream_url")

@@ -48,7 +48,9 @@ SITE_PARTITIONS = 4
 METER_SAMPLES = Topic("meter.samples", "site_id", records.MeterSample, SITE_PARTITIONS)
 TRANSACTIONS = Topic("transactions", "site_id", records.TransactionEvent, SITE_PARTITIONS)
 EV_CHARGING_NEEDS = Topic("ev.charging_needs", "site_id", records.EVChargingNeeds, SITE_PARTITIONS)
-GRID_SIGNALS = Topic("grid.signals", "scope", records.GridSignal, SITE_PARTITIONS)
+# Keyed by the scope's id: a signal for a site hashes to the partition of that site's
+# samples and loads (same key, same partition count), so a worker joins them without a shuffle.
+GRID_SIGNALS = Topic("grid.signals", "scope_id", records.GridSignal, SITE_PARTITIONS)
 REGISTRY_SITES = Topic(
     "registry.sites",
     "station_id",

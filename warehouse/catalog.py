@@ -13,7 +13,7 @@ for dated topics, ``date``), one per topic, every record once::
     meter_samples                 meter.samples       one row per meter sample
     transactions                  transactions        every session event
     ev_charging_needs             ev.charging_needs   every charging-needs message
-    grid_signals                  grid.signals        every grid signal
+    grid_signals_history          grid.signals        every grid signal, every revision
     site_registry_history         registry.sites      every registry entry ever sent
     station_boots                 registry.stations   every BootNotification (station info)
     quarter_hour_load_revisions   load.quarter_hour   every revision of every interval
@@ -24,10 +24,12 @@ for dated topics, ``date``), one per topic, every record once::
 Derived views: ``meter_readings`` (one row per reading), ``quarter_hour_load`` (the site,
 netted across its meters), ``evse_quarter_hour_load`` (each meter's own gross import and
 export, and whether it counted in the site load) and ``peaks`` (latest revision only),
-``sessions`` (one row per station and transaction), ``site_registry`` (latest entry per
-station) and ``stations`` (latest boot per station: vendor, model, serial number,
-firmware, protocol version). ``refresh_views`` is idempotent; call it
-after a topic gets its first file (``open_catalog`` does).
+``grid_signals`` (latest revision of each signal), ``sessions`` (one row per station and
+transaction), ``site_registry`` (latest entry per station), ``site_grid_signals`` (the
+signals that apply to each known site: its own, its connection group's, its congestion
+area's) and ``stations`` (latest boot per station: vendor, model, serial number, firmware,
+protocol version). ``refresh_views`` is idempotent; call it after a topic gets its first
+file (``open_catalog`` does).
 
 Exactly once per reading (issue 3): the OCPP connector leaves out what a station re-sends
 while it remembers it, but a duplicate can still reach Kafka as a new record (a connector
@@ -55,7 +57,7 @@ BASE_VIEWS: dict[str, str] = {
     topics.METER_SAMPLES.name: "meter_samples",
     topics.TRANSACTIONS.name: "transactions",
     topics.EV_CHARGING_NEEDS.name: "ev_charging_needs",
-    topics.GRID_SIGNALS.name: "grid_signals",
+    topics.GRID_SIGNALS.name: "grid_signals_history",
     topics.REGISTRY_SITES.name: "site_registry_history",
     topics.REGISTRY_STATIONS.name: "station_boots",
     topics.LOAD_QUARTER_HOUR.name: "quarter_hour_load_revisions",
@@ -125,6 +127,17 @@ DERIVED_VIEWS: dict[str, str] = {
             PARTITION BY site_id, month ORDER BY revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
+    # A signal is (source, kind, scope, interval); a re-published one has a higher revision.
+    # Revisions are the publisher's document revisions, so they are compared per source only.
+    "grid_signals": f"""
+        SELECT kind, scope_type, scope_id, interval_start, interval_end, resolution, value,
+               unit, source, document_id, revision, received_at
+        FROM grid_signals_history
+        QUALIFY row_number() OVER (
+            PARTITION BY source, kind, scope_type, scope_id, interval_start, interval_end
+            ORDER BY revision DESC, received_at DESC, {_LATEST}
+        ) = 1
+    """,
     "sessions": f"""
         SELECT station_id, transaction_id, site_id, evse_id, connector_id,
                started_at, ended_at, meter_start_wh, meter_end_wh,
@@ -175,6 +188,22 @@ DERIVED_VIEWS: dict[str, str] = {
         SELECT * EXCLUDE (_epoch, _partition, _offset)
         FROM site_registry_history
         QUALIFY row_number() OVER (PARTITION BY station_id ORDER BY {_LATEST}) = 1
+    """,
+    # Which signals apply to which site, through the registry: a site's own (by site id or
+    # EAN, as OpenADR targets it), its connection group's and its congestion area's. A signal
+    # for a site the registry does not know yet stays in grid_signals and shows here once
+    # the site appears.
+    "site_grid_signals": """
+        WITH sites AS (
+            SELECT site_id, any_value(ean) AS ean, any_value(congestion_area) AS congestion_area,
+                   any_value(connection_group) AS connection_group
+            FROM site_registry GROUP BY site_id
+        )
+        SELECT sites.site_id, g.*
+        FROM grid_signals AS g JOIN sites ON
+            (g.scope_type = 'site' AND g.scope_id IN (sites.site_id, sites.ean))
+            OR (g.scope_type = 'connection_group' AND g.scope_id = sites.connection_group)
+            OR (g.scope_type = 'congestion_area' AND g.scope_id = sites.congestion_area)
     """,
     "stations": f"""
         SELECT * EXCLUDE (_epoch, _partition, _offset, date)

@@ -127,8 +127,8 @@ def event_time_field(topic: str) -> str | None:
     """The field whose UTC date partitions ``topic``'s files, or None when undated.
 
     The first of ``EVENT_TIME_FIELDS`` that the record has as a required timestamp:
-    ``ts`` for samples, transactions, charging needs and grid signals, ``interval_start``
-    for quarter-hour load and peaks, ``received_at`` for dead letters; the site registry
+    ``ts`` for samples, transactions and charging needs, ``interval_start`` for
+    quarter-hour load, peaks and grid signals, ``received_at`` for dead letters; the site registry
     has none (its files go to ``date=current``).
     """
     schema = record_schema(topics.by_name(topic).record)

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from gridstream import topics
 from gridstream.broker import BrokerInfo, broker_session
 from gridstream.producer import RecordProducer
-from gridstream.records import SiteAssignment
+from gridstream.records import EvseRating, SiteAssignment
 from gridstream.registry import SiteRegistry
 from gridstream.registry_feed import follow_registry
 
@@ -41,8 +41,17 @@ async def test_assignments_and_tombstones_on_the_topic_reach_the_registry(
         await producer.publish([SiteAssignment(station_id="CP-1", site_id="DEPOT")])
         await eventually(lambda: registry.site_of("CP-1") == "DEPOT")
 
-        await producer.publish([SiteAssignment(station_id="CP-1", site_id="OFFICE")])
+        # A changed entry (another site, an EVSE rating) takes effect without a restart.
+        moved = SiteAssignment(
+            station_id="CP-1",
+            site_id="OFFICE",
+            contracted_export_capacity_w=20_000,
+            evses=(EvseRating(evse_id=1, rated_power_w=22_000),),
+        )
+        await producer.publish([moved])
         await eventually(lambda: registry.site_of("CP-1") == "OFFICE")
+        assert registry.rated_power_w("CP-1", 1) == 22_000
+        assert registry.assignment_of("CP-1") == moved
 
     raw = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
     await raw.start()

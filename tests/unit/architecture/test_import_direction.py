@@ -19,6 +19,8 @@ WIRING = {
     "gridstream/pipeline.py",
     "gridstream/parts.py",
     "gridstream/serve.py",
+    "gridstream/signals_import.py",
+    "gridstream/grid_feeds.py",
 }
 
 # package -> top-level modules it must not import

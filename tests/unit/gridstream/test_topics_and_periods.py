@@ -54,12 +54,44 @@ def test_month_follows_the_site_time_zone() -> None:
     assert month_of(t, ZoneInfo("UTC")) == "2026-01"
 
 
+def signal(**fields: object) -> records.GridSignal:
+    values: dict[str, object] = {
+        "kind": "day_ahead_price",
+        "scope_type": "bidding_zone",
+        "scope_id": "10YBE----------2",
+        "interval_start": datetime(2026, 1, 1, 10, tzinfo=UTC),
+        "interval_end": datetime(2026, 1, 1, 11, tzinfo=UTC),
+        "resolution": "PT60M",
+        "value": 64.98,
+        "unit": "EUR/MWh",
+        "source": "entsoe",
+        "document_id": "doc-1",
+        "revision": 1,
+        "received_at": datetime(2026, 1, 1, 9, tzinfo=UTC),
+    }
+    return records.GridSignal.model_validate(values | fields)
+
+
 def test_records_refuse_naive_timestamps_and_store_utc() -> None:
     with pytest.raises(ValueError, match="time zone"):
-        records.GridSignal(ts=datetime(2026, 1, 1), scope="x", kind="price", value=1, unit="EUR",  # noqa: DTZ001
-                           valid_from=datetime(2026, 1, 1, tzinfo=UTC),
-                           valid_to=datetime(2026, 1, 1, tzinfo=UTC), source="t",
-                           received_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+        signal(interval_start=datetime(2026, 1, 1, 10))  # noqa: DTZ001
+    # 11:00+01:00 is 10:00Z
+    local = signal(interval_start=datetime(2026, 1, 1, 11, tzinfo=ZoneInfo("Europe/Brussels")))
+    assert local.interval_start == datetime(2026, 1, 1, 10, tzinfo=UTC)
+    assert local.interval_start.tzinfo is UTC
+
+
+def test_a_grid_signal_interval_is_half_open_and_not_empty() -> None:
+    with pytest.raises(ValueError, match="must be after interval_start"):
+        signal(interval_end=datetime(2026, 1, 1, 10, tzinfo=UTC))
+
+
+def test_a_grid_signal_is_keyed_by_its_scope_id() -> None:
+    # a site's signals share the key (and so the partition) of that site's samples
+    site_signal = signal(kind="import_capacity_limit", scope_type="site", scope_id="EAN-1",
+                         unit="W")  # fmt: skip
+    assert topics.for_record(site_signal) is topics.GRID_SIGNALS
+    assert topics.key_of(site_signal) == b"EAN-1"
 
 
 def test_a_dead_letter_names_a_reason_of_the_one_catalogue() -> None:

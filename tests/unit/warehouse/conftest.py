@@ -16,6 +16,7 @@ import pytest
 
 from gridstream import topics
 from gridstream.records import (
+    GridSignal,
     MeterSample,
     Peak,
     QuarterHourLoad,
@@ -132,6 +133,33 @@ def peak_factory() -> Callable[..., Peak]:
             computed_by="peaks/1",
             as_of=interval_start + timedelta(minutes=15 + revision),
         )
+
+    return make
+
+
+@pytest.fixture
+def signal_factory() -> Callable[..., GridSignal]:
+    """``signal(interval_start, value, revision=1, **fields)``: a PT15M day-ahead price
+    of bidding zone BE (EUR/MWh) from ENTSO-E, document ``doc-1``."""
+
+    def make(
+        interval_start: datetime, value: float, revision: int = 1, **fields: Any
+    ) -> GridSignal:
+        values: dict[str, Any] = {
+            "kind": "day_ahead_price",
+            "scope_type": "bidding_zone",
+            "scope_id": "10YBE----------2",
+            "interval_start": interval_start,
+            "interval_end": interval_start + timedelta(minutes=15),
+            "resolution": "PT15M",
+            "value": value,
+            "unit": "EUR/MWh",
+            "source": "entsoe",
+            "document_id": "doc-1",
+            "revision": revision,
+            "received_at": interval_start,
+        }
+        return GridSignal(**(values | fields))
 
     return make
 

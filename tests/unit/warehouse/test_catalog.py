@@ -61,7 +61,21 @@ REQUIRED_COLUMNS = {
     "meter_samples": ["ts", "station_id", "readings", "_partition", "_offset", "_epoch", "date"],
     "transactions": ["ts", "transaction_id", "event_type", "meter_wh"],
     "ev_charging_needs": ["ts", "departure_time", "target_energy_wh"],
-    "grid_signals": ["ts", "scope", "kind", "value", "valid_from", "valid_to"],
+    "grid_signals": [
+        "kind",
+        "scope_type",
+        "scope_id",
+        "interval_start",
+        "interval_end",
+        "resolution",
+        "value",
+        "unit",
+        "source",
+        "document_id",
+        "revision",
+        "received_at",
+    ],
+    "grid_signals_history": ["kind", "scope_id", "interval_start", "revision", "_offset", "date"],
     "dead_letters": ["source", "reason", "detail", "raw", "received_at"],
     "site_registry": ["station_id", "site_id", "ean", "congestion_area", "timezone"],
     "station_boots": ["station_id", "received_at", "vendor", "model", "serial_number", "date"],
@@ -189,6 +203,79 @@ def test_peaks_keeps_the_latest_revision_per_site_and_month(
     )
     rows = query(data_dir, "SELECT month, peak_w, interval_start FROM peaks ORDER BY month")
     assert rows == [("2026-01", 5200.0, T0 + timedelta(days=2)), ("2026-02", 3000.0, feb)]
+
+
+def test_grid_signals_keeps_the_latest_revision_of_each_signal(
+    data_dir: Path, write: Write, signal_factory: Factory
+) -> None:
+    q1, q2 = T0, T0 + timedelta(minutes=15)
+    write(
+        [
+            signal_factory(q1, 50.0, revision=1),
+            signal_factory(q2, 60.0, revision=1),
+            # the same quarter-hour republished (revision 2), arriving before revision 1 did
+            signal_factory(q1, 55.0, revision=2, document_id="doc-2"),
+        ]
+    )
+    write([signal_factory(q1, 51.0, revision=1)], first_offset=3)  # a late copy of rev. 1
+    rows = query(
+        data_dir,
+        "SELECT interval_start, value, document_id, revision FROM grid_signals "
+        "ORDER BY interval_start",
+    )
+    assert rows == [(q1, 55.0, "doc-2", 2), (q2, 60.0, "doc-1", 1)]
+    assert query(data_dir, "SELECT count(*) FROM grid_signals_history") == [(4,)]
+
+
+def test_grid_signals_keeps_apart_what_differs_in_source_kind_scope_or_interval(
+    data_dir: Path, write: Write, signal_factory: Factory
+) -> None:
+    hour_end = T0 + timedelta(hours=1)
+    write(
+        [
+            signal_factory(T0, 50.0),
+            signal_factory(T0, 51.0, source="entsoe/sequence=2"),  # a second auction
+            signal_factory(T0, 2900.0, kind="imbalance_price_long", unit="CZK/MWh"),
+            signal_factory(T0, 40.0, scope_id="10YNL----------L"),
+            signal_factory(T0, 45.0, interval_end=hour_end, resolution="PT60M"),
+        ]
+    )
+    assert query(data_dir, "SELECT count(*) FROM grid_signals") == [(5,)]
+
+
+def test_site_grid_signals_apply_a_signal_once_its_site_appears_in_the_registry(
+    data_dir: Path, write: Write, signal_factory: Factory, assignment_factory: Factory
+) -> None:
+    ean = "541448800000000001"
+    limit = {"kind": "import_capacity_limit", "unit": "W", "source": "openadr3"}
+    write(
+        [
+            signal_factory(T0, 40_000.0, scope_type="site", scope_id=ean, **limit),
+            signal_factory(T0, 9.5, kind="congestion_price", scope_type="congestion_area",
+                           scope_id="GENT-N"),
+            signal_factory(T0, 7_000.0, scope_type="connection_group", scope_id="GENT-N-07",
+                           **limit),
+            signal_factory(T0, 80.0),  # a bidding-zone price: no site membership to join on
+        ]
+    )  # fmt: skip
+    sql = "SELECT site_id, kind, scope_type, value FROM site_grid_signals ORDER BY value"
+    assert query(data_dir, sql) == []  # kept in grid_signals, no site known yet
+    write(
+        [
+            assignment_factory("CP-1", "DEPOT", ean=ean, congestion_area="GENT-N",
+                               connection_group="GENT-N-07"),
+            assignment_factory("CP-2", "DEPOT", ean=ean, congestion_area="GENT-N",
+                               connection_group="GENT-N-07"),  # a second station: still once
+            assignment_factory("CP-3", "OFFICE", congestion_area="GENT-N"),
+        ],
+        first_offset=10,
+    )  # fmt: skip
+    assert query(data_dir, sql) == [
+        ("DEPOT", "congestion_price", "congestion_area", 9.5),
+        ("OFFICE", "congestion_price", "congestion_area", 9.5),
+        ("DEPOT", "import_capacity_limit", "connection_group", 7_000.0),
+        ("DEPOT", "import_capacity_limit", "site", 40_000.0),  # targeted by its EAN
+    ]
 
 
 def test_sessions_are_one_row_per_transaction_with_energy_from_the_meter_register(

@@ -78,7 +78,7 @@ def test_an_annotation_without_an_arrow_type_names_the_field() -> None:
         ("meter.samples", "ts"),
         ("transactions", "ts"),
         ("ev.charging_needs", "ts"),
-        ("grid.signals", "ts"),
+        ("grid.signals", "interval_start"),  # the day the signal is for
         ("load.quarter_hour", "interval_start"),
         ("peaks", "interval_start"),
         ("dlq", "received_at"),

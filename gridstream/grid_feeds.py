@@ -1,0 +1,104 @@
+"""The grid feeds ``gridstream run`` starts beside the OCPP connector (wiring only).
+
+The OpenADR 3 VEN (``GRIDSTREAM_OPENADR_*``) and the generic grid-signals HTTP endpoint
+(``GRIDSTREAM_SIGNALS_HTTP_*``), each started only when configured, each publishing through
+the connector's spool like the OCPP connector does, each stopped by the run's exit stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+
+import aiohttp
+
+from connectors.grid.http_endpoint import serve_signals_http
+from connectors.grid.openadr3_ven import OpenAdrVen, VenConfig
+from gridstream.errors import ConfigError
+from gridstream.records import Record
+from gridstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Sequence[Record]], Awaitable[None]]
+
+
+async def _stop(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    stop.set()
+    await task
+
+
+def openadr_ven_config(settings: Settings) -> VenConfig | None:
+    """The VEN's configuration from ``GRIDSTREAM_OPENADR_*``; None when no VTN is set."""
+    if settings.openadr_vtn_url is None:
+        return None
+    if settings.openadr_client_id is None or settings.openadr_client_secret is None:
+        raise ConfigError(
+            "GRIDSTREAM_OPENADR_VTN_URL is set: set GRIDSTREAM_OPENADR_CLIENT_ID and "
+            "GRIDSTREAM_OPENADR_CLIENT_SECRET too (OAuth2 client credentials)"
+        )
+    return VenConfig(
+        vtn_url=settings.openadr_vtn_url,
+        client_id=settings.openadr_client_id,
+        client_secret=settings.openadr_client_secret.get_secret_value(),
+        token_url=settings.openadr_token_url,
+        program_id=settings.openadr_program_id,
+        default_site=settings.openadr_site_id,
+        poll_interval=timedelta(seconds=settings.openadr_poll_interval_s),
+    )
+
+
+async def start_openadr_ven(
+    settings: Settings,
+    publish: Publish,
+    parts: contextlib.AsyncExitStack,
+    now: Callable[[], datetime],
+) -> None:
+    """Start the OpenADR 3 VEN when a VTN is configured; ``parts`` stops it."""
+    config = openadr_ven_config(settings)
+    if config is None:
+        return
+    session = aiohttp.ClientSession()
+    parts.push_async_callback(session.close)
+    ven = OpenAdrVen(config, session, publish, now)
+    stop = asyncio.Event()
+    task = asyncio.create_task(ven.run(stop), name="openadr-ven")
+    parts.push_async_callback(_stop, task, stop)
+    log.info(
+        "OpenADR 3 VEN polling %s every %.0f s", config.vtn_url, settings.openadr_poll_interval_s
+    )
+
+
+async def start_signals_endpoint(
+    settings: Settings,
+    publish: Publish,
+    parts: contextlib.AsyncExitStack,
+    now: Callable[[], datetime],
+) -> None:
+    """Start the grid-signals HTTP endpoint when a port is configured; ``parts`` stops it."""
+    if settings.signals_http_port is None:
+        return
+    token = settings.signals_http_token
+    if token is None:
+        log.warning("grid-signals endpoint without GRIDSTREAM_SIGNALS_HTTP_TOKEN: anyone who "
+                    "can reach the port may post signals")  # fmt: skip
+    try:
+        endpoint = await serve_signals_http(
+            settings.signals_http_host,
+            settings.signals_http_port,
+            publish=publish,
+            now=now,
+            token=token.get_secret_value() if token is not None else None,
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"the grid-signals endpoint cannot listen on {settings.signals_http_host}:"
+            f"{settings.signals_http_port} ({exc.strerror}); set GRIDSTREAM_SIGNALS_HTTP_PORT "
+            "to a free port (0 picks one)"
+        ) from None
+    parts.push_async_callback(endpoint.close)
+    log.info("grid-signals endpoint: POST http://%s:%d/signals", settings.signals_http_host,
+             endpoint.port)  # fmt: skip

@@ -289,7 +289,8 @@ def _publish(
             meter_wh=meter_wh,
         )
 
-    if not stale:
+    changed = old is None or old.fields != new.fields or old.periods != new.periods
+    if not stale and changed:  # the same version sent again tells nothing new
         if old is None:
             start = parse_datetime(f["start_date_time"], "start_date_time")
             events.append(event("started", start, 0.0))

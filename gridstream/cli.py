@@ -6,11 +6,13 @@ Subcommands:
     report   per-site summary read back from the warehouse
     settings the GRIDSTREAM_* settings in force
     credentials  add, remove or list station credentials (OCPP security profiles 1 and 2)
+    ocpi     the OCPI receiver alone; ``ocpi partner add|list|remove`` provisions partners
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import asyncio
 import logging
 import os
@@ -64,7 +66,73 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--epoch", help="only one run's data (a broker cluster id)")
     sub.add_parser("settings", help="print the GRIDSTREAM_* settings table")
     _credentials_parser(sub)
+    _ocpi_parser(sub)
     return p
+
+
+def _ocpi_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ocpi = sub.add_parser(
+        "ocpi",
+        help="serve the OCPI receiver alone (gridstream run serves it too), or manage partners",
+    )
+    action = ocpi.add_subparsers(dest="ocpi_command")
+    partner = action.add_parser("partner", help="OCPI partners (roaming parties)")
+    what = partner.add_subparsers(dest="partner_command", required=True)
+    add = what.add_parser(
+        "add", help="provision a partner; prints its token A and the versions URL once"
+    )
+    add.add_argument("--country-code", required=True, help="ISO 3166 alpha-2, e.g. BE")
+    add.add_argument("--party-id", required=True, help="3 characters, e.g. BEC")
+    add.add_argument("--role", default="CPO", help="OCPI role (default CPO)")
+    add.add_argument("--replace", action="store_true", help="a new token A for a known partner")
+    remove = what.add_parser("remove", help="forget a partner (its tokens stop working)")
+    remove.add_argument("--country-code", required=True)
+    remove.add_argument("--party-id", required=True)
+    what.add_parser("list", help="list partners and whether they registered")
+
+
+def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
+    from connectors.ocpi import PartnerStore, PartyRef
+    from connectors.ocpi.partners import ROLES
+    from gridstream.pipeline import partners_file, run_ocpi
+
+    if args.ocpi_command is None:
+        try:
+            asyncio.run(run_ocpi(settings))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            return 130
+        return 0
+    store = PartnerStore(partners_file(settings))
+    if args.partner_command == "list":
+        for p in store.partners():
+            state = f"registered ({p.version})" if p.registered else "not registered"
+            print(f"{p.country_code} {p.party_id} {p.role} {state}")
+        return 0
+    party = PartyRef(args.country_code.upper(), args.party_id.upper())
+    if len(party.country_code) != 2 or len(party.party_id) != 3:
+        raise ConfigError(
+            f"--country-code must be 2 letters and --party-id 3 characters, got {party}"
+        )
+    if args.partner_command == "remove":
+        if not store.remove(party):
+            raise ConfigError(f"no OCPI partner {party}")
+        print(f"removed {party}")
+        return 0
+    if args.role not in ROLES:
+        raise ConfigError(f"--role {args.role!r} is not one of {', '.join(ROLES)}")
+    try:
+        token = store.add(party, args.role, replace_token=args.replace)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"partner {party} ({args.role}) provisioned; give it, out of band:")
+    print(f"  token (CREDENTIALS_TOKEN_A): {token}")
+    print(f"  versions URL: http://{settings.ocpi_host}:{settings.ocpi_port}/ocpi/versions")
+    print(f"  its requests carry: Authorization: Token {_base64(token)}")
+    return 0
+
+
+def _base64(token: str) -> str:
+    return base64.b64encode(token.encode()).decode()
 
 
 def _credentials_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -247,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "credentials":
             return _credentials(settings, args)
+        if args.command == "ocpi":
+            return _ocpi(settings, args)
     except GridstreamError as exc:
         print(f"gridstream: {exc}", file=sys.stderr)
         return 2

@@ -26,6 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from connectors.ocpi import (
+    OcpiReceiver,
+    OcpiServer,
+    PartnerStore,
+    PartyRef,
+    get_versions,
+    serve_ocpi,
+)
+from connectors.ocpi import app as ocpi_app
 from connectors.ocpp.proxy import OcppProxy, serve_ocpp_proxy
 from connectors.ocpp.security import security_from_settings
 from connectors.ocpp.server import OcppServer, serve_ocpp
@@ -112,6 +121,10 @@ class RunResult:
     spool_held: int = 0
     rows_written: dict[str, int] = field(default_factory=dict)
     summary: str = ""
+    #: The OCPI receiver's port, and its requests accepted and refused (auth included).
+    ocpi_port: int = 0
+    ocpi_accepted: int = 0
+    ocpi_rejected: int = 0
 
     def __str__(self) -> str:
         broker = "embedded Tansu" if self.broker.embedded else self.broker.bootstrap
@@ -143,6 +156,11 @@ class RunResult:
                 f"{self.frames_throttled} frames delayed by the rate limit, "
                 f"{self.oversize_closed} connections closed for an oversize frame\n"
                 if self.handshakes_refused or self.frames_throttled or self.oversize_closed
+                else ""
+            )
+            + (
+                f"  OCPI requests accepted {self.ocpi_accepted}, refused {self.ocpi_rejected}\n"
+                if self.ocpi_accepted or self.ocpi_rejected
                 else ""
             )
             + f"  warehouse {self.data_dir}: "
@@ -347,6 +365,8 @@ async def _run_on(
                 "port (0 picks one)"
             ) from None
         parts.push_async_callback(_close_server, server)
+        ocpi = await start_ocpi(settings, spool.publish, dead_letter, registry.site_of)
+        parts.push_async_callback(ocpi.close)
 
         await spool.publish(assignments)
         feed_stop = asyncio.Event()
@@ -389,7 +409,9 @@ async def _run_on(
         await app.start()
         parts.push_async_callback(app.stop)
 
-        result = RunResult(broker=broker, ocpp_port=server.port, data_dir=data_dir)
+        result = RunResult(
+            broker=broker, ocpp_port=server.port, data_dir=data_dir, ocpi_port=ocpi.port
+        )
         log.info(
             "OCPP connector listening on %s://%s:%d/ocpp/{station_id}",
             security.scheme,
@@ -414,6 +436,7 @@ async def _run_on(
 
         await _run_load(options, server, fleet, sim_clock, ledger, stop)
         await _close_server(server)  # no new data: let the worker and the sink catch up
+        await ocpi.close()
         await _wait_for(lambda: forwarder.caught_up, options.drain_timeout_s, "the spool forwarder")
 
         def worker_caught_up() -> bool:
@@ -449,12 +472,114 @@ async def _run_on(
         result.handshakes_refused = counters.auth_refused + counters.connections_refused
         result.frames_throttled = counters.throttled
         result.oversize_closed = counters.oversize_closed
+    ocpi_counters = ocpi.receiver.counters
+    result.ocpi_accepted = ocpi_counters.accepted
+    result.ocpi_rejected = ocpi_counters.rejected + ocpi_counters.unauthorized
     result.records_produced = forwarder.forwarded + worker_producer.sent
     result.spool_held = spool.held
     result.samples_processed = worker.samples_in
     result.rows_written = dict(sink.stats().rows_written)
     result.summary = format_site_summary(site_summary(data_dir, epoch=broker.epoch))
     return result
+
+
+def partners_file(settings: Settings) -> Path:
+    """Where the OCPI partners (tokens as hashes, registrations) are kept."""
+    return settings.data_dir / "ocpi" / "partners.json"
+
+
+async def start_ocpi(
+    settings: Settings,
+    publish: ocpi_app.Publish,
+    dead_letter: ocpi_app.DeadLetterSink,
+    site_of: Callable[[str], str],
+) -> OcpiServer:
+    """Start the OCPI receiver on ``GRIDSTREAM_OCPI_HOST:PORT``; ``ConfigError`` if taken."""
+    receiver = OcpiReceiver(
+        publish=publish,
+        dead_letter=dead_letter,
+        partners=PartnerStore(partners_file(settings)),
+        site_of=site_of,
+        now=utc_now,
+        peer=get_versions,
+        own_party=PartyRef(settings.ocpi_country_code, settings.ocpi_party_id),
+        id_token_key=id_token_key(settings),
+    )
+    try:
+        server = await serve_ocpi(settings.ocpi_host, settings.ocpi_port, receiver)
+    except OSError as exc:
+        raise ConfigError(
+            f"the OCPI receiver cannot listen on {settings.ocpi_host}:{settings.ocpi_port} "
+            f"({exc.strerror}); set GRIDSTREAM_OCPI_PORT to a free port (0 picks one)"
+        ) from None
+    log.info(
+        "OCPI receiver listening on http://%s:%d/ocpi/versions", settings.ocpi_host, server.port
+    )
+    return server
+
+
+async def run_ocpi(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[OcpiServer], None] | None = None,
+) -> OcpiServer:
+    """``gridstream ocpi``: the OCPI receiver alone, with its own spool, until ``stop``.
+
+    Records go through a spool of its own (``GRIDSTREAM_SPOOL_DIR`` + ``-ocpi``, else
+    ``spool-ocpi`` in the data dir: one process per spool) to the broker. With the
+    embedded broker nothing writes the warehouse and the broker forgets on exit: set
+    GRIDSTREAM_KAFKA_BOOTSTRAP, or use ``gridstream run``, which serves OCPI too.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    registry = SiteRegistry(settings.site_timezone)
+    for assignment in load_sites(settings):
+        registry.assign(assignment)
+    spool_dir = (
+        settings.spool_dir.with_name(settings.spool_dir.name + "-ocpi")
+        if settings.spool_dir is not None
+        else settings.data_dir / "spool-ocpi"
+    )
+    try:
+        with broker_session(settings.kafka_bootstrap) as broker:
+            if broker.embedded:
+                log.warning(
+                    "gridstream ocpi with the embedded broker: records are kept in memory "
+                    "and nothing writes the warehouse; set GRIDSTREAM_KAFKA_BOOTSTRAP"
+                )
+            async with contextlib.AsyncExitStack() as parts:
+                spool = Spool(
+                    spool_dir,
+                    max_bytes=settings.spool_max_bytes,
+                    mode=spool_release_mode(settings, broker),
+                )
+                await spool.start()
+                parts.push_async_callback(spool.close)
+                forwarder = Forwarder(
+                    spool, KafkaTarget(broker.bootstrap, client_id="gridstream-ocpi")
+                )
+                await forwarder.start()
+                parts.push_async_callback(forwarder.stop)
+
+                async def dead_letter(letter: DeadLetter) -> None:
+                    await spool.publish([letter])
+
+                server = await start_ocpi(settings, spool.publish, dead_letter, registry.site_of)
+                parts.push_async_callback(server.close)
+                if on_ready is not None:
+                    on_ready(server)
+                await stop.wait()
+                await server.close()
+                await _wait_for(lambda: forwarder.caught_up, 30.0, "the spool forwarder")
+        return server
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
 
 
 def spool_release_mode(settings: Settings, broker: BrokerInfo) -> ReleaseMode:

@@ -109,11 +109,18 @@ class PartnerStore:
         """Read ``path`` if it exists (else start empty)."""
         self.path = path
         self._partners: dict[str, Partner] = {}
+        self._mtime = -1
         if path.exists():
-            for raw in json.loads(path.read_text()):
-                raw["parties"] = tuple(raw.get("parties", ()))
-                partner = Partner(**raw)
-                self._partners[str(partner.party)] = partner
+            self._load()
+
+    def _load(self) -> None:
+        self._mtime = self.path.stat().st_mtime_ns
+        partners: dict[str, Partner] = {}
+        for raw in json.loads(self.path.read_text()):
+            raw["parties"] = tuple(raw.get("parties", ()))
+            partner = Partner(**raw)
+            partners[str(partner.party)] = partner
+        self._partners = partners
 
     def partners(self) -> list[Partner]:
         """Every partner, in the order added."""
@@ -127,6 +134,7 @@ class PartnerStore:
         with os.fdopen(fd, "w") as out:
             json.dump([asdict(p) for p in self._partners.values()], out, indent=1)
         os.replace(tmp, self.path)
+        self._mtime = self.path.stat().st_mtime_ns
 
     def add(self, party: PartyRef, role: str, *, replace_token: bool = False) -> str:
         """Provision ``party`` and return its token A; ``ValueError`` if it exists."""
@@ -138,8 +146,25 @@ class PartnerStore:
         self.save()
         return token
 
+    def remove(self, party: PartyRef) -> bool:
+        """Forget ``party``'s partner; False if there was none."""
+        if self._partners.pop(str(party), None) is None:
+            return False
+        self.save()
+        return True
+
+    def _reload_if_changed(self) -> None:
+        # ``gridstream ocpi partner add`` writes the file while the receiver runs.
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime != self._mtime:
+            self._load()
+
     def authenticate(self, header: str | None) -> tuple[Partner, Stage] | None:
         """The partner and token stage an ``Authorization`` header belongs to, or None."""
+        self._reload_if_changed()
         for candidate in token_candidates(header):
             digest = token_hash(candidate)
             for partner in self._partners.values():

@@ -12,8 +12,8 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
-import base64
 import asyncio
+import base64
 import logging
 import os
 import secrets

@@ -322,7 +322,7 @@ class OcpiCdr(Record):
     The billed energy of a session, kept beside the metered one: ``total_energy_wh`` is the
     CDR's ``total_energy`` (kWh) in Wh. ``station_id`` and ``transaction_id`` are the ones
     the OCPI connector gives the session's readings (``{country_code}*{party_id}*{evse_uid}``
-    and the session id), so that the warehouse can join the two. ``[start, end)`` is the
+    and the session id), so that the warehouse can join the two. ``[started_at, ended_at)`` is the
     charging session as the CDR states it.
     """
 
@@ -336,8 +336,8 @@ class OcpiCdr(Record):
     location_id: str
     evse_uid: str
     connector_id: str | None = None
-    start: UtcDatetime
-    end: UtcDatetime
+    started_at: UtcDatetime
+    ended_at: UtcDatetime
     total_energy_wh: float
     total_time_s: float
     total_parking_time_s: float | None = None

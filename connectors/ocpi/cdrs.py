@@ -70,8 +70,8 @@ def read_cdr(body: Mapping[str, Any], ctx: Context) -> OcpiCdr:
         location_id=string(location, "id", "cdr.cdr_location", max_len=36),
         evse_uid=evse_uid,
         connector_id=optional_string(location, "connector_id", "cdr.cdr_location"),
-        start=parse_datetime(body["start_date_time"], "cdr.start_date_time"),
-        end=parse_datetime(body["end_date_time"], "cdr.end_date_time"),
+        started_at=parse_datetime(body["start_date_time"], "cdr.start_date_time"),
+        ended_at=parse_datetime(body["end_date_time"], "cdr.end_date_time"),
         total_energy_wh=to_canonical(number(body["total_energy"], "cdr.total_energy"), "kWh")[0],
         total_time_s=round(number(body["total_time"], "cdr.total_time") * 3600.0, 6),
         total_parking_time_s=(

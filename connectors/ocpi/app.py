@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.ocpi import cdrs, handshake, locations, sessions
+from connectors.ocpi import cdrs, handshake, locations, meter_samples, sessions
 from connectors.ocpi.openapi import openapi_document
 from connectors.ocpi.partners import Partner, PartnerStore, Stage
 from connectors.ocpi.wire import (
@@ -57,7 +57,9 @@ log = logging.getLogger(__name__)
 Clock: TypeAlias = Callable[[], datetime]
 """Returns the current time, aware UTC."""
 
-_SOURCE: dict[str, Source] = {"2.2.1": "ocpi2.2.1", "2.3.0": "ocpi2.3.0"}
+_SOURCE: dict[str, Source] = {"2.2.1": "ocpi2.2.1", "2.3.0": "ocpi2.3.0", "3.0": "ocpi3.0"}
+#: The OCPI 3.0 draft's MeterSamples route names no version (its URL is not public).
+DRAFT = "3.0"
 # Id-token members of OCPI objects (Token uid, contract_id; CdrToken the same).
 _TOKEN_MEMBER = re.compile(r'("(?:uid|contract_id|visual_number)"\s*:\s*)"((?:[^"\\]|\\.)*)"')
 
@@ -166,6 +168,11 @@ class OcpiReceiver:
                 ),
                 Route(loc, self.location, methods=["GET", "PUT", "PATCH"]),
                 Route(loc + "/{evse_uid}", self.location, methods=["PUT", "PATCH"]),
+                Route(
+                    "/ocpi/3.0/metersamples/{country_code}/{party_id}",
+                    self.meter_sample,
+                    methods=["POST"],
+                ),
             ]
         )
 
@@ -196,6 +203,8 @@ class OcpiReceiver:
         return partner
 
     def _version(self, request: Request) -> str:
+        if "version" not in request.path_params:
+            return DRAFT
         version = str(request.path_params["version"])
         if version not in VERSIONS:
             raise _Refused(
@@ -486,3 +495,19 @@ class OcpiReceiver:
                 self.locations[key] = state
 
         return await self._run(request, key=("location", *key), step=step, keep=keep)
+
+    async def meter_sample(self, request: Request) -> Response:
+        """POST an OCPI 3.0 (draft) MeterSample of ``country_code``/``party_id``."""
+        p = request.path_params
+        party = PartyRef(str(p["country_code"]), str(p["party_id"]))
+
+        def evse_of(session_id: str) -> str | None:
+            held = self.sessions.get(sessions.key_of(party, session_id))
+            return None if held is None else str(held.fields.get("evse_uid"))
+
+        def step(body: Mapping[str, Any], ctx: sessions.Context) -> tuple[Any, Result]:
+            return None, meter_samples.read_meter_sample(body, party, ctx, evse_of)
+
+        return await self._run(
+            request, key=("metersample", str(party)), step=step, keep=lambda _: None
+        )

@@ -94,6 +94,10 @@ def openapi_document() -> dict[str, Any]:
                 "patch": _op("Part of a location (last_updated required)", "Object", params=loc),
             },
         },
+        "x-draft-paths": {
+            "/ocpi/3.0/metersamples/{country_code}/{party_id}": "POST an OCPI 3.0 draft "
+            "MeterSample (provisional: no public 3.0 text)",
+        },
         "components": {
             "securitySchemes": {
                 "ocpiToken": {

@@ -28,12 +28,11 @@ class _Server(uvicorn.Server):
         yield
 
 
-class OcpiServer:
-    """A running OCPI receiver: its ``receiver`` (state, counters) and ``port``."""
+class AsgiServer:
+    """A running uvicorn server of one ASGI app, on a socket of its own: ``port``."""
 
-    def __init__(self, receiver: OcpiReceiver, server: uvicorn.Server, sock: socket.socket):
-        """Hold what ``serve_ocpi`` started."""
-        self.receiver = receiver
+    def __init__(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        """Hold what ``serve_asgi`` started."""
         self._server = server
         self._sock = sock
         self._task: asyncio.Task[None] | None = None
@@ -61,8 +60,16 @@ class OcpiServer:
         self._sock.close()
 
 
-async def serve_ocpi(host: str, port: int, receiver: OcpiReceiver) -> OcpiServer:
-    """Start serving ``receiver`` on ``host:port`` (0: any free port)."""
+class OcpiServer(AsgiServer):
+    """A running OCPI receiver: its ``receiver`` (state, counters) and ``port``."""
+
+    def __init__(self, receiver: OcpiReceiver, server: uvicorn.Server, sock: socket.socket):
+        """Hold what ``serve_ocpi`` started."""
+        super().__init__(server, sock)
+        self.receiver = receiver
+
+
+def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -73,10 +80,24 @@ async def serve_ocpi(host: str, port: int, receiver: OcpiReceiver) -> OcpiServer
         raise
     sock.listen(1024)
     sock.setblocking(False)
-    config = uvicorn.Config(
-        receiver.app(), log_level="warning", lifespan="off", access_log=False, loop="none"
-    )
-    server = OcpiServer(receiver, _Server(config), sock)
+    return sock
+
+
+def _config(app: Any) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, loop="none")
+
+
+async def serve_ocpi(host: str, port: int, receiver: OcpiReceiver) -> OcpiServer:
+    """Start serving ``receiver`` on ``host:port`` (0: any free port)."""
+    sock = _bind(host, port)
+    server = OcpiServer(receiver, _Server(_config(receiver.app())), sock)
+    await server.start()
+    return server
+
+
+async def serve_asgi(host: str, port: int, app: Any) -> AsgiServer:
+    """Start serving any ASGI ``app`` (tests and benchmarks play OCPI partners with it)."""
+    server = AsgiServer(_Server(_config(app)), _bind(host, port))
     await server.start()
     return server
 

@@ -229,25 +229,26 @@ class OcpiReceiver:
             station_id=refused.party,
             message_id=request.headers.get("X-Request-ID"),
         )
-        try:
-            await self._dead_letter(letter)
-        except Exception:
-            log.exception("OCPI: dead-lettering failed (%s)", rejected.detail)
+        # A bodiless request without a valid token (a probe, a GET) carries no data to keep.
+        if body or rejected.reason_code != "unauthorized":
+            try:
+                await self._dead_letter(letter)
+            except Exception:
+                log.exception("OCPI: dead-lettering failed (%s)", rejected.detail)
         log.info("OCPI %s %s refused (%s): %s", request.method, request.url.path,
                  rejected.reason_code, rejected.detail)  # fmt: skip
         return self._answer(
             request, None, rejected.ocpi_status, rejected.http_status, rejected.detail
         )
 
-    async def _body(self, request: Request) -> tuple[bytes, Mapping[str, Any]]:
-        raw = await request.body()
+    def _body(self, raw: bytes) -> Mapping[str, Any]:
         try:
             body = json.loads(raw)
         except ValueError:
             raise _Refused(Rejected("schema_violation", "body is not JSON")) from None
         if not isinstance(body, dict):
             raise _Refused(Rejected("schema_violation", "body is not a JSON object"))
-        return raw, body
+        return body
 
     def _party(self, request: Request, partner: Partner) -> PartyRef:
         party = PartyRef(
@@ -288,11 +289,11 @@ class OcpiReceiver:
         created: Callable[[], dict[str, str]] | None = None,
     ) -> Response:
         """Authenticated, party-checked write: step, publish, keep, answer."""
-        body_raw = b""
+        body_raw = await request.body()
         try:
             version = self._version(request)
             partner = self._auth(request, token_a_ok=False)
-            body_raw, body = await self._body(request)
+            body = self._body(body_raw)
             if "country_code" in request.path_params:
                 self._party(request, partner)
             elif not partner.owns(

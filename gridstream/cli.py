@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import logging
 import os
 import secrets
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gridstream.errors import ConfigError, GridstreamError
@@ -91,14 +93,84 @@ def _ocpi_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     what.add_parser("list", help="list partners and whether they registered")
 
 
+async def _run_ocpi(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """``gridstream ocpi``: the OCPI receiver alone, with its own spool, until ``stop``.
+
+    Records go through a spool of its own (``GRIDSTREAM_SPOOL_DIR`` + ``-ocpi``, else
+    ``spool-ocpi`` in the data dir: one process per spool) to the broker. With the
+    embedded broker nothing writes the warehouse and the broker forgets on exit: set
+    GRIDSTREAM_KAFKA_BOOTSTRAP, or use ``gridstream run``, which serves OCPI too.
+    """
+    from connectors.spool import Forwarder, KafkaTarget, Spool
+    from gridstream.broker import broker_session
+    from gridstream.pipeline import load_sites, spool_release_mode, start_ocpi, wait_for
+    from gridstream.records import DeadLetter
+    from gridstream.registry import SiteRegistry
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    registry = SiteRegistry(settings.site_timezone)
+    for assignment in load_sites(settings):
+        registry.assign(assignment)
+    spool_dir = (
+        settings.spool_dir.with_name(settings.spool_dir.name + "-ocpi")
+        if settings.spool_dir is not None
+        else settings.data_dir / "spool-ocpi"
+    )
+    try:
+        with broker_session(settings.kafka_bootstrap) as broker:
+            if broker.embedded:
+                logging.getLogger(__name__).warning(
+                    "gridstream ocpi with the embedded broker: records are kept in memory "
+                    "and nothing writes the warehouse; set GRIDSTREAM_KAFKA_BOOTSTRAP"
+                )
+            async with contextlib.AsyncExitStack() as parts:
+                spool = Spool(
+                    spool_dir,
+                    max_bytes=settings.spool_max_bytes,
+                    mode=spool_release_mode(settings, broker),
+                )
+                await spool.start()
+                parts.push_async_callback(spool.close)
+                forwarder = Forwarder(
+                    spool, KafkaTarget(broker.bootstrap, client_id="gridstream-ocpi")
+                )
+                await forwarder.start()
+                parts.push_async_callback(forwarder.stop)
+
+                async def dead_letter(letter: DeadLetter) -> None:
+                    await spool.publish([letter])
+
+                server = await start_ocpi(settings, spool.publish, dead_letter, registry.site_of)
+                parts.push_async_callback(server.close)
+                if on_ready is not None:
+                    on_ready(server.port)
+                await stop.wait()
+                await server.close()
+                await wait_for(lambda: forwarder.caught_up, 30.0, "the spool forwarder")
+        return
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
 def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
     from connectors.ocpi import PartnerStore, PartyRef
     from connectors.ocpi.partners import ROLES
-    from gridstream.pipeline import partners_file, run_ocpi
+    from gridstream.pipeline import partners_file
 
     if args.ocpi_command is None:
         try:
-            asyncio.run(run_ocpi(settings))
+            asyncio.run(_run_ocpi(settings))
         except (KeyboardInterrupt, asyncio.CancelledError):
             return 130
         return 0

@@ -202,7 +202,8 @@ def load_sites(settings: Settings) -> list[SiteAssignment]:
     return parse_sites_csv(text, where=f"GRIDSTREAM_SITES_FILE={path}")
 
 
-async def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> bool:
+async def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> bool:
+    """Wait until ``predicate()`` holds (True) or ``timeout_s`` passed (False, logged)."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
@@ -437,7 +438,7 @@ async def _run_on(
         await _run_load(options, server, fleet, sim_clock, ledger, stop)
         await _close_server(server)  # no new data: let the worker and the sink catch up
         await ocpi.close()
-        await _wait_for(lambda: forwarder.caught_up, options.drain_timeout_s, "the spool forwarder")
+        await wait_for(lambda: forwarder.caught_up, options.drain_timeout_s, "the spool forwarder")
 
         def worker_caught_up() -> bool:
             return all(
@@ -446,7 +447,7 @@ async def _run_on(
                 if t == topics.METER_SAMPLES.name
             )
 
-        await _wait_for(worker_caught_up, options.drain_timeout_s, "the worker")
+        await wait_for(worker_caught_up, options.drain_timeout_s, "the worker")
         acked = {**spool.acked, **worker_producer.acked}
 
         def sink_caught_up() -> bool:
@@ -454,11 +455,9 @@ async def _run_on(
             written = sink.flushed_offsets()
             return all(written.get(tp, 0) > off for tp, off in acked.items())
 
-        await _wait_for(sink_caught_up, options.drain_timeout_s, "the warehouse sink")
+        await wait_for(sink_caught_up, options.drain_timeout_s, "the warehouse sink")
         # Sink mode: the spool lets go once the sink's files are in place (its hook).
-        await _wait_for(
-            lambda: spool.held == 0, options.drain_timeout_s, "the spool to be released"
-        )
+        await wait_for(lambda: spool.held == 0, options.drain_timeout_s, "the spool to be released")
 
     refresh_views(data_dir)
     result.messages_accepted = server.counters.accepted
@@ -516,70 +515,6 @@ async def start_ocpi(
         "OCPI receiver listening on http://%s:%d/ocpi/versions", settings.ocpi_host, server.port
     )
     return server
-
-
-async def run_ocpi(
-    settings: Settings,
-    *,
-    stop: asyncio.Event | None = None,
-    on_ready: Callable[[OcpiServer], None] | None = None,
-) -> OcpiServer:
-    """``gridstream ocpi``: the OCPI receiver alone, with its own spool, until ``stop``.
-
-    Records go through a spool of its own (``GRIDSTREAM_SPOOL_DIR`` + ``-ocpi``, else
-    ``spool-ocpi`` in the data dir: one process per spool) to the broker. With the
-    embedded broker nothing writes the warehouse and the broker forgets on exit: set
-    GRIDSTREAM_KAFKA_BOOTSTRAP, or use ``gridstream run``, which serves OCPI too.
-    """
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-    registry = SiteRegistry(settings.site_timezone)
-    for assignment in load_sites(settings):
-        registry.assign(assignment)
-    spool_dir = (
-        settings.spool_dir.with_name(settings.spool_dir.name + "-ocpi")
-        if settings.spool_dir is not None
-        else settings.data_dir / "spool-ocpi"
-    )
-    try:
-        with broker_session(settings.kafka_bootstrap) as broker:
-            if broker.embedded:
-                log.warning(
-                    "gridstream ocpi with the embedded broker: records are kept in memory "
-                    "and nothing writes the warehouse; set GRIDSTREAM_KAFKA_BOOTSTRAP"
-                )
-            async with contextlib.AsyncExitStack() as parts:
-                spool = Spool(
-                    spool_dir,
-                    max_bytes=settings.spool_max_bytes,
-                    mode=spool_release_mode(settings, broker),
-                )
-                await spool.start()
-                parts.push_async_callback(spool.close)
-                forwarder = Forwarder(
-                    spool, KafkaTarget(broker.bootstrap, client_id="gridstream-ocpi")
-                )
-                await forwarder.start()
-                parts.push_async_callback(forwarder.stop)
-
-                async def dead_letter(letter: DeadLetter) -> None:
-                    await spool.publish([letter])
-
-                server = await start_ocpi(settings, spool.publish, dead_letter, registry.site_of)
-                parts.push_async_callback(server.close)
-                if on_ready is not None:
-                    on_ready(server)
-                await stop.wait()
-                await server.close()
-                await _wait_for(lambda: forwarder.caught_up, 30.0, "the spool forwarder")
-        return server
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
 
 
 def spool_release_mode(settings: Settings, broker: BrokerInfo) -> ReleaseMode:

@@ -92,7 +92,7 @@ def read_period(raw: Mapping[str, Any], where: str) -> Period:
     volumes: list[tuple[str, float]] = []
     for k, dim in enumerate(dims):
         kind = dim.get("type")
-        if kind not in KNOWN_DIMENSIONS:
+        if not isinstance(kind, str) or kind not in KNOWN_DIMENSIONS:
             raise WireError(
                 f"{where}.dimensions[{k}].type: {kind!r} is not a CdrDimensionType; known: "
                 + ", ".join(sorted(KNOWN_DIMENSIONS))

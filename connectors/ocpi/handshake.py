@@ -108,7 +108,7 @@ def common_version(theirs: Sequence[Mapping[str, Any]]) -> str | None:
     >>> common_version([{"version": "2.1.1", "url": "u"}]) is None
     True
     """
-    spoken = {v.get("version") for v in theirs}
+    spoken = {v.get("version") for v in theirs if isinstance(v.get("version"), str)}
     for version in reversed(VERSIONS):
         if version in spoken:
             return version

@@ -74,7 +74,7 @@ def _reading(raw: Mapping[str, Any], where: str) -> Reading:
     else:
         location = _LOCATIONS.get(side or "", side)
     phase = raw.get("phase")
-    if phase is not None and phase not in _PHASES:
+    if phase is not None and (not isinstance(phase, str) or phase not in _PHASES):
         raise WireError(f"{where}.phase: {phase!r} is not one of {', '.join(sorted(_PHASES))}")
     return Reading(
         measurand=positive,

@@ -138,11 +138,13 @@ def _check_fields(body: Mapping[str, Any], *, whole: bool) -> None:
         kwh = number(body["kwh"], f"{where}.kwh")
         if kwh < 0:
             raise WireError(f"{where}.kwh: must be >= 0, got {kwh}")
-    if "status" in body and body["status"] not in STATUSES:
+    if "status" in body and (not isinstance(body["status"], str) or body["status"] not in STATUSES):
         raise WireError(
             f"{where}.status: {body['status']!r} is not one of {', '.join(sorted(STATUSES))}"
         )
-    if "auth_method" in body and body["auth_method"] not in AUTH_METHODS:
+    if "auth_method" in body and (
+        not isinstance(body["auth_method"], str) or body["auth_method"] not in AUTH_METHODS
+    ):
         raise WireError(
             f"{where}.auth_method: {body['auth_method']!r} is not one of "
             + ", ".join(sorted(AUTH_METHODS))

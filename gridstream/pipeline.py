@@ -425,10 +425,13 @@ async def _run_on(
         async def progress() -> None:
             while True:
                 await asyncio.sleep(10)
+                ocpi_counts = ocpi.receiver.counters
                 log.info(
-                    "OCPP messages accepted %d, rejected %d; samples processed %d; "
-                    "quarter-hours %d, peaks %d; warehouse rows %d",
-                    server.counters.accepted, server.counters.rejected, worker.samples_in,
+                    "OCPP messages accepted %d, rejected %d; OCPI requests accepted %d, "
+                    "refused %d; samples processed %d; quarter-hours %d, peaks %d; "
+                    "warehouse rows %d",
+                    server.counters.accepted, server.counters.rejected, ocpi_counts.accepted,
+                    ocpi_counts.rejected + ocpi_counts.unauthorized, worker.samples_in,
                     worker.loads_out, worker.peaks_out, sum(sink.stats().rows_written.values()),
                 )  # fmt: skip
 

@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,8 +126,15 @@ class OcpiReceiver:
         peer: handshake.PeerClient,
         own_party: PartyRef,
         id_token_key: bytes,
+        max_ended_sessions: int = 100_000,
     ) -> None:
-        """Hold the dependencies; build the app with ``app()``."""
+        """Hold the dependencies; build the app with ``app()``.
+
+        Ended sessions are held (a partner re-sending one then publishes nothing) up to
+        ``max_ended_sessions``; older ones are forgotten, and one sent again after that
+        publishes its events again and its readings, which are the same readings and which
+        the warehouse and the stream core count once.
+        """
         self._publish = publish
         self._dead_letter = dead_letter
         self.partners = partners
@@ -140,6 +148,9 @@ class OcpiReceiver:
         self.locations: dict[tuple[str, str, str], locations.LocationState] = {}
         self.cdrs: dict[tuple[str, str, str], Any] = {}
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
+        #: Ended sessions, oldest first: the ones beyond ``max_ended_sessions`` are forgotten.
+        self._ended: OrderedDict[sessions.SessionKey, None] = OrderedDict()
+        self.max_ended_sessions = max_ended_sessions
 
     # -- the app -------------------------------------------------------------------------
 
@@ -427,8 +438,18 @@ class OcpiReceiver:
         def keep(state: Any) -> None:
             if state is not None:
                 self.sessions[key] = state
+                if state.ended:
+                    self._forget_old_sessions(key)
 
         return await self._run(request, key=("session", *key), step=step, keep=keep)
+
+    def _forget_old_sessions(self, ended: sessions.SessionKey) -> None:
+        self._ended[ended] = None
+        self._ended.move_to_end(ended)
+        while len(self._ended) > self.max_ended_sessions:
+            old, _ = self._ended.popitem(last=False)
+            self.sessions.pop(old, None)
+            self._locks.pop(("session", *old), None)
 
     async def _get(
         self, request: Request, held: Callable[[], Any], view: Callable[[Any], Any]

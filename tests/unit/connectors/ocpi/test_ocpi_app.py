@@ -184,3 +184,16 @@ async def test_the_openapi_document_lists_every_route(harness: Harness) -> None:
         "/ocpi/{version}/cdrs",
         "/ocpi/{version}/locations/{country_code}/{party_id}/{location_id}",
     }
+
+
+async def test_only_the_most_recent_ended_sessions_are_held(harness: Harness) -> None:
+    harness.receiver.max_ended_sessions = 2
+    token_c = await harness.register()
+    body = fixture("session_example_2_short_finished.json")  # COMPLETED
+    for sid in ("1", "2", "3"):
+        url = f"/ocpi/2.2.1/sessions/BE/BEC/{sid}"
+        answer = await harness.client.put(
+            url, json={**body, "id": sid}, headers=harness.header(token_c)
+        )
+        assert answer.json()["status_code"] == 1000
+    assert sorted(k[2] for k in harness.receiver.sessions) == ["2", "3"]

@@ -148,12 +148,17 @@ def register_readings(import_wh: float, export_wh: float) -> list[Reading]:
 
 
 def readings_by_instant(
-    periods: Sequence[Period], end: datetime | None, unit: EnergyUnit
+    periods: Sequence[Period],
+    end: datetime | None,
+    unit: EnergyUnit,
+    since: datetime | None = None,
 ) -> dict[datetime, tuple[Reading, ...]]:
     """Every reading a session's periods give, by instant (see the module docstring).
 
     ``end`` is the session's ``end_date_time`` (None while it runs). Registers appear only
-    when some period carries energy.
+    when some period carries energy. With ``since``, only the instants at or after it are
+    built (those before it depend only on earlier periods: a PATCH that appends one period
+    costs one period's readings, not the whole session's).
 
     >>> from datetime import UTC
     >>> t = lambda m: datetime(2026, 1, 1, 10, m, tzinfo=UTC)
@@ -170,13 +175,15 @@ def readings_by_instant(
     out: dict[datetime, tuple[Reading, ...]] = {}
     import_total = export_total = 0.0
     for period in ordered:
-        readings = register_readings(import_total, export_total) if with_energy else []
-        readings += instant_readings(period)
-        if readings:
-            out[period.start] = tuple(readings)
+        if since is None or period.start >= since:
+            readings = register_readings(import_total, export_total) if with_energy else []
+            readings += instant_readings(period)
+            if readings:
+                out[period.start] = tuple(readings)
         imp, exp = period.energy()
         import_total = round(import_total + to_canonical(imp, unit)[0], 6)
         export_total = round(export_total + to_canonical(exp, unit)[0], 6)
-    if with_energy and end is not None and (not ordered or end > ordered[-1].start):
+    ends_last = end is not None and (not ordered or end > ordered[-1].start)
+    if with_energy and end is not None and ends_last and (since is None or end >= since):
         out[end] = tuple(register_readings(import_total, export_total))
     return out

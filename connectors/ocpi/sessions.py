@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from connectors.ocpi.dimensions import (
@@ -246,8 +246,10 @@ def _publish(
     site = ctx.site_of(station)
     connector = str(f["connector_id"])
     connector_id = int(connector) if connector.isdigit() else None
-    wanted = readings_by_instant(list(new.periods.values()), end, unit)
-    if not any(p.has_energy() for p in new.periods.values()) and kwh > 0:
+    kwh_only = not any(p.has_energy() for p in new.periods.values()) and kwh > 0
+    since = None if kwh_only else _changed_since(old, new, unit, end)
+    wanted = readings_by_instant(list(new.periods.values()), end, unit, since)
+    if kwh_only:
         # No energy in the periods (many partners send none): the kwh total is the register.
         start = parse_datetime(f["start_date_time"], "start_date_time")
         wanted[start] = _kwh_register(0.0, wanted.get(start, ()))
@@ -303,6 +305,30 @@ def _publish(
     state = replace(new, unit=unit, published=published, ended=ended)
     note = "older than the session held (by last_updated): fields kept" if stale else None
     return state, Accepted(tuple(events + records), None, note)
+
+
+#: Later than any instant: nothing to rebuild.
+_NEVER: Final = datetime.max.replace(tzinfo=UTC)
+
+
+def _changed_since(
+    old: SessionState | None, new: SessionState, unit: EnergyUnit, end: datetime | None
+) -> datetime | None:
+    """The earliest instant whose readings may differ from ``old``'s (None: all of them)."""
+    if old is None or unit != old.unit:
+        return None
+    if any(p.has_energy() for p in old.periods.values()) != any(
+        p.has_energy() for p in new.periods.values()
+    ):
+        return None  # registers appear at (or vanish from) every instant
+    starts = [start for start, p in new.periods.items() if old.periods.get(start) != p]
+    starts += [start for start in old.periods if start not in new.periods]
+    old_end = old.fields.get("end_date_time")
+    if (end.isoformat() if end else None) != (
+        parse_datetime(old_end, "end").isoformat() if old_end else None
+    ):
+        starts += [t for t in (end, parse_datetime(old_end, "end") if old_end else None) if t]
+    return min(starts, default=_NEVER)
 
 
 def _kwh_register(kwh: float, others: tuple[Reading, ...]) -> tuple[Reading, ...]:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.ocpi.cdrs import post_cdr
+from connectors.ocpi.dimensions import readings_by_instant
 from connectors.ocpi.locations import patch_location, put_location
 from connectors.ocpi.meter_samples import read_meter_sample
 from connectors.ocpi.sessions import Context, patch_session, put_session
@@ -112,3 +113,5 @@ def test_patches_resent_in_any_order_never_raise_a_register(order: list[int]) ->
     # periods before it that arrived: never more than 1 + 2 + 3 kWh before the fourth.
     assert all(wh <= sum(1000.0 * (1 + j) for j in range(4)) for wh in highest.values())
     assert state is not None and len(state.periods) == len(set(order))
+    # What was published last per instant is what the final periods give, built at once.
+    assert dict(state.published) == readings_by_instant(list(state.periods.values()), None, "kWh")

@@ -33,7 +33,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from bench import ocpi
+from bench import ocpi, site_load
 from bench.load import READINGS_PER_FRAME, run_stations
 from connectors.ocpp.server import serve_ocpp
 from gridstream import topics
@@ -212,5 +212,7 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     results = asyncio.run(main(args.stations, args.messages, args.ocpi_sessions, args.ocpi_patches))
     print(report(results))
+    results["site_load"] = site_load.run()  # the computation alone, netting on and off
+    print(site_load.report(results["site_load"]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -140,6 +140,14 @@ REASONS: Final[dict[str, Reason]] = {
             "OCPI: no, unknown or wrong-stage token (Authorization: Token ...)",
         ),
         Reason(
+            "outlier",
+            "GenericError",
+            "GenericError",
+            2001,
+            422,
+            "register reading dropped: it breaks a series consistent across it (a misread)",
+        ),
+        Reason(
             "bad_record",
             "FormationViolation",
             "FormatViolation",

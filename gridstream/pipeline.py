@@ -117,6 +117,15 @@ class RunResult:
     oversize_closed: int = 0
     records_produced: int = 0
     samples_processed: int = 0
+    #: Meter quirks (DOMAIN.md, Meter values): unreadable sampled values dropped alone,
+    #: register misreads dropped, segment breaks (resets, new meters), estimated site
+    #: quarter-hours emitted, and readings refused as too late. Each dropped reading is in
+    #: the dead-letter topic with its reason.
+    values_dropped: int = 0
+    outliers: int = 0
+    resets: int = 0
+    estimated: int = 0
+    too_late: int = 0
     #: Spool entries not yet durable at exit (0 after a clean drain): sent at the next start.
     spool_held: int = 0
     rows_written: dict[str, int] = field(default_factory=dict)
@@ -144,6 +153,12 @@ class RunResult:
                 f"{self.messages_not_stored}; internal errors: {self.internal_errors}\n"
                 if self.messages_not_stored or self.internal_errors
                 else ""
+            )
+            + (
+                f"  meter quirks: {self.values_dropped} unreadable values dropped, "
+                f"{self.outliers} register misreads dropped, {self.resets} resets or new "
+                f"meters, {self.too_late} readings too late (all in dead_letters); "
+                f"{self.estimated} estimated quarter-hour figures\n"
             )
             + (
                 f"  re-sent by stations and not stored twice: {self.messages_duplicate} messages, "
@@ -480,6 +495,12 @@ async def _run_on(
     result.records_produced = forwarder.forwarded + worker_producer.sent
     result.spool_held = spool.held
     result.samples_processed = worker.samples_in
+    if isinstance(server, OcppServer):
+        result.values_dropped = server.counters.values_dropped
+    result.outliers = worker.outliers
+    result.resets = worker.resets
+    result.estimated = worker.estimated
+    result.too_late = worker.rejected
     result.rows_written = dict(sink.stats().rows_written)
     result.summary = format_site_summary(site_summary(data_dir, epoch=broker.epoch))
     return result

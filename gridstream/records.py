@@ -300,6 +300,33 @@ class QuarterHourLoad(Record):
     as_of: UtcDatetime
 
 
+class EvseQuarterHourLoad(Record):
+    """One meter's own (gross) energy over ``[interval_start, +15 min)``: a per-EVSE figure.
+
+    The site load nets its meters; this keeps each one's import and export apart, with
+    whether it counted in the site load (a station's main meter stands for its EVSEs, or
+    they for it). ``transaction_id`` is set for a meter whose EVSE is unknown (keyed by its
+    transaction). Latest revision per (site_id, station_id, evse_id, transaction_id,
+    interval_start) wins.
+    """
+
+    site_id: str
+    station_id: str
+    evse_id: int | None
+    transaction_id: str | None
+    interval_start: UtcDatetime
+    import_wh: float
+    export_wh: float
+    avg_import_w: float
+    avg_export_w: float
+    completeness: float
+    estimated: bool
+    in_site_load: bool
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
 class Peak(Record):
     """A site's running monthly quarter-hour peak (highest average import power).
 

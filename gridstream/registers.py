@@ -34,7 +34,9 @@ energy twice in one series, so they are two series: ``Sample.Periodic`` (or no c
 is not the span since the meter's previous sample, and counting them would count part of
 the next periodic interval twice.
 
-Power readings and other measurands are not energy and are skipped.
+Power readings are not energy and ``sample_energy`` skips them; ``sample_power`` reads them
+for meters that report power and no energy (``IMPORT_POWER`` / ``EXPORT_POWER`` series).
+Other measurands are skipped.
 """
 
 from __future__ import annotations
@@ -55,6 +57,13 @@ IMPORT_CLOCK_INTERVAL: Final = f"{IMPORT_INTERVAL}@{CLOCK_CONTEXT}"
 EXPORT_CLOCK_INTERVAL: Final = f"{EXPORT_INTERVAL}@{CLOCK_CONTEXT}"
 """The series of clock-aligned export intervals."""
 
+IMPORT_POWER: Final = "Power.Active.Import"
+"""The series of a power-only meter's import power (W): integrated, flagged estimated."""
+EXPORT_POWER: Final = "Power.Active.Export"
+
+POWER_SERIES: Final = frozenset({IMPORT_POWER, EXPORT_POWER})
+"""Series whose values are power (W), used only where a sample carries no energy."""
+
 INTERVAL_SERIES: Final = frozenset(
     {IMPORT_INTERVAL, EXPORT_INTERVAL, IMPORT_CLOCK_INTERVAL, EXPORT_CLOCK_INTERVAL}
 )
@@ -68,6 +77,8 @@ _SOURCE: Final[dict[str, tuple[str, tuple[str | None, ...] | None]]] = {
     EXPORT_INTERVAL: (EXPORT_INTERVAL, (None, PERIODIC_CONTEXT)),
     IMPORT_CLOCK_INTERVAL: (IMPORT_INTERVAL, (CLOCK_CONTEXT,)),
     EXPORT_CLOCK_INTERVAL: (EXPORT_INTERVAL, (CLOCK_CONTEXT,)),
+    IMPORT_POWER: (IMPORT_POWER, None),
+    EXPORT_POWER: (EXPORT_POWER, None),
 }
 
 # interval measurand -> {context: series}
@@ -90,10 +101,11 @@ _LOCATION_RANK: Final[dict[str | None, int]] = {None: 0, "Outlet": 0, "Inlet": 1
 
 def _series_value(readings: Sequence[Reading], series: str) -> float | None:
     measurand, contexts = _SOURCE[series]
+    unit = "W" if series in POWER_SERIES else "Wh"
     # best[(rank, phase)] = highest value; phase None is the total.
     best: dict[tuple[int, str | None], float] = {}
     for r in readings:
-        if r.measurand != measurand or r.unit != "Wh" or r.value is None:
+        if r.measurand != measurand or r.unit != unit or r.value is None:
             continue
         if contexts is not None and r.context not in contexts:
             continue
@@ -189,3 +201,17 @@ def sample_registers(readings: Sequence[Reading]) -> tuple[float | None, float |
     """
     energy = sample_energy(readings)
     return energy.get(IMPORT_REGISTER), energy.get(EXPORT_REGISTER)
+
+
+def sample_power(readings: Sequence[Reading], series: str) -> float | None:
+    """The power (W) of one sample in ``IMPORT_POWER`` or ``EXPORT_POWER``; None if absent.
+
+    The same rules as energy: the outlet total, else the sum of its phases, else the inlet.
+    A power-only meter's energy is integrated from it (DOMAIN.md, Intervals and energy).
+
+    >>> from gridstream.records import Reading
+    >>> sample_power([Reading(measurand=IMPORT_POWER, value=v, unit="W", phase=p)
+    ...               for v, p in ((3680.0, "L1-N"), (3680.0, "L2-N"))], IMPORT_POWER)
+    7360.0
+    """
+    return _series_value(readings, series)

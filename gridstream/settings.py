@@ -115,6 +115,22 @@ class Settings(BaseSettings):
         300.0,
         description="Readings further apart than this make an interval estimated, not measured.",
     )
+    max_evse_power_w: float = Field(
+        400_000.0,
+        gt=0,
+        description="Rated power of an EVSE the registry gives none for (W): no pair of its "
+        "meter readings may imply more; beyond it the pair is an outlier or a gap, not energy.",
+    )
+    max_station_power_w: float = Field(
+        2_000_000.0,
+        gt=0,
+        description="The same bound for a station's main meter (EVSE 0), which sums its EVSEs.",
+    )
+    net_step_s: float = Field(
+        60.0,
+        description="Step of the grid on which a site's meters are netted (import minus "
+        "export per step); must divide 15 minutes.",
+    )
     allowed_lateness_s: float = Field(
         6 * 3600.0,
         description="How late a reading may arrive and still revise its quarter-hour.",

@@ -66,6 +66,9 @@ REGISTRY_STATIONS = Topic(
     retention_ms=-1,
 )
 LOAD_QUARTER_HOUR = Topic("load.quarter_hour", "site_id", records.QuarterHourLoad, SITE_PARTITIONS)
+LOAD_EVSE_QUARTER_HOUR = Topic(
+    "load.evse_quarter_hour", "site_id", records.EvseQuarterHourLoad, SITE_PARTITIONS
+)
 PEAKS = Topic("peaks", "site_id", records.Peak, SITE_PARTITIONS)
 CDRS = Topic("cdrs", "site_id", records.OcpiCdr, SITE_PARTITIONS)
 OCPI_LOCATIONS = Topic(
@@ -86,6 +89,7 @@ ALL: tuple[Topic, ...] = (
     REGISTRY_SITES,
     REGISTRY_STATIONS,
     LOAD_QUARTER_HOUR,
+    LOAD_EVSE_QUARTER_HOUR,
     PEAKS,
     CDRS,
     OCPI_LOCATIONS,

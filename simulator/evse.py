@@ -16,6 +16,7 @@ from typing import Literal
 
 from simulator.fleet import EvseSpec
 from simulator.meter import Battery, MeterReading, Registers, energy_ws, reading
+from simulator.quirks import misread_wh
 from simulator.sessions import Session, session_power_w
 
 SampleKind = Literal["clock", "periodic"]
@@ -39,7 +40,8 @@ class EvseStep:
        and discharging, or between Charging and SuspendedEV.
 
     ``reading`` is the same for all of them: registers at ``ts``, power in force from ``ts``.
-    ``discharging`` and ``charging_state`` describe the state from ``ts`` on.
+    ``discharging`` and ``charging_state`` describe the state from ``ts`` on. ``offline``:
+    the station was offline at ``ts`` (it sends this step late, from its queue).
     """
 
     evse: EvseSpec
@@ -52,6 +54,7 @@ class EvseStep:
     state_changed: bool = False
     discharging: bool = False
     charging_state: ChargingState = "Idle"
+    offline: bool = False
 
     @property
     def ts(self) -> datetime:
@@ -70,11 +73,21 @@ class EvseStep:
 
 
 class EvseSim:
-    """The meter and sessions of one EVSE, advanced instant by instant."""
+    """The meter and sessions of one EVSE, advanced instant by instant.
+
+    The meter's quirks (``evse.misread``, ``evse.reset``) happen at their offsets from
+    ``start``: a reset swaps the registers at its instant (a change, not reported by
+    itself); a misread shows on the first periodic sample at or after its instant that
+    carries nothing else.
+    """
 
     def __init__(self, evse: EvseSpec, sessions: Iterator[Session], start: datetime) -> None:
         """Start at ``start`` with the EVSE's initial registers and no EV plugged in."""
         self.evse = evse
+        self.meter_no = 0
+        self._reset_at = None if evse.reset is None else start + evse.reset.after
+        self._misread_at = None if evse.misread is None else start + evse.misread.after
+        self._last: MeterReading | None = None
         self._sessions = sessions
         self._next: Session | None = next(sessions, None)
         self.ts = start
@@ -95,6 +108,8 @@ class EvseSim:
                 candidates += [t for t in (window.start, window.end) if t > self.ts]
         elif self._next is not None:
             candidates.append(self._next.arrival)
+        if self._reset_at is not None and self._reset_at > self.ts:
+            candidates.append(self._reset_at)
         # A change planned for an instant already passed happens at the next second.
         return max(min(candidates), self.ts + timedelta(seconds=1)) if candidates else None
 
@@ -103,6 +118,11 @@ class EvseSim:
         if t < self.ts:
             raise ValueError(f"EVSE {self.evse.evse_id}: cannot go back from {self.ts} to {t}")
         self._integrate(t)
+        if self._reset_at is not None and t >= self._reset_at:
+            assert self.evse.reset is not None
+            self.registers = Registers.from_wh(self.evse.reset.new_import_wh)
+            self.meter_no += 1
+            self._reset_at = None
         ended: Session | None = None
         end_reason: EndReason | None = None
         started: Session | None = None
@@ -125,7 +145,11 @@ class EvseSim:
         )
 
     def end_session(self, reason: EndReason) -> EvseStep | None:
-        """End the running session now (at ``ts``), e.g. when the simulation stops."""
+        """End the running session now (at ``ts``), e.g. when the simulation stops.
+
+        A meter reports one reading per instant: when the EVSE already reported at ``ts``,
+        the end carries that reading again (the power measured then, not the 0 after).
+        """
         if self.session is None:
             return None
         ended = self.session
@@ -190,10 +214,30 @@ class EvseSim:
         mode_changed: bool = False,
         state_changed: bool = False,
     ) -> EvseStep:
-        soc = self.battery.soc_pct if self.battery is not None else None
-        meter = reading(
-            self.ts, self.registers, self.power_w, self.evse.spec.phases, self.evse.seed, soc
-        )
+        if self._last is not None and self._last.ts == self.ts:
+            meter = self._last
+        else:
+            soc = self.battery.soc_pct if self.battery is not None else None
+            meter = reading(
+                self.ts,
+                self.registers,
+                self.power_w,
+                self.evse.spec.phases,
+                self.evse.seed,
+                soc,
+                self.meter_no,
+            )
+            self._last = meter
+        quiet = ended is None and started is None and not mode_changed and not state_changed
+        if (
+            sample == "periodic"
+            and quiet
+            and self._misread_at is not None
+            and self.ts >= self._misread_at
+        ):
+            assert self.evse.misread is not None
+            meter = replace(meter, misread_wh=misread_wh(meter.import_wh, self.evse.misread.kind))
+            self._misread_at = None
         return EvseStep(
             evse=self.evse,
             reading=meter,

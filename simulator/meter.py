@@ -135,6 +135,9 @@ class MeterReading:
     ``import_wh`` / ``export_wh`` are the truncated registers; ``power_w`` is the power in
     force from ``ts`` on (import positive, export negative), rounded to 1 W; voltages and
     currents are per phase (L1, L2, L3 in order); ``soc_pct`` is None without an EV.
+    ``meter_no`` counts the meters the EVSE had (0, then 1 after a reset: a new register);
+    ``misread_wh`` is the wrong import register the meter shows instead of ``import_wh``
+    at this instant (``quirks.Misread``), None when it reads right.
     """
 
     ts: datetime
@@ -144,6 +147,13 @@ class MeterReading:
     voltages_v: tuple[float, ...]
     currents_a: tuple[float, ...]
     soc_pct: float | None
+    meter_no: int = 0
+    misread_wh: int | None = None
+
+    @property
+    def shown_import_wh(self) -> int:
+        """The import register as the meter shows it (misread or not)."""
+        return self.import_wh if self.misread_wh is None else self.misread_wh
 
     @property
     def import_power_w(self) -> float:
@@ -163,6 +173,7 @@ def reading(
     phases: int,
     seed: int,
     soc_pct: float | None,
+    meter_no: int = 0,
 ) -> MeterReading:
     """The meter's reading at ``ts`` (registers truncated, power rounded to 1 W)."""
     import_wh, export_wh = registers.read()
@@ -176,4 +187,5 @@ def reading(
         voltages_v=voltages,
         currents_a=phase_currents_a(power, voltages),
         soc_pct=None if soc_pct is None else round(soc_pct, 1),
+        meter_no=meter_no,
     )

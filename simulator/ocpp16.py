@@ -4,7 +4,9 @@
 connector ``n``. Values are strings (PROTOCOLS.md section 2): the import register in Wh
 (or kWh with three decimals, for stations configured so), import power in W, current and
 phase-to-neutral voltage per phase, and SoC on DC chargers. ``meterStart`` / ``meterStop``
-are integer Wh. The CSMS assigns the transactionId (an integer).
+are integer Wh. The CSMS assigns the transactionId (an integer). A 1.6 station queues its
+messages while offline and sends them, in order, when it is back: 1.6 has no flag for
+that, only the old timestamps tell.
 """
 
 from __future__ import annotations
@@ -36,17 +38,21 @@ LOGGER = logging.getLogger(__name__)
 def sampled_values(
     meter: MeterReading, context: str, energy_unit: EnergyUnit, with_soc: bool
 ) -> list[SampledValue]:
-    """The 1.6 sampledValue list of one reading, all values as strings."""
+    """The 1.6 sampledValue list of one reading, all values as strings.
+
+    The import register is what the meter shows (``shown_import_wh``: a misread too).
+    """
+    shown_wh = meter.shown_import_wh
     energy = (
         SampledValue(
-            value=str(meter.import_wh),
+            value=str(shown_wh),
             context=context,
             measurand="Energy.Active.Import.Register",
             unit="Wh",
         )
         if energy_unit == "Wh"
         else SampledValue(
-            value=kwh_text(meter.import_wh),
+            value=kwh_text(shown_wh),
             context=context,
             measurand="Energy.Active.Import.Register",
             unit="kWh",
@@ -135,9 +141,15 @@ class V16Speaker:
 
     def _record(self, step: EvseStep) -> None:
         if self._ledger is not None:
+            meter = step.reading
+            station_id, evse_id = self._station.station_id, step.evse.evse_id
             self._ledger.record_register(
-                self._station.station_id, step.evse.evse_id, step.ts, step.reading.import_wh
+                station_id, evse_id, step.ts, meter.import_wh, meter_no=meter.meter_no
             )
+            if meter.misread_wh is not None:
+                self._ledger.record_misread(
+                    station_id, evse_id, step.ts, meter.misread_wh, meter.import_wh
+                )
 
     async def send(self, step: EvseStep) -> bool:
         """MeterValues, StopTransaction, StartTransaction and status changes of one step.

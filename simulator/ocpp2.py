@@ -9,7 +9,10 @@ transactionId is the session's UUID, chosen by the station. Meter values are JSO
 with ``unitOfMeasure`` (PROTOCOLS.md section 3); outside a transaction an EVSE reports
 through MeterValues. On 2.1, ``transactionInfo.operationMode`` is ChargingOnly, or
 CentralSetpoint while the EV discharges, and V2X EVSEs report the export register and
-export power.
+export power. A power-only EVSE reports no energy register at all. A TransactionEvent
+queued while the station was offline says ``offline: true``. A session may carry the
+transactionId of an earlier, ended one (``Session.transaction_id``): its seqNo starts at
+0 again.
 """
 
 from __future__ import annotations
@@ -58,9 +61,11 @@ def sampled_values(types: ModuleType, step: EvseStep, context: str) -> list[Any]
             **extra,
         )
 
-    values = [value(meter.import_wh, "Energy.Active.Import.Register", "Wh")]
-    if evse.bidirectional:
-        values.append(value(meter.export_wh, "Energy.Active.Export.Register", "Wh"))
+    values = []
+    if evse.meter == "register":
+        values.append(value(meter.shown_import_wh, "Energy.Active.Import.Register", "Wh"))
+        if evse.bidirectional:
+            values.append(value(meter.export_wh, "Energy.Active.Export.Register", "Wh"))
     values.append(value(meter.import_power_w, "Power.Active.Import", "W"))
     if evse.bidirectional:
         values.append(value(meter.export_power_w, "Power.Active.Export", "W"))
@@ -138,12 +143,25 @@ class V2Speaker:
         )
 
     def _record(self, step: EvseStep) -> None:
-        if self._ledger is not None:
-            meter = step.reading
-            export = meter.export_wh if step.evse.bidirectional else None
-            self._ledger.record_register(
-                self._station.station_id, step.evse.evse_id, step.ts, meter.import_wh, export
+        if self._ledger is None:
+            return
+        meter = step.reading
+        station_id, evse_id = self._station.station_id, step.evse.evse_id
+        if step.evse.meter == "power_only":
+            self._ledger.record_power(station_id, evse_id, step.ts, meter.import_power_w)
+            return
+        export = meter.export_wh if step.evse.bidirectional else None
+        self._ledger.record_register(
+            station_id, evse_id, step.ts, meter.import_wh, export, meter.meter_no
+        )
+        if meter.misread_wh is not None:
+            self._ledger.record_misread(
+                station_id, evse_id, step.ts, meter.misread_wh, meter.import_wh
             )
+
+    def _meter_wh(self, step: EvseStep) -> float | None:
+        """The import register a session event reports (None for a power-only EVSE)."""
+        return None if step.evse.meter == "power_only" else step.reading.import_wh
 
     def _meter_value(self, step: EvseStep, context: str) -> list[Any]:
         return [
@@ -172,6 +190,7 @@ class V2Speaker:
                 seq_no=seq,
                 transaction_info=info,
                 meter_value=self._meter_value(step, context),
+                offline=True if step.offline else None,
                 **extra,
             )
         )
@@ -200,7 +219,7 @@ class V2Speaker:
                     evse_id,
                     tx,
                     step.ts,
-                    step.reading.import_wh,
+                    self._meter_wh(step),
                     stopped,
                 )
             await self._status(evse, "Available", step.ts)
@@ -231,7 +250,7 @@ class V2Speaker:
 
     async def _start(self, step: EvseStep, session: Session) -> bool:
         evse = step.evse
-        tx = session.session_id
+        tx = session.transaction_id
         self._tx[evse.evse_id] = tx
         self._seq[evse.evse_id] = 0
         await self._status(evse, "Occupied", step.ts)
@@ -247,7 +266,7 @@ class V2Speaker:
         )
         if self._ledger is not None:
             self._ledger.record_start(
-                self._station.station_id, evse.evse_id, tx, step.ts, step.reading.import_wh
+                self._station.station_id, evse.evse_id, tx, step.ts, self._meter_wh(step)
             )
         token_info = answer.id_token_info
         status = token_info.get("status") if token_info else "Accepted"

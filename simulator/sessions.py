@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import TypeAlias
 
 from simulator.fleet import EvseSpec
+from simulator.quirks import Visit
 
 #: Share of the maximum power left at 100 % state of charge (end of the CV phase).
 TAPER_FLOOR_SHARE = 0.1
@@ -40,8 +41,10 @@ class Discharge:
 class Session:
     """One EV's visit: plugged in over ``[arrival, departure)``.
 
-    ``session_id`` is a UUID string (a 2.x transactionId); ``efficiency`` is the share of
-    grid energy that reaches the battery (and of battery energy that reaches the grid).
+    ``session_id`` is a UUID string, unique per session; ``transaction_id`` is the 2.x
+    transactionId the station sends for it (``session_id`` unless the station reuses an
+    earlier one). ``efficiency`` is the share of grid energy that reaches the battery (and
+    of battery energy that reaches the grid).
     """
 
     session_id: str
@@ -55,6 +58,7 @@ class Session:
     taper_from_pct: float
     efficiency: float = 0.92
     discharge: Discharge | None = None
+    transaction_id: str = ""
 
     def __post_init__(self) -> None:
         """Refuse sessions that end before they start."""
@@ -63,6 +67,8 @@ class Session:
                 f"session {self.session_id}: departure {self.departure} is not after "
                 f"arrival {self.arrival}"
             )
+        if not self.transaction_id:
+            object.__setattr__(self, "transaction_id", self.session_id)
 
 
 SessionPlanner: TypeAlias = Callable[[EvseSpec, datetime], Iterator[Session]]
@@ -110,10 +116,45 @@ def _minutes(rng: random.Random, low: float, high: float) -> timedelta:
     return timedelta(seconds=rng.randint(int(low * 60), int(high * 60)))
 
 
+def _visit_session(
+    rng: random.Random, evse: EvseSpec, start: datetime, visit: Visit, previous: Session | None
+) -> Session:
+    """The session of a planned ``visit`` (times are offsets from ``start``)."""
+    window = visit.discharge
+    session_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    if visit.reuse_transaction_id and previous is None:
+        raise ValueError(f"EVSE {evse.evse_id}: a first visit has no transaction id to reuse")
+    return Session(
+        session_id=session_id,
+        arrival=start + visit.arrive_after,
+        departure=start + visit.arrive_after + visit.stay,
+        id_token=f"{rng.getrandbits(56):014X}",
+        capacity_wh=visit.capacity_wh,
+        soc_start_pct=visit.soc_start_pct,
+        soc_target_pct=visit.soc_target_pct,
+        ev_max_power_w=visit.ev_max_power_w,
+        taper_from_pct=visit.taper_from_pct,
+        efficiency=0.95 if evse.spec.dc else 0.9,
+        discharge=None
+        if window is None
+        else Discharge(
+            start=start + window.after,
+            end=start + window.after + window.lasting,
+            power_w=window.power_w,
+            min_soc_pct=window.min_soc_pct,
+        ),
+        transaction_id=previous.transaction_id
+        if visit.reuse_transaction_id and previous is not None
+        else session_id,
+    )
+
+
 def plan_sessions(evse: EvseSpec, start: datetime) -> Iterator[Session]:
     """The EVSE's sessions from ``start`` on, drawn from ``random.Random(evse.seed)``.
 
-    Endless; arrivals are at whole seconds, the first within 20 minutes of ``start``.
+    Endless; arrivals are at whole seconds. The EVSE's planned visits (``evse.visits``)
+    come first, as planned; the drawn sessions follow, the first within 20 minutes of
+    ``start`` or of the last visit's departure.
 
     - AC visits last 40 min to 3 h, DC visits 20 to 50 min, V2X visits 2 to 4 h; EVSEs
       stay idle 5 to 45 min (DC: 3 to 20 min) between visits.
@@ -124,7 +165,13 @@ def plan_sessions(evse: EvseSpec, start: datetime) -> Iterator[Session]:
     """
     rng = random.Random(evse.seed)
     kind = evse.spec
-    t = start + _minutes(rng, 0, 20)
+    t = start
+    previous: Session | None = None
+    for visit in evse.visits:
+        previous = _visit_session(rng, evse, start, visit, previous)
+        yield previous
+        t = previous.departure
+    t += _minutes(rng, 0, 20) if previous is None else _minutes(rng, 5, 20)
     while True:
         arrival = t
         if evse.bidirectional:

@@ -2,7 +2,8 @@
 
 A station connects to ``{url_base}/{station_id}`` with its version's subprotocol, boots, and
 then walks its timeline (``timeline.StationSim``): it waits until the simulated clock
-reaches the next instant, and reports the steps there with its version's speaker
+reaches the next instant (or, inside an offline window, the window's end), and reports
+the steps there with its version's speaker
 (``ocpp16.V16Speaker``, ``ocpp2.V2Speaker``), one answered call at a time. Message content
 depends only on the fleet, the start, the sample interval and the session planner; the
 real clock only decides when it is sent.
@@ -10,8 +11,9 @@ real clock only decides when it is sent.
 The run ends on a quarter-hour boundary ``B`` plus one sample: ``B`` is ``end`` (rounded up
 to a quarter-hour), ``start + duration_s x speed`` (likewise), or, when ``stop`` is set
 first, the first boundary at or after the simulated time then. After a stop the remaining
-instants up to ``B + sample_interval`` are sent at once, without waiting for the clock;
-open sessions end at the last instant (reason Local); then the websockets close.
+instants up to each station's first sample after ``B`` are sent at once, without waiting
+for the clock; open sessions end at the last instant (reason Local); then the websockets
+close.
 """
 
 from __future__ import annotations
@@ -39,12 +41,7 @@ from simulator.ledger import Ledger
 from simulator.ocpp2 import V2Speaker
 from simulator.ocpp16 import V16Speaker
 from simulator.sessions import SessionPlanner, plan_sessions
-from simulator.timeline import (
-    StationSim,
-    check_sample_interval,
-    check_start,
-    final_instant,
-)
+from simulator.timeline import StationSim, check_sample_interval, check_start
 from simulator.wire import StationSpeaker
 
 LOGGER = logging.getLogger(__name__)
@@ -60,7 +57,8 @@ _CLIENTS: dict[OcppVersion, type[ChargePoint]] = {
 class SimOptions:
     """How stations behave on the wire; durations are simulated time."""
 
-    #: Meter samples between quarter-hour boundaries (whole seconds, at most 15 min).
+    #: Meter samples between quarter-hour boundaries (whole seconds, at most 15 min), for
+    #: stations whose ``sampling`` has no period of its own.
     sample_interval: timedelta = timedelta(seconds=60)
     #: A Heartbeat at the first instant this long after the previous one.
     heartbeat_interval: timedelta = timedelta(minutes=10)
@@ -72,36 +70,32 @@ class SimOptions:
 
 
 class _Horizon:
-    """The run's last instant: fixed up front by an end, or when ``stop`` is first seen."""
+    """The run's last boundary: fixed up front by an end, or when ``stop`` is first seen."""
 
     def __init__(
         self,
         clock: SimClock,
         stop: asyncio.Event,
         last_boundary: datetime | None,
-        sample_interval: timedelta,
     ) -> None:
         self._clock = clock
         self._stop = stop
         self._last_boundary = last_boundary
-        self._sample_interval = sample_interval
         self._stop_seen = False
 
-    def final_instant(self) -> datetime | None:
-        """``B + sample_interval``, or None while the run has no end yet."""
+    def last_boundary(self) -> datetime | None:
+        """``B``, or None while the run has no end yet."""
         if self._stop.is_set() and not self._stop_seen:
             self._stop_seen = True
             at_stop = max(ceil_quarter_hour(self._clock.now()), self._clock.start)
             if self._last_boundary is None or at_stop < self._last_boundary:
                 self._last_boundary = at_stop
-        if self._last_boundary is None:
-            return None
-        return final_instant(self._last_boundary, self._sample_interval)
+        return self._last_boundary
 
-    def is_past(self, t: datetime) -> bool:
-        """Whether ``t`` lies after the run's last instant."""
-        last = self.final_instant()
-        return last is not None and t > last
+    def is_past(self, t: datetime, sim: StationSim) -> bool:
+        """Whether ``t`` lies after the last instant of ``sim``'s station in this run."""
+        boundary = self.last_boundary()
+        return boundary is not None and t > sim.final_instant(boundary)
 
 
 async def _wait_until(clock: SimClock, t: datetime, stop: asyncio.Event) -> None:
@@ -120,12 +114,17 @@ async def _walk(
     stop: asyncio.Event,
     options: SimOptions,
 ) -> None:
-    """Boot, report every instant up to the horizon, then end the open sessions."""
+    """Boot, report every instant up to the horizon, then end the open sessions.
+
+    An instant inside an offline window is sent when the window ends (with everything
+    else queued by then, in order); no Heartbeat goes out while offline.
+    """
     await speaker.boot(clock.start)
     last_heartbeat = clock.start
-    while not horizon.is_past(sim.peek()):
-        await _wait_until(clock, sim.peek(), stop)
-        if horizon.is_past(sim.peek()):
+    while not horizon.is_past(sim.peek(), sim):
+        due = sim.offline_until(sim.peek()) or sim.peek()
+        await _wait_until(clock, due, stop)
+        if horizon.is_past(sim.peek(), sim):
             break
         t, steps = sim.step()
         for step in steps:
@@ -133,7 +132,7 @@ async def _walk(
                 refusal = sim.refuse(step.evse.evse_id)
                 if refusal is not None:
                     await speaker.send(refusal)
-        if t - last_heartbeat >= options.heartbeat_interval:
+        if sim.offline_until(t) is None and t - last_heartbeat >= options.heartbeat_interval:
             await speaker.heartbeat()
             last_heartbeat = t
     for step in sim.end_sessions("shutdown"):
@@ -215,9 +214,9 @@ async def run_fleet(
     runs ``speed`` times faster than ``monotonic``. The run ends on the first of: the
     simulated ``end``, ``duration_s`` real seconds (``start + duration_s x speed``
     simulated), or ``stop`` being set; each rounded up to a quarter-hour boundary ``B``,
-    and the last instant sent is ``B + sample_interval`` (module docstring). At least one
-    of the three must be given. Every register sent and answered is recorded in
-    ``ledger``.
+    and the last instant a station sends is its first sample after ``B`` (module
+    docstring). At least one of the three must be given. Every meter value sent and
+    answered is recorded in ``ledger``.
 
     A failing station cancels the others and its ``StationError`` is raised (stations that
     failed at the same moment are named in its notes).
@@ -236,7 +235,7 @@ async def run_fleet(
     if duration_s is not None:
         boundaries.append(ceil_quarter_hour(start + timedelta(seconds=duration_s * speed)))
     stop = stop if stop is not None else asyncio.Event()
-    horizon = _Horizon(clock, stop, min(boundaries, default=None), options.sample_interval)
+    horizon = _Horizon(clock, stop, min(boundaries, default=None))
     try:
         async with asyncio.TaskGroup() as tasks:
             for station in fleet.stations:

@@ -1,24 +1,33 @@
 """The simulated timeline of a station: which instants it reports, and what happens then.
 
-Pure. A station samples every EVSE on a clock-aligned grid: each quarter-hour boundary
-(``Sample.Clock``) and every ``sample_interval`` after it within the quarter-hour
-(``Sample.Periodic``), so every interval ``[s, s + 15 min)`` starts and ends with a reading
-of every meter and its energy is exactly a register difference. Session events (arrival,
-departure, discharge window) add instants of their own, on the EVSE concerned only.
+Pure. A station samples every EVSE on a grid of its own (``quirks.Sampling``): each
+quarter-hour boundary (``Sample.Clock``), every ``period`` after it within the quarter-hour
+(``Sample.Periodic``; off the boundaries when the period does not divide 15 minutes), and,
+where its site's load is netted per minute, every minute boundary (``Sample.Clock``). So
+every interval ``[s, s + 15 min)`` starts and ends with a reading of every meter, and its
+energy is exactly a register difference. Session events (arrival, departure, discharge
+window) add instants of their own, on the EVSE concerned only.
 
-A run ends on a quarter-hour boundary ``B`` plus one more sample: the last instant is
-``B + sample_interval``, where open sessions are ended.
+Inside one of the station's offline windows (``quirks.Offline``) the steps are marked
+``offline``: the station sends them late, when the window ends.
+
+A run ends on a quarter-hour boundary ``B`` plus one more sample: the last instant of a
+station is its first sample instant after ``B``, where open sessions are ended.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from gridstream.periods import QUARTER_HOUR, quarter_hour_start
 from simulator.evse import EndReason, EvseSim, EvseStep, SampleKind
 from simulator.fleet import StationSpec
+from simulator.quirks import check_period
 from simulator.sessions import SessionPlanner, plan_sessions
+
+MINUTE = timedelta(minutes=1)
 
 
 def check_start(start: datetime) -> None:
@@ -29,38 +38,54 @@ def check_start(start: datetime) -> None:
 
 def check_sample_interval(sample_interval: timedelta) -> None:
     """Refuse a sample interval that is not a whole number of seconds within (0, 15 min]."""
-    if (
-        sample_interval <= timedelta(0)
-        or sample_interval > QUARTER_HOUR
-        or sample_interval.microseconds != 0
-    ):
-        raise ValueError(f"sample interval {sample_interval} must be whole seconds in (0 s, 900 s]")
+    check_period(sample_interval)
 
 
-def final_instant(last_boundary: datetime, sample_interval: timedelta) -> datetime:
+def first_sample_after_boundary(sample_interval: timedelta, every_minute: bool) -> timedelta:
+    """How long after a quarter-hour boundary a station samples next."""
+    return min(sample_interval, MINUTE) if every_minute else sample_interval
+
+
+def final_instant(
+    last_boundary: datetime, sample_interval: timedelta, every_minute: bool = False
+) -> datetime:
     """The last instant of a run that ends on ``last_boundary``: one sample after it."""
-    return last_boundary + sample_interval
+    return last_boundary + first_sample_after_boundary(sample_interval, every_minute)
 
 
 def sample_instants(
-    start: datetime, sample_interval: timedelta
+    start: datetime, sample_interval: timedelta, every_minute: bool = False
 ) -> Iterator[tuple[datetime, SampleKind]]:
-    """Endless clock-aligned sample instants from ``start`` (a quarter-hour boundary).
+    """Endless sample instants from ``start`` (a quarter-hour boundary).
+
+    Each quarter-hour boundary and, with ``every_minute``, each minute boundary is a
+    ``clock`` sample; every ``sample_interval`` after a quarter-hour boundary within the
+    quarter-hour is a ``periodic`` one (``clock`` where it falls on a minute boundary
+    that is sampled anyway).
 
     >>> grid = sample_instants(datetime(2026, 1, 15, 10, tzinfo=UTC), timedelta(minutes=7))
     >>> [(t.strftime("%H:%M"), kind) for t, kind in [next(grid) for _ in range(4)]]
     [('10:00', 'clock'), ('10:07', 'periodic'), ('10:14', 'periodic'), ('10:15', 'clock')]
+    >>> start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    >>> grid = sample_instants(start, timedelta(seconds=40), every_minute=True)
+    >>> [t.strftime("%M:%S") + " " + kind for t, kind in [next(grid) for _ in range(5)]]
+    ['00:00 clock', '00:40 periodic', '01:00 clock', '01:20 periodic', '02:00 clock']
     """
     check_start(start)
     check_sample_interval(sample_interval)
     boundary = start.astimezone(UTC)
     while True:
-        yield boundary, "clock"
+        end = boundary + QUARTER_HOUR
+        instants: dict[datetime, SampleKind] = {}
         t = boundary + sample_interval
-        while t < boundary + QUARTER_HOUR:
-            yield t, "periodic"
+        while t < end:
+            instants[t] = "periodic"
             t += sample_interval
-        boundary += QUARTER_HOUR
+        if every_minute:
+            instants.update({boundary + k * MINUTE: "clock" for k in range(1, 15)})
+        yield boundary, "clock"
+        yield from sorted(instants.items())
+        boundary = end
 
 
 class StationSim:
@@ -73,11 +98,28 @@ class StationSim:
         sample_interval: timedelta,
         planner: SessionPlanner = plan_sessions,
     ) -> None:
-        """Begin at ``start`` (a quarter-hour boundary), before its first instant."""
+        """Begin at ``start`` (a quarter-hour boundary), before its first instant.
+
+        ``sample_interval`` is the run's; the station's own ``sampling.period`` wins.
+        """
         self.station = station
         self.evses = {e.evse_id: EvseSim(e, planner(e, start), start) for e in station.evses}
-        self._grid = sample_instants(start, sample_interval)
+        self.sample_interval = station.sampling.period or sample_interval
+        self.every_minute = station.sampling.every_minute
+        self._grid = sample_instants(start, self.sample_interval, self.every_minute)
         self._grid_next = next(self._grid)
+        self._offline = [(start + o.after, start + o.after + o.lasting) for o in station.offline]
+
+    def final_instant(self, last_boundary: datetime) -> datetime:
+        """The station's last instant in a run that ends on ``last_boundary``."""
+        return final_instant(last_boundary, self.sample_interval, self.every_minute)
+
+    def offline_until(self, t: datetime) -> datetime | None:
+        """The end of the offline window ``t`` falls in (the station sends then), or None."""
+        for window_start, window_end in self._offline:
+            if window_start <= t < window_end:
+                return window_end
+        return None
 
     def peek(self) -> datetime:
         """The next instant: a grid sample or an EVSE's next change, whichever is first."""
@@ -100,17 +142,23 @@ class StationSim:
             if sample is not None or sim.next_change() == t:
                 step = sim.advance(t, sample)
                 if step.sample is not None or step.changed:
-                    steps.append(step)
+                    steps.append(self._mark(step))
         return t, steps
+
+    def _mark(self, step: EvseStep) -> EvseStep:
+        if self.offline_until(step.ts) is not None:
+            return replace(step, offline=True)
+        return step
 
     def end_sessions(self, reason: EndReason) -> list[EvseStep]:
         """End every running session at the current instant (e.g. at shutdown)."""
         steps = [sim.end_session(reason) for sim in self.evses.values()]
-        return [s for s in steps if s is not None]
+        return [self._mark(s) for s in steps if s is not None]
 
     def refuse(self, evse_id: int) -> EvseStep | None:
         """End the session the CSMS just refused on ``evse_id``; the EV takes no energy."""
-        return self.evses[evse_id].end_session("refused")
+        step = self.evses[evse_id].end_session("refused")
+        return None if step is None else self._mark(step)
 
 
 def simulate(
@@ -126,7 +174,7 @@ def simulate(
     live run (``stations.run_fleet``) that reaches its end.
     """
     sim = StationSim(station, start, sample_interval, planner)
-    last = final_instant(last_boundary, sample_interval)
+    last = sim.final_instant(last_boundary)
     out: list[EvseStep] = []
     while sim.peek() <= last:
         out += sim.step()[1]

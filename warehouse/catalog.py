@@ -17,13 +17,16 @@ for dated topics, ``date``), one per topic, every record once::
     site_registry_history         registry.sites      every registry entry ever sent
     station_boots                 registry.stations   every BootNotification (station info)
     quarter_hour_load_revisions   load.quarter_hour   every revision of every interval
+    evse_quarter_hour_load_revisions  load.evse_quarter_hour  every revision, per meter
     peak_revisions                peaks               every revision of every monthly peak
     dead_letters                  dlq                 every rejected input
 
-Derived views: ``meter_readings`` (one row per reading), ``quarter_hour_load`` and
-``peaks`` (latest revision only), ``sessions`` (one row per station and transaction),
-``site_registry`` (latest entry per station) and ``stations`` (latest boot per station:
-vendor, model, serial number, firmware, protocol version). ``refresh_views`` is idempotent; call it
+Derived views: ``meter_readings`` (one row per reading), ``quarter_hour_load`` (the site,
+netted across its meters), ``evse_quarter_hour_load`` (each meter's own gross import and
+export, and whether it counted in the site load) and ``peaks`` (latest revision only),
+``sessions`` (one row per station and transaction), ``site_registry`` (latest entry per
+station) and ``stations`` (latest boot per station: vendor, model, serial number,
+firmware, protocol version). ``refresh_views`` is idempotent; call it
 after a topic gets its first file (``open_catalog`` does).
 
 Exactly once per reading (issue 3): the OCPP connector leaves out what a station re-sends
@@ -56,6 +59,7 @@ BASE_VIEWS: dict[str, str] = {
     topics.REGISTRY_SITES.name: "site_registry_history",
     topics.REGISTRY_STATIONS.name: "station_boots",
     topics.LOAD_QUARTER_HOUR.name: "quarter_hour_load_revisions",
+    topics.LOAD_EVSE_QUARTER_HOUR.name: "evse_quarter_hour_load_revisions",
     topics.PEAKS.name: "peak_revisions",
     topics.DLQ.name: "dead_letters",
     topics.CDRS.name: "cdr_deliveries",
@@ -104,6 +108,16 @@ DERIVED_VIEWS: dict[str, str] = {
         FROM quarter_hour_load_revisions
         QUALIFY row_number() OVER (
             PARTITION BY site_id, interval_start ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    "evse_quarter_hour_load": f"""
+        SELECT site_id, station_id, evse_id, transaction_id, interval_start, import_wh,
+               export_wh, avg_import_w, avg_export_w, completeness, estimated, in_site_load,
+               revision, computed_by, as_of, date
+        FROM evse_quarter_hour_load_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY site_id, station_id, evse_id, transaction_id, interval_start
+            ORDER BY revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     "peaks": f"""

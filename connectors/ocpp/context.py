@@ -11,9 +11,10 @@ turns it into a ``Rejected`` value: nothing outside this package sees the except
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from connectors.ocpp.sessions import StationState
 
@@ -41,6 +42,12 @@ class CallContext:
     source: OcppVersion
     id_token_key: bytes = field(repr=False, compare=False)
     station: StationState = field(default_factory=StationState, repr=False, compare=False)
+    #: Sampled values of this CALL that could not be read, each (reason, detail, the
+    #: sampled value as sent): dropped alone, the rest of the frame kept (DOMAIN.md, Meter
+    #: values); ``parse.handle_call`` dead-letters each.
+    dropped: list[tuple[str, str, Mapping[str, Any]]] = field(
+        default_factory=list, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Refuse a naive ``now``: records need aware UTC times (a bug, not bad input)."""

@@ -113,6 +113,9 @@ class Counters:
     duplicate_records: int = 0
     #: Accepted 2.x TransactionEvents repeating a (transactionId, seqNo) with another payload.
     seq_conflicts: int = 0
+    #: Sampled values that could not be read, dropped alone (each dead-lettered) from
+    #: frames whose other readings were stored.
+    values_dropped: int = 0
 
 
 class MessageHandler:
@@ -271,6 +274,7 @@ class MessageHandler:
         # Only now, with the records acknowledged: a failed publish is retried for real.
         state.replays.accepted(arrival, fresh, result.response)
         self.counters.duplicate_records += fresh.dropped
+        self.counters.values_dropped += sum(isinstance(r, DeadLetter) for r in fresh.records)
         if arrival.seq_conflict:
             self.counters.seq_conflicts += 1
             log.warning(

@@ -145,11 +145,37 @@ def _key(reading: Reading) -> tuple[str, str | None, str | None, str | None]:
     return (reading.measurand, reading.phase, reading.location, reading.context)
 
 
-def readings_v16(sampled_values: Sequence[Mapping[str, Any]], where: str) -> list[Reading]:
-    """All 1.6 sampled values of one ``meterValue``, SignedData attached to Raw siblings."""
-    readings = [
-        reading_v16(sv, f"{where}.sampledValue[{i}]") for i, sv in enumerate(sampled_values)
-    ]
+Dropped = list[tuple[str, str, Mapping[str, Any]]]
+"""Sampled values that could not be read: (reason, detail, the sampled value as sent)."""
+
+
+def _readable(
+    read: Callable[[Mapping[str, Any], str], Reading],
+    sampled_values: Sequence[Mapping[str, Any]],
+    where: str,
+    dropped: Dropped | None,
+) -> list[Reading]:
+    """Each sampled value read; one that cannot be goes to ``dropped`` (None: raise)."""
+    out: list[Reading] = []
+    for i, sv in enumerate(sampled_values):
+        try:
+            out.append(read(sv, f"{where}.sampledValue[{i}]"))
+        except InvalidPayload as exc:
+            if dropped is None:
+                raise
+            dropped.append((exc.reason, exc.detail, sv))
+    return out
+
+
+def readings_v16(
+    sampled_values: Sequence[Mapping[str, Any]], where: str, dropped: Dropped | None = None
+) -> list[Reading]:
+    """All 1.6 sampled values of one ``meterValue``, SignedData attached to Raw siblings.
+
+    A value that cannot be read raises ``InvalidPayload``, or with ``dropped`` given is
+    left out and listed there (one bad value costs only that reading).
+    """
+    readings = _readable(reading_v16, sampled_values, where, dropped)
     signed = [i for i, r in enumerate(readings) if r.unit == "" and r.signed_data is not None]
     merged: set[int] = set()
     for i in signed:
@@ -162,24 +188,28 @@ def readings_v16(sampled_values: Sequence[Mapping[str, Any]], where: str) -> lis
     return [r for i, r in enumerate(readings) if i not in merged]
 
 
-def readings_v2(sampled_values: Sequence[Mapping[str, Any]], where: str) -> list[Reading]:
-    """All 2.x sampled values of one ``meterValue``, in the order sent."""
-    return [reading_v2(sv, f"{where}.sampledValue[{i}]") for i, sv in enumerate(sampled_values)]
+def readings_v2(
+    sampled_values: Sequence[Mapping[str, Any]], where: str, dropped: Dropped | None = None
+) -> list[Reading]:
+    """All 2.x sampled values of one ``meterValue``, in the order sent (``dropped``: as 1.6)."""
+    return _readable(reading_v2, sampled_values, where, dropped)
 
 
 def timed_readings(
-    meter_values: Sequence[Mapping[str, Any]], source: str, field: str = "meterValue"
+    meter_values: Sequence[Mapping[str, Any]],
+    source: str,
+    field: str = "meterValue",
+    dropped: Dropped | None = None,
 ) -> list[TimedReadings]:
     """Each ``MeterValue`` entry as (UTC timestamp, readings), in the order sent.
 
     ``source`` picks the 1.6 or 2.x sampled-value rules; ``field`` names the list in
     rejection details (1.6 StopTransaction calls it ``transactionData``). An empty
     timestamp gives None (``to_samples`` repairs it); a second empty one in the message is a
-    ``bad_value`` (see the module docstring).
+    ``bad_value`` (see the module docstring). ``dropped``: where unreadable sampled values
+    go, each alone (None: the first one raises).
     """
-    readings_of: Callable[[Sequence[Mapping[str, Any]], str], list[Reading]] = (
-        readings_v16 if source == "ocpp1.6" else readings_v2
-    )
+    readings_of = readings_v16 if source == "ocpp1.6" else readings_v2
     out: list[TimedReadings] = []
     empty: str | None = None  # the path of the first empty timestamp
     for i, entry in enumerate(meter_values):
@@ -197,7 +227,7 @@ def timed_readings(
             ts = None
         else:
             ts = parse_timestamp(text, f"{where}.timestamp")
-        out.append((ts, readings_of(entry.get("sampledValue", []), where)))
+        out.append((ts, readings_of(entry.get("sampledValue", []), where, dropped)))
     return out
 
 

@@ -50,7 +50,7 @@ from connectors.ocpp import v16, v21, v201
 from connectors.ocpp.context import CallContext, InvalidPayload, OcppVersion
 from connectors.ocpp.schemas import is_valid
 from gridstream.errors import reason
-from gridstream.records import Record
+from gridstream.records import DeadLetter, Record
 
 #: OCPP-J: errorDescription is at most 255 characters.
 MAX_DESCRIPTION: Final = 255
@@ -259,7 +259,28 @@ def handle_call(frame: CallFrame, ctx: CallContext) -> Accepted | Rejected:
         response = module.respond(frame.action, frame.payload, ctx)
     except InvalidPayload as exc:
         return _rejected(frame, version, exc.reason, exc.detail)
-    return Accepted(tuple(records), response)
+    if ctx.dropped and not records:  # nothing of it usable: the station hears why
+        reason_code, detail, _ = ctx.dropped[0]
+        return _rejected(frame, version, reason_code, detail)
+    return Accepted((*records, *_dropped_letters(frame, ctx)), response)
+
+
+def _dropped_letters(frame: CallFrame, ctx: CallContext) -> list[DeadLetter]:
+    """A dead letter for each sampled value the CALL's records left out (DOMAIN.md)."""
+    return [
+        DeadLetter(
+            source=ctx.source,
+            reason=reason,
+            detail=f"{frame.action}: {detail}; the frame's other readings were stored",
+            raw=json.dumps(
+                {"action": frame.action, "sampledValue": sampled}, separators=(",", ":")
+            ),
+            received_at=ctx.now,
+            station_id=ctx.station_id,
+            message_id=frame.message_id,
+        )
+        for reason, detail, sampled in ctx.dropped
+    ]
 
 
 def handle_send(frame: SendFrame, ctx: CallContext) -> SendAccepted | Rejected:

@@ -121,7 +121,7 @@ def _meter_values(payload: Mapping[str, Any], ctx: CallContext) -> list[Record]:
     connector = payload["connectorId"]
     tx = payload.get("transactionId")
     samples = to_samples(
-        timed_readings(payload["meterValue"], ctx.source),
+        timed_readings(payload["meterValue"], ctx.source, dropped=ctx.dropped),
         ctx,
         evse_id=connector,
         connector_id=connector,
@@ -155,7 +155,9 @@ def _stop(payload: Mapping[str, Any], ctx: CallContext) -> list[Record]:
     at, said = event_time(ts, ctx.now)
     event = _event(ctx, payload, at, "ended", tx, connector, float(payload["meterStop"]), said)
     end = [(ts, [register_reading(payload["meterStop"], "Transaction.End")])]
-    usage = timed_readings(payload.get("transactionData", []), ctx.source, "transactionData")
+    usage = timed_readings(
+        payload.get("transactionData", []), ctx.source, "transactionData", dropped=ctx.dropped
+    )
     samples = to_samples(
         end + usage, ctx, evse_id=connector, connector_id=connector, transaction_id=str(tx)
     )

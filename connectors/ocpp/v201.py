@@ -57,7 +57,7 @@ def to_records(action: str, payload: Mapping[str, Any], ctx: CallContext) -> lis
     if action == "MeterValues":
         return list(
             to_samples(
-                timed_readings(payload["meterValue"], ctx.source),
+                timed_readings(payload["meterValue"], ctx.source, dropped=ctx.dropped),
                 ctx,
                 evse_id=payload["evseId"],
                 connector_id=None,
@@ -113,7 +113,7 @@ def _transaction_event(payload: Mapping[str, Any], ctx: CallContext) -> list[Rec
     # An empty idToken (type NoAuthorization) identifies nobody: no hash for it.
     token = payload.get("idToken", {}).get("idToken")
     samples = to_samples(
-        timed_readings(payload.get("meterValue", []), ctx.source),
+        timed_readings(payload.get("meterValue", []), ctx.source, dropped=ctx.dropped),
         ctx,
         evse_id=evse_id,
         connector_id=connector_id,

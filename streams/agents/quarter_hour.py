@@ -1,4 +1,4 @@
-"""Faust shell for quarter-hour load and monthly peaks: meter.samples -> load.quarter_hour, peaks.
+"""Faust shell for quarter-hour load and peaks: meter.samples -> load.*quarter_hour, peaks.
 
 No arithmetic and no time rules here (``streams.compute.processor`` has them): this module
 takes batches from the stream, keeps one ``SiteState`` per site grouped by input partition,
@@ -68,6 +68,11 @@ class QuarterHourWorker:
         self.peaks_out = 0
         self.rejected = 0
         self.duplicates = 0
+        #: Meter quirks seen (DOMAIN.md): register readings dropped as misreads (each
+        #: dead-lettered), segment breaks (resets, new meters), estimated site quarter-hours.
+        self.outliers = 0
+        self.resets = 0
+        self.estimated = 0
 
     def _partition(self, partition: int) -> _PartitionState:
         state = self._partitions.get(partition)
@@ -125,9 +130,16 @@ class QuarterHourWorker:
                 except ValidationError as exc:  # a producer bug: keep it, do not stall on it
                     outputs.append(self._bad_record(partition, offset, value, exc, as_of))
             step = process_batch(
-                state.sites, samples, self._config, self._registry.timezone_of, as_of
+                state.sites,
+                samples,
+                self._config,
+                self._registry.timezone_of,
+                as_of,
+                self._registry.rated_power_w,
             )
             outputs.extend(step.loads)
+            outputs.extend(step.evse_loads)
+            outputs.extend(step.quirks.outliers)
             outputs.extend(step.peaks)
             outputs.extend(r.to_dead_letter() for r in step.rejections)
             self.samples_in += len(samples)
@@ -135,6 +147,9 @@ class QuarterHourWorker:
             self.peaks_out += len(step.peaks)
             self.rejected += len(step.rejections)
             self.duplicates += step.duplicates
+            self.outliers += len(step.quirks.outliers)
+            self.resets += step.quirks.resets
+            self.estimated += step.quirks.estimated
             touched.append((partition, state, max(o for o, _ in fresh)))
         # Outputs first, then the snapshot: a crash in between re-emits the same revisions,
         # which the warehouse de-duplicates; the other order could lose outputs.

@@ -9,6 +9,10 @@ Duplicates: a sample sent twice (same station, EVSE, ``ts`` and readings, as a r
 offline batch is) adds no energy the second time, whichever series it carries; its readings
 are counted in ``duplicates``.
 
+Each meter's pair bound is its rated power (``rated_power``: the registry's, per station
+and EVSE), else the config's (``max_evse_power_w``, or ``max_station_power_w`` for a
+station's main meter, EVSE 0).
+
 Lateness is judged per meter (a station that was offline sends its buffer in order, and
 each reading is late only against that meter's own newest reading). The site holds, per
 interval, each meter's figures for as long as any of its meters can still revise that
@@ -16,10 +20,15 @@ interval, but never longer than ``site_memory`` behind the site's newest reading
 the state when a meter falls silent. A meter interval older than that (from a meter silent
 for longer than ``site_memory``, whose next reading spreads energy over its whole gap) is
 not folded into the site load: its sample is returned as a ``too_late`` rejection.
+
+A meter silent for longer than ``site_memory`` keeps only its last reading (the next one
+pairs with it); a meter keyed by its transaction (EVSE unknown) is dropped then, as its
+transaction is over. So a silent meter's state is bounded.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 from gridstream.errors import StateError
 from gridstream.periods import from_epoch_ms
-from gridstream.records import DeadLetter, MeterSample, Peak, QuarterHourLoad
+from gridstream.records import DeadLetter, EvseQuarterHourLoad, MeterSample, Peak, QuarterHourLoad
 from gridstream.settings import Settings
 from streams.compute.meter_registers import energy_points_ms
 from streams.compute.peaks import PEAKS_COMPUTED_BY, PeakState, monthly_peaks
@@ -56,6 +65,8 @@ class SiteConfig:
     quarter_hour: QuarterHourConfig
     site_memory: timedelta = timedelta(days=2)
     peaks_computed_by: str = PEAKS_COMPUTED_BY
+    #: The bound of a station's main meter (EVSE 0) the registry gives no power for.
+    max_station_power_w: float = 2_000_000.0
     site_memory_ms: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,7 +76,10 @@ class SiteConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> SiteConfig:
         """Build from the one ``Settings`` object."""
-        return cls(quarter_hour=QuarterHourConfig.from_settings(settings))
+        return cls(
+            quarter_hour=QuarterHourConfig.from_settings(settings),
+            max_station_power_w=settings.max_station_power_w,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +108,7 @@ class SiteState:
 
     __slots__ = ("load", "meters", "peaks", "site_id")
 
-    VERSION = 1
+    VERSION = 2
 
     def __init__(self, site_id: str) -> None:
         """An empty state for ``site_id``."""
@@ -131,6 +145,31 @@ class SiteState:
         return state
 
 
+RatedPower = Callable[[str, int | None], float | None]
+"""(station_id, evse_id) -> the EVSE's rated power in W, or None when not known."""
+
+
+def _unknown_power(station_id: str, evse_id: int | None) -> float | None:
+    return None
+
+
+class Quirks(NamedTuple):
+    """What the meters' quirks cost a step: visible, never silent.
+
+    ``outliers``: a dead letter (reason ``outlier``) per register reading dropped as a
+    misread; ``resets``: readings that started a new segment (a reset, a new meter, a jump
+    up); ``estimated``: site quarter-hours emitted with energy spread over a gap or
+    integrated from power.
+    """
+
+    outliers: list[DeadLetter]
+    resets: int
+    estimated: int
+
+
+NO_QUIRKS = Quirks([], 0, 0)
+
+
 class SiteStep(NamedTuple):
     """What ``process_samples`` returns; ``duplicates`` counts readings that changed nothing."""
 
@@ -139,6 +178,8 @@ class SiteStep(NamedTuple):
     peaks: list[Peak]
     rejections: list[Rejection]
     duplicates: int
+    evse_loads: list[EvseQuarterHourLoad] = []
+    quirks: Quirks = NO_QUIRKS
 
 
 def process_samples(
@@ -147,13 +188,16 @@ def process_samples(
     config: SiteConfig,
     zone: ZoneInfo,
     as_of: datetime,
+    rated_power: RatedPower = _unknown_power,
 ) -> SiteStep:
     """Apply a batch of one site's samples, in arrival order; updates ``state`` in place.
 
     Returns the site's ``QuarterHourLoad`` records that are new or revised (final intervals
     ``[start, start + 15 min)`` only), the ``Peak`` records that changed, rejections (send
-    ``to_dead_letter()`` to ``dlq``) and the duplicate count. ``zone``: the site's time zone.
-    Raises ``ValueError`` for a sample of another site (a caller's bug).
+    ``to_dead_letter()`` to ``dlq``), the duplicate count and the meters' own
+    ``EvseQuarterHourLoad`` figures that changed. ``zone``: the site's time zone;
+    ``rated_power``: each EVSE's rated power (the registry's). Raises ``ValueError`` for a
+    sample of another site (a caller's bug).
     """
     site = state.site_id
     for sample in samples:
@@ -164,13 +208,19 @@ def process_samples(
     rejected: dict[int, list[str]] = {}
     first_sample: dict[MeterKey, int] = {}
     duplicates = 0
+    outliers: list[DeadLetter] = []
+    resets = 0
     floor = state.load.floor_ms
     for key, (ts_ms, wh, index) in energy_points_ms(samples).items():
         meter = state.meters.get(key)
         if meter is None:
             meter = state.meters[key] = RegisterState(key)
-        emitted, late, dups = add_readings_ms(meter, ts_ms, wh, qh_config, floor)
+        meter.max_power_w = _bound_w(key, rated_power, config)
+        emitted, late, dups, _, judged = add_readings_ms(meter, ts_ms, wh, qh_config, floor)
         duplicates += dups
+        if judged.outliers or judged.breaks:
+            resets += len(judged.breaks)
+            outliers.extend(_outlier_letter(site, key, t, v, as_of) for t, v in judged.outliers)
         for k in late:
             rejected.setdefault(index[k], []).append(_too_late(key, ts_ms[k], meter, floor, config))
         if len(late) < len(index):
@@ -199,7 +249,57 @@ def process_samples(
         Rejection("too_late", f"site {site}: " + "; ".join(details), samples[i])
         for i, details in sorted(rejected.items())
     ]
-    return SiteStep(state, load_step.loads, peak_step.peaks, rejections, duplicates)
+    quirks = Quirks(outliers, resets, sum(1 for load in load_step.loads if load.estimated))
+    return SiteStep(
+        state,
+        load_step.loads,
+        peak_step.peaks,
+        rejections,
+        duplicates,
+        load_step.evse_loads,
+        quirks,
+    )
+
+
+def _outlier_letter(
+    site: str, key: MeterKey, t_ms: int, value: float, as_of: datetime
+) -> DeadLetter:
+    """The dead letter of a register reading dropped as an outlier."""
+    station, evse, transaction, series = key
+    ts = from_epoch_ms(t_ms).isoformat()
+    meter = f"{station}/{evse if evse is not None else 'transaction ' + str(transaction)}"
+    return DeadLetter(
+        source="worker:meter.samples",
+        reason="outlier",
+        detail=(
+            f"site {site}: {series} of {meter} at {ts} = {value:g} Wh breaks a register "
+            "consistent across it (a misread): dropped, the readings around it count"
+        ),
+        raw=json.dumps(
+            {
+                "site_id": site,
+                "station_id": station,
+                "evse_id": evse,
+                "transaction_id": transaction,
+                "series": series,
+                "ts": ts,
+                "value": value,
+            }
+        ),
+        received_at=as_of,
+        station_id=station,
+    )
+
+
+def _bound_w(key: MeterKey, rated_power: RatedPower, config: SiteConfig) -> float:
+    """The most power a meter's readings may imply: its rated power, else the defaults."""
+    station, evse = key[0], key[1]
+    rated = rated_power(station, evse)
+    if rated is not None:
+        return rated
+    if evse == 0:
+        return config.max_station_power_w
+    return config.quarter_hour.max_power_w
 
 
 def _too_late(
@@ -240,6 +340,14 @@ def _forget(state: SiteState, config: SiteConfig) -> None:
     memory_floor = site_newest - config.site_memory_ms
     memory_floor -= memory_floor % QH_MS
     floor = max(floor, memory_floor)
+    for key in [k for k, m in state.meters.items() if (m.newest_ms or 0) < memory_floor]:
+        meter = state.meters[key]
+        if key[2] is not None:  # a transaction's meter: the transaction is over
+            del state.meters[key]
+        elif len(meter.ts_ms) > 1 or meter.emitted:
+            # a silent meter: its next reading pairs with its last one, nothing else matters
+            del meter.ts_ms[:-1], meter.wh[:-1], meter.good[:-1]
+            meter.emitted.clear()
     state.load.forget_before_ms(floor)
     state.peaks.settle_before_ms(floor)
 
@@ -251,6 +359,8 @@ class BatchStep(NamedTuple):
     peaks: list[Peak]
     rejections: list[Rejection]
     duplicates: int
+    evse_loads: list[EvseQuarterHourLoad] = []
+    quirks: Quirks = NO_QUIRKS
 
 
 def process_batch(
@@ -259,6 +369,7 @@ def process_batch(
     config: SiteConfig,
     zone_for_site: Callable[[str], ZoneInfo],
     as_of: datetime,
+    rated_power: RatedPower = _unknown_power,
 ) -> BatchStep:
     """Apply a batch of samples of any sites: ``process_samples`` per site, in arrival order.
 
@@ -275,13 +386,22 @@ def process_batch(
     peaks: list[Peak] = []
     rejections: list[Rejection] = []
     duplicates = 0
+    evse_loads: list[EvseQuarterHourLoad] = []
+    outliers: list[DeadLetter] = []
+    resets = estimated = 0
     for site, group in by_site.items():
         state = states.get(site)
         if state is None:
             state = states[site] = SiteState(site)
-        step = process_samples(state, group, config, zone_for_site(site), as_of)
+        step = process_samples(state, group, config, zone_for_site(site), as_of, rated_power)
         loads.extend(step.loads)
+        evse_loads.extend(step.evse_loads)
+        outliers.extend(step.quirks.outliers)
+        resets += step.quirks.resets
+        estimated += step.quirks.estimated
         peaks.extend(step.peaks)
         rejections.extend(step.rejections)
         duplicates += step.duplicates
-    return BatchStep(loads, peaks, rejections, duplicates)
+    return BatchStep(
+        loads, peaks, rejections, duplicates, evse_loads, Quirks(outliers, resets, estimated)
+    )

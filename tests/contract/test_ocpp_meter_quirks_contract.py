@@ -120,24 +120,27 @@ def test_2x_clock_aligned_per_phase_intervals_are_summed_per_quarter_hour(run_fr
     step = compute(samples_of(run_frames(name, "ocpp2.0.1")))
     # Sample.Clock every 15 min, per phase only: L1 + L2 + L3. 17:00's 2,730 Wh starts the
     # series; 17:15 brings 901 + 911 + 921 = 2,733 Wh for [17:00, 17:15), 17:30 2,736 Wh.
-    # Readings 15 min apart are over the 5 min max gap: estimated, as a register would be.
-    assert loads(step) == {"17:00": (2_733.0, 0.0, True), "17:15": (2_736.0, 0.0, True)}
+    # Readings exactly on the boundaries measure each quarter-hour fully, however far apart
+    # (DOMAIN.md, Intervals and energy): complete, not estimated.
+    assert loads(step) == {"17:00": (2_733.0, 1.0, False), "17:15": (2_736.0, 1.0, False)}
 
 
 # --- constructed: register resets -----------------------------------------------------
 
 
-def test_16_meter_swap_and_misread_zero_count_no_jump(run_frames):
+def test_16_misread_zero_is_dropped_and_meter_swap_counts_no_jump(run_frames):
     # kWh registers: 5,000.000 -> 5,001.200 (17:05), "0.00" (17:10, misread), 5,002.300
     # (17:14), then a new meter from 0.012 (17:16) to 3.250 (17:30).
     results = run_frames(
         "v1.6_metervalues_meter_swap_and_misread.constructed.frames.json", "ocpp1.6"
     )
     step = compute(samples_of(results))
-    # [17:00, 17:15): only 17:00 -> 17:05 counts (1,200 Wh); the drop to 0, the jump back
-    #   (5 MWh in 4 min) and the swap (5,002,300 -> 12 Wh) count nothing.
+    # [17:00, 17:15): 17:00 -> 17:05 is 1,200 Wh; the register comes back from "0.00" above
+    #   5,001,200, so the misread is dropped and 17:05 -> 17:14 counts straight across
+    #   (1,100 Wh): 2,300 Wh over 14 of 15 minutes. The swap (5,002,300 -> 12 Wh, and it
+    #   stays down) counts nothing and covers nothing.
     # [17:15, 17:30): 12 -> 3,250 = 3,238 Wh over 17:16-17:30, not 3,250 from 0.
-    assert loads(step) == {"17:00": (1_200.0, 5 / 15, False), "17:15": (3_238.0, 14 / 15, False)}
+    assert loads(step) == {"17:00": (2_300.0, 14 / 15, False), "17:15": (3_238.0, 14 / 15, False)}
 
 
 def test_16_meter_swap_arriving_out_of_order_gives_the_same_load(run_frames):

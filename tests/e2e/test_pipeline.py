@@ -2,7 +2,11 @@
 
 The fleet simulator's stations are the `ocpp` package's client classes; everything they
 send goes through the real connector, the embedded Tansu broker, the Faust worker and the
-warehouse sink. What the warehouse says must equal what the simulated meters counted.
+warehouse sink. What the warehouse says must equal what the simulated meters counted, as
+DOMAIN.md defines it (the ledger), quirks included: the default fleet's first hour has
+readings off the boundaries, offline queues sent late, a "0" and a digit misread, a meter
+reset, a power-only EVSE, a reused transaction id and a site that charges and discharges
+at once (``simulator.fleet.default_fleet``).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,7 +50,7 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
     settings: Settings,
 ) -> None:
     fleet = default_fleet(random.Random(7))
-    ledger = Ledger(fleet.site_of())
+    ledger = Ledger(fleet.site_of(), max_gap=timedelta(seconds=settings.max_gap_s))
     # 300x real time: 12 real seconds are one simulated hour (four quarter-hours).
     result = await run(settings, RunOptions(duration_s=12, speed=300), fleet=fleet, ledger=ledger)
 
@@ -84,17 +88,26 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
     }
 
     # Every session the stations ended is a session with its energy, 1.6 and 2.x alike.
+    # A power-only EVSE's sessions have no register, so no energy. A transaction id reused
+    # after its Ended (BRU-RETAIL-DC1) is one row of the view, keyed by (station, id):
+    # the energy of both sessions (the EVSE idles between them, its register still).
     _, rows = run_query(
         settings.data_dir,
         "SELECT station_id, transaction_id, energy_wh FROM sessions WHERE ended_at IS NOT NULL",
     )
     sessions = {(station, tx): wh for station, tx, wh in rows}
-    assert sessions == {
-        (s.station_id, s.transaction_id): pytest.approx(s.meter_stop_wh - s.meter_start_wh)
-        for s in ledger.sessions()
-        if s.meter_stop_wh is not None
-    }
-    assert len(sessions) == ledger.sessions_ended > 0
+    energy: dict[tuple[str, str], float | None] = {}
+    for s in ledger.sessions():
+        if s.ended_at is None:
+            continue
+        key = (s.station_id, s.transaction_id)
+        if s.meter_start_wh is None or s.meter_stop_wh is None:
+            energy[key] = None
+        else:
+            energy[key] = (energy.get(key) or 0.0) + s.meter_stop_wh - s.meter_start_wh
+    assert sessions == {k: wh if wh is None else pytest.approx(wh) for k, wh in energy.items()}
+    assert len(sessions) == len(energy) > 0
+    assert ledger.sessions_ended > len(sessions)  # the reused transaction id
 
 
 async def test_invalid_payload_gets_a_callerror_and_lands_in_the_dead_letter_view(
@@ -191,7 +204,7 @@ async def test_a_configured_broker_is_used_instead_of_the_embedded_one(
     with EmbeddedBroker() as external:
         configured = settings.model_copy(update={"kafka_bootstrap": external.bootstrap})
         fleet = small_fleet(random.Random(3))
-        ledger = Ledger(fleet.site_of())
+        ledger = Ledger(fleet.site_of(), max_gap=timedelta(seconds=configured.max_gap_s))
         result = await run(
             configured, RunOptions(duration_s=3, speed=600), fleet=fleet, ledger=ledger
         )
@@ -208,4 +221,6 @@ async def test_a_configured_broker_is_used_instead_of_the_embedded_one(
             await consumer.stop()
         assert sum(len(messages) for messages in batches.values()) > 0
     _, rows = run_query(settings.data_dir, "SELECT sum(import_wh) FROM quarter_hour_load")
+    # The site nets its V2X discharge against its charging per minute (DOMAIN.md, Intervals
+    # and energy), and so does the ledger: the small fleet samples every minute boundary.
     assert rows[0][0] == pytest.approx(sum(i for i, _ in ledger.quarter_hour_energy().values()))

@@ -28,6 +28,7 @@ from simulator import (
     Discharge,
     EvseSpec,
     Fleet,
+    Sampling,
     Session,
     SessionPlanner,
     SiteSpec,
@@ -83,16 +84,19 @@ TINY_SESSIONS: dict[int, list[Session]] = {
     ],
 }
 
-#: What the site's meters count per quarter-hour, worked out by hand (Wh):
+#: What the site's meters count per quarter-hour, worked out by hand (Wh), gross:
 #: [10:00, 10:15) import 11,040 W x 10 min = 1,840 (T16/1) + 11,000 W x 9 min = 1,650
 #:                (T21/1) = 3,490; export 10,000 W x 6 min = 1,000 (T21/1)
 #: [10:15, 10:30) import 11,040 W x 15 min = 2,760 + 7,360 W x 7.5 min = 920
 #:                + 11,000 W x 9 min = 1,650 = 5,330; export 10,000 W x 6 min = 1,000
 #: [10:30, 10:45) import 11,040 W x 5 min = 920 + 7,360 W x 7.5 min = 920 = 1,840
 #: [10:45, 11:00) nothing.
+#: Netted per minute at the site: whenever T21/1 discharges (10:09-10:21, 166.7 Wh a
+#: minute), T16/1 charges 11,040 W (184 Wh a minute), so every minute is positive and
+#: the export cancels against the import: 3,490 - 1,000 = 2,490; 5,330 - 1,000 = 4,330.
 TINY_QUARTER_HOURS: dict[tuple[str, datetime], tuple[float, float]] = {
-    ("TINY-SITE", at("10:00")): (3490.0, 1000.0),
-    ("TINY-SITE", at("10:15")): (5330.0, 1000.0),
+    ("TINY-SITE", at("10:00")): (2490.0, 0.0),
+    ("TINY-SITE", at("10:15")): (4330.0, 0.0),
     ("TINY-SITE", at("10:30")): (1840.0, 0.0),
     ("TINY-SITE", at("10:45")): (0.0, 0.0),
 }
@@ -104,7 +108,11 @@ def _tiny_planner(evse: EvseSpec, start: datetime) -> Iterator[Session]:
 
 
 def _tiny_fleet() -> Fleet:
-    """One site: T16 (1.6, kWh registers; AC 11 kW, AC 7.4 kW) and T21 (2.1; V2X 11 kW)."""
+    """One site: T16 (1.6, kWh registers; AC 11 kW, AC 7.4 kW) and T21 (2.1; V2X 11 kW).
+
+    Both sample every minute boundary too: the site exports, so its load is netted per
+    minute.
+    """
     site = "TINY-SITE"
     t16 = StationSpec(
         "T16",
@@ -115,12 +123,14 @@ def _tiny_fleet() -> Fleet:
             EvseSpec(2, "ac_7kw", seed=2, initial_import_wh=2_000_000),
         ),
         energy_unit="kWh",
+        sampling=Sampling(every_minute=True),
     )
     t21 = StationSpec(
         "T21",
         site,
         "2.1",
         (EvseSpec(1, "dc_v2x_11kw", seed=3, initial_import_wh=3_000_000, initial_export_wh=5_000),),
+        sampling=Sampling(every_minute=True),
     )
     return Fleet(sites=(SiteSpec(site, (t16, t21)),))
 

@@ -75,9 +75,17 @@ def test_default_fleet_is_the_same_for_the_same_seed() -> None:
 
 def test_default_fleet_mixes_versions_and_groups_stations_in_sites() -> None:
     fleet = default_fleet(random.Random(1))
-    assert [len(site.stations) for site in fleet.sites] == [2, 2, 2]
-    assert sorted(s.version for s in fleet.stations) == ["1.6", "1.6", "1.6", "2.0.1", "2.1", "2.1"]
-    assert all(2 <= len(s.evses) <= 4 for s in fleet.stations)
+    assert [len(site.stations) for site in fleet.sites] == [2, 2, 3]
+    assert sorted(s.version for s in fleet.stations) == [
+        "1.6",
+        "1.6",
+        "1.6",
+        "2.0.1",
+        "2.0.1",
+        "2.1",
+        "2.1",
+    ]
+    assert all(1 <= len(s.evses) <= 4 for s in fleet.stations)
     assert any(e.bidirectional for s in fleet.stations for e in s.evses)
     assignments = fleet.site_assignments()
     assert {a.station_id: a.site_id for a in assignments} == fleet.site_of()

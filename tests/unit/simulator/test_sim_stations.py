@@ -97,8 +97,10 @@ async def test_a_16_and_a_21_station_report_what_the_ledger_holds(csms: Any, tin
     ]
     meter_values = csms.of("T16", "MeterValues")
     in_tx = [m for m in meter_values if m.get("transactionId") == 1001]
+    # Every minute (the site is netted per minute) from the first after the start (the
+    # 10:05 sample goes before StartTransaction) to the departure (its sample goes first).
     assert {parse_time(m["meterValue"][0]["timestamp"]) for m in in_tx} == {
-        minutes(m) for m in range(10, 36, 5)
+        minutes(m) for m in range(6, 36)
     }
     first = meter_values[0]["meterValue"][0]["sampledValue"]
     assert first[0] == {
@@ -133,7 +135,8 @@ async def test_a_16_and_a_21_station_report_what_the_ledger_holds(csms: Any, tin
     assert ended["timestamp"] == wire(minutes(30))
     assert ended["transactionInfo"]["stoppedReason"] == "EVDisconnected"
     at_1010 = [e for e in events if e["timestamp"] == wire(minutes(10))]  # discharging
-    assert [e["triggerReason"] for e in at_1010] == ["MeterValuePeriodic"]
+    # 10:10 is a minute boundary, sampled as clock-aligned data.
+    assert [e["triggerReason"] for e in at_1010] == ["MeterValueClock"]
     sample = {sv["measurand"]: sv for sv in at_1010[0]["meterValue"][0]["sampledValue"]}
     assert sample["Power.Active.Export"]["value"] == 10_000.0
     assert sample["Power.Active.Import"]["value"] == 0.0
@@ -295,3 +298,88 @@ async def test_every_station_of_the_default_fleet_speaks_its_version(csms: Any) 
     sites = {site for site, _ in ledger.quarter_hour_energy()}
     assert sites == {"BE-ANT-DEPOT", "BE-GNT-OFFICE", "BE-BRU-RETAIL"}
     assert ledger.sessions_started == ledger.sessions_ended > 0
+
+
+def _sampled(payload: dict[str, Any]) -> list[tuple[datetime, dict[str, Any]]]:
+    """(timestamp, sampled values by measurand) of each meterValue of a payload."""
+    return [
+        (parse_time(mv["timestamp"]), {sv.get("measurand"): sv for sv in mv["sampledValue"]})
+        for mv in payload.get("meterValue", [])
+    ]
+
+
+async def test_the_default_fleet_s_quirks_reach_the_wire_where_the_fleet_says(csms: Any) -> None:
+    # The first hour of the default fleet (the e2e pipeline test runs the same hour).
+    fleet = default_fleet(random.Random(7))
+    ledger = Ledger(fleet.site_of())
+    await run_fleet(csms.url, fleet, speed=FAST, start=T0, end=minutes(60), ledger=ledger)
+
+    # ANT-DEPOT-AC1 (1.6, kWh, every 7 min) EVSE 2 misreads "0.000" at 10:22, once.
+    zero = [
+        (p["connectorId"], ts)
+        for p in csms.of("ANT-DEPOT-AC1", "MeterValues")
+        for ts, values in _sampled(p)
+        if values["Energy.Active.Import.Register"]["value"] == "0.000"
+    ]
+    assert zero == [(2, minutes(22))]
+    # BRU-RETAIL-DC1 (2.1, every 45 s) EVSE 2 reads one digit as 0 at 10:12 (16 x 45 s).
+    [digit] = [m for m in ledger.misreads() if m.station_id == "BRU-RETAIL-DC1"]
+    assert (digit.evse_id, digit.ts) == (2, minutes(12))
+    assert digit.sent_wh < digit.true_wh
+    sent = [
+        values["Energy.Active.Import.Register"]["value"]
+        for e in csms.of("BRU-RETAIL-DC1", "TransactionEvent")
+        for ts, values in _sampled(e)
+        if ts == minutes(12) and "Energy.Active.Import.Register" in values
+    ]
+    assert digit.sent_wh in sent
+    # The ledger holds the true register at the misread, and counts it.
+    [true] = [r for r in ledger.readings("ANT-DEPOT-AC1", 2) if r.ts == minutes(22)]
+    assert true.import_wh > 100_000
+
+    # ANT-DEPOT-DC1 (1.6, every 37 s) EVSE 1 gets a new meter (1,000 Wh) at 10:25:10.
+    registers = ledger.readings("ANT-DEPOT-DC1", 1)
+    old = [r for r in registers if r.meter_no == 0]
+    new = [r for r in registers if r.meter_no == 1]
+    assert old[-1].ts < minutes(25 + 1 / 6) <= new[0].ts
+    assert 1_000 < new[0].import_wh < 2_000 and new[-1].import_wh < old[-1].import_wh
+
+    # BRU-RETAIL-DC1 is offline 10:20-10:40: exactly its events of then say so.
+    events = csms.of("BRU-RETAIL-DC1", "TransactionEvent")
+    offline = {parse_time(e["timestamp"]) for e in events if e.get("offline")}
+    assert offline and all(minutes(20) <= ts < minutes(40) for ts in offline)
+    assert not any(
+        minutes(20) <= parse_time(e["timestamp"]) < minutes(40) and not e.get("offline")
+        for e in events
+    )
+    # ... and EVSE 1's session at 10:42 reuses the id of the one that ended at 10:18.
+    started = [e for e in events if e["eventType"] == "Started" and e["evse"]["id"] == 1]
+    assert [parse_time(e["timestamp"]) for e in started][:2] == [minutes(3), minutes(42)]
+    assert (
+        started[0]["transactionInfo"]["transactionId"]
+        == (started[1]["transactionInfo"]["transactionId"])
+    )
+    assert started[1]["seqNo"] == 0
+
+    # BRU-RETAIL-AC2 (2.0.1) reports power every 10 s and never an energy register.
+    frames = csms.of("BRU-RETAIL-AC2", "TransactionEvent") + csms.of(
+        "BRU-RETAIL-AC2", "MeterValues"
+    )
+    measurands = {m for f in frames for _, values in _sampled(f) for m in values}
+    assert "Power.Active.Import" in measurands
+    assert not any(m.startswith("Energy") for m in measurands)
+    assert len(ledger.powers("BRU-RETAIL-AC2", 1)) >= 6 * 60
+
+    # BE-GNT-OFFICE: the V2X EVSE discharges while an AC EVSE charges, netted per minute.
+    load = ledger.quarter_hour_energy()
+    gross = ledger.meter_quarter_hour_energy()
+    gnt = {s: v for (site, s), v in load.items() if site == "BE-GNT-OFFICE"}
+    assert gnt[minutes(15)][0] > 0 and gnt[minutes(15)][1] > 0  # imports, then exports
+    assert gnt[minutes(30)][1] > 0
+    gross_import = sum(
+        imp
+        for (station_id, _, s), (imp, _) in gross.items()
+        if s == minutes(0) and station_id.startswith("GNT")
+    )
+    assert gnt[minutes(0)][0] < gross_import  # the discharge from 10:08 is netted away
+    assert {site for site, _ in load} == {"BE-ANT-DEPOT", "BE-GNT-OFFICE", "BE-BRU-RETAIL"}

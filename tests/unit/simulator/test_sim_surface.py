@@ -14,11 +14,18 @@ def test_public_surface_is_what_the_cli_and_e2e_tests_use() -> None:
     assert sorted(simulator.__all__) == [
         "BootRefusedError",
         "Discharge",
+        "Discharging",
         "EvseSpec",
         "Fleet",
         "Ledger",
         "LedgerError",
+        "MeterReset",
+        "Misread",
+        "MisreadRecord",
+        "Offline",
+        "PowerRecord",
         "RegisterRecord",
+        "Sampling",
         "Session",
         "SessionPlanner",
         "SessionRecord",
@@ -28,6 +35,7 @@ def test_public_surface_is_what_the_cli_and_e2e_tests_use() -> None:
         "SiteSpec",
         "StationError",
         "StationSpec",
+        "Visit",
         "default_fleet",
         "plan_sessions",
         "run_fleet",
@@ -39,7 +47,18 @@ def test_public_surface_is_what_the_cli_and_e2e_tests_use() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["meter", "sessions", "timeline", "wire", "stations", "clock", "fleet", "ledger", "evse"],
+    [
+        "meter",
+        "sessions",
+        "timeline",
+        "wire",
+        "stations",
+        "clock",
+        "fleet",
+        "ledger",
+        "evse",
+        "quirks",
+    ],
 )
 def test_docstring_examples_hold(module: str) -> None:
     result = doctest.testmod(importlib.import_module(f"simulator.{module}"))

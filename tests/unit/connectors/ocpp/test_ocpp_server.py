@@ -539,3 +539,30 @@ async def test_a_station_connecting_again_replaces_its_open_connection(server, b
                 assert (await exchange(other, '[2,"hb-3","Heartbeat",{}]'))[0] == 3
             assert new.close_code is None  # another station's connection replaces nothing
     assert server.counters.connections_replaced == 1
+
+
+async def test_one_unusable_value_costs_only_that_reading(server, broker):
+    # an empty string beside a good register: the register is stored, the empty value is
+    # dead-lettered with its reason, and the station gets its CALLRESULT
+    frame = (
+        '[2,"mixed-1","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":'
+        '"2026-01-15T17:00:00Z","sampledValue":[{"value":"1234"},'
+        '{"value":"","measurand":"Power.Active.Import","unit":"W"}]}]}]'
+    )
+    async with websockets.connect(url(server, "CS-RAW"), subprotocols=["ocpp1.6"]) as ws:
+        answer = await exchange(ws, frame)
+    assert answer == [3, "mixed-1", {}]
+    (published,) = broker.published  # one publish, acknowledged before the answer
+    (sample,) = [r for r in published if isinstance(r, MeterSample)]
+    assert [(r.measurand, r.value, r.unit) for r in sample.readings] == [
+        ("Energy.Active.Import.Register", 1234.0, "Wh")
+    ]
+    # published with the frame's records (to the dlq topic), before the answer
+    (letter,) = [r for r in published if isinstance(r, DeadLetter)]
+    assert (letter.reason, letter.message_id, letter.station_id) == (
+        "bad_value",
+        "mixed-1",
+        "CS-RAW",
+    )
+    assert "meterValue[0].sampledValue[1].value: '' is not a decimal number" in letter.detail
+    assert json.loads(letter.raw)["sampledValue"]["measurand"] == "Power.Active.Import"

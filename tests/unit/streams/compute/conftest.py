@@ -59,6 +59,7 @@ def sample_factory(reading_factory: Callable[..., Reading]) -> Callable[..., Met
         station_id: str = "CS1",
         evse_id: int | None = 1,
         site_id: str = "SITE1",
+        transaction_id: str | None = None,
     ) -> MeterSample:
         when = at(ts) if isinstance(ts, str) else ts
         extra = []
@@ -71,6 +72,7 @@ def sample_factory(reading_factory: Callable[..., Reading]) -> Callable[..., Met
             station_id=station_id,
             site_id=site_id,
             evse_id=evse_id,
+            transaction_id=transaction_id,
             source="ocpp2.0.1",
             received_at=when,
             readings=(*readings, *extra),

@@ -147,8 +147,11 @@ def test_import_and_export_registers_are_separate_meters(sample_factory) -> None
     ts = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
     later = datetime(2026, 1, 15, 10, 5, tzinfo=UTC)
     assert energy_points(samples) == {
-        ("CS1", 1, IMPORT_REGISTER): [RegisterPoint(ts, 1_000.0), RegisterPoint(later, 1_010.0)],
-        ("CS1", 1, EXPORT_REGISTER): [RegisterPoint(ts, 40.0)],
-        ("CS1", 2, IMPORT_REGISTER): [RegisterPoint(later, 1_000.0)],
-        ("CS1", 2, EXPORT_REGISTER): [RegisterPoint(later, 90.0)],
+        ("CS1", 1, None, IMPORT_REGISTER): [
+            RegisterPoint(ts, 1_000.0),
+            RegisterPoint(later, 1_010.0),
+        ],
+        ("CS1", 1, None, EXPORT_REGISTER): [RegisterPoint(ts, 40.0)],
+        ("CS1", 2, None, IMPORT_REGISTER): [RegisterPoint(later, 1_000.0)],
+        ("CS1", 2, None, EXPORT_REGISTER): [RegisterPoint(later, 90.0)],
     }

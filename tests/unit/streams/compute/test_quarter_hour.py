@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,8 +22,8 @@ from streams.compute.quarter_hour import (
 )
 
 DAY = datetime(2026, 1, 15, tzinfo=UTC)
-KEY = ("CS1", 1, "Energy.Active.Import.Register")
-INTERVALS = ("CS1", 1, "Energy.Active.Import.Interval")
+KEY = ("CS1", 1, None, "Energy.Active.Import.Register")
+INTERVALS = ("CS1", 1, None, "Energy.Active.Import.Interval")
 
 
 def at(hhmmss: str) -> datetime:
@@ -158,26 +159,31 @@ def test_meter_swap_arriving_out_of_order_gives_the_same_figures(qh_config) -> N
     assert all(iv.wh >= 0 for iv in latest.values())
 
 
-def test_misread_zero_register_counts_neither_the_drop_nor_the_jump_back(qh_config) -> None:
-    # 1.6 stations send "0.00" when they cannot read the meter (PROTOCOLS.md §7). Without a
-    # bound, 0 -> 1,305,610 would count 1.3 MWh in a minute (78 MW).
+def test_misread_zero_register_is_dropped_and_counted_straight_across(qh_config) -> None:
+    # 1.6 stations send "0.00" when they cannot read the meter (PROTOCOLS.md §7). Taken for
+    # a reset, 0 -> 1,305,610 would count 1.3 MWh in a minute (78 MW).
     readings = [point("10:00", 1_305_590), point("10:01", 0), point("10:02", 1_305_610)]
     readings += [point(f"10:{m:02d}", 1_305_610 + 10 * (m - 2)) for m in range(3, 16)]
     step = feed(RegisterState(KEY), qh_config, *readings)
-    # only 10:02 -> 10:15 counts: 13 x 10 = 130 Wh over 13 of 15 minutes
-    assert [figures(iv) for iv in step.intervals] == [("10:00", 130.0, 13 / 15, False, 0)]
+    # the register comes back above 1,305,590: 0 is an outlier, 10:00 -> 10:02 is +20 Wh;
+    # with 10:02 -> 10:15 (13 x 10 = 130 Wh) that is 150 Wh, all 15 minutes covered
+    assert [figures(iv) for iv in step.intervals] == [("10:00", 150.0, 1.0, False, 0)]
 
 
-def test_jump_above_max_power_counts_nothing_and_below_it_counts(qh_config) -> None:
-    # A new meter whose register starts higher: +495 kWh in 5 min is 5.94 MW, above the
-    # 5 MW bound; a 7.4 kW charge over the next 5 min (616.67 Wh) counts
+def test_jump_above_rated_power_that_stays_counts_nothing_and_below_it_counts(
+    qh_config,
+) -> None:
+    # A new meter whose register starts higher, on an 11 kW EVSE: +495 kWh in 5 min (and in
+    # 10) is far above it, so 500,000 starts a new segment; the 7.4 kW charge over the next
+    # 5 min (616.75 Wh) counts
     readings = [point("10:00", 5_000), point("10:05", 500_000), point("10:10", 500_616.75)]
     readings.append(point("10:15", 500_616.75))
-    step = feed(RegisterState(KEY), qh_config, *readings)
+    step = feed(RegisterState(KEY, max_power_w=11_000), qh_config, *readings)
     assert [figures(iv) for iv in step.intervals] == [("10:00", 616.75, 10 / 15, False, 0)]
-    # the bound is a parameter: at 10 MW the swap would count
-    wide = QuarterHourConfig(qh_config.max_gap, qh_config.allowed_lateness, max_power_w=1e7)
-    assert feed(RegisterState(KEY), wide, *readings).intervals[0].wh == 495_616.75
+    # the bound is the meter's: a 5 MW one would take 495,616.75 Wh in 10 minutes (2.97 MW)
+    # as possible, and 500,000 as an outlier between
+    step = feed(RegisterState(KEY, max_power_w=5e6), qh_config, *readings)
+    assert step.intervals[0].wh == 495_616.75
 
 
 def test_coarse_register_step_between_readings_a_moment_apart_counts(qh_config) -> None:
@@ -232,7 +238,9 @@ def test_interval_across_a_boundary_is_spread_as_a_register_pair_is(qh_config) -
     # the same as a register 0, 100, 140 at those instants
     registers = [point("10:10", 0), point("10:20", 100), point("10:30", 140)]
     assert feed(RegisterState(KEY), config, *registers).intervals == [
-        iv.__class__(KEY, iv.start, iv.wh, iv.completeness, iv.estimated, iv.final, iv.revision)
+        iv.__class__(
+            KEY, iv.start, iv.wh, iv.completeness, iv.estimated, iv.final, iv.revision, iv.profile
+        )
         for iv in step.intervals
     ]
 
@@ -303,11 +311,12 @@ def test_flat_register_over_a_long_gap_is_exactly_zero_and_not_estimated(qh_conf
 def test_late_reading_reemits_the_interval_with_the_next_revision(qh_config) -> None:
     state = RegisterState(KEY)
     step = feed(state, qh_config, point("10:00", 1000), point("10:10", 1100), point("10:20", 1300))
-    # R(10:15) = 1100 + 200 x 5 / 10 = 1200: 200 Wh, readings 10 min apart: estimated
-    assert [figures(iv) for iv in step.intervals] == [("10:00", 200.0, 0.0, True, 0)]
+    # R(10:15) = 1100 + 200 x 5 / 10 = 1200: 200 Wh. 10:00 -> 10:10 lies inside the interval
+    # (measured, however far apart); 10:10 -> 10:20 is 10 min across its end: estimated
+    assert [figures(iv) for iv in step.intervals] == [("10:00", 200.0, 10 / 15, True, 0)]
     step = feed(state, qh_config, point("10:15", 1150))
-    # now R(10:15) = 1150: 150 Wh; 10:10 -> 10:15 (5 min) is measured: 5 / 15 covered
-    assert [figures(iv) for iv in step.intervals] == [("10:00", 150.0, 5 / 15, True, 1)]
+    # now R(10:15) = 1150 is read: 150 Wh, measured in full
+    assert [figures(iv) for iv in step.intervals] == [("10:00", 150.0, 1.0, False, 1)]
 
 
 def test_reading_past_allowed_lateness_is_rejected_as_too_late(qh_config) -> None:
@@ -371,8 +380,8 @@ def test_snapshot_round_trips_and_refuses_an_unknown_version(qh_config) -> None:
     # the restored state goes on exactly as the original
     late = point("10:15", 1150)
     assert feed(restored, qh_config, late) == feed(state, qh_config, late)._replace(state=restored)
-    with pytest.raises(StateError, match="version 2"):
-        RegisterState.from_dict({**state.to_dict(), "version": 2})
+    with pytest.raises(StateError, match="version 1"):
+        RegisterState.from_dict({**state.to_dict(), "version": 1})
 
 
 # --- stream equals batch ---------------------------------------------------------------
@@ -427,7 +436,7 @@ def test_stream_equals_batch_for_any_arrival_order(
         # a snapshot between batches must change nothing
         state = RegisterState.from_dict(json.loads(json.dumps(state.to_dict())))
         step = add_readings(state, arrival[lo:hi], config)
-        too_late.extend(step.too_late)
+        too_late.extend(step.too_late + step.resent)
         for iv in step.intervals:
             previous = latest.get(iv.start)
             assert iv.revision == (0 if previous is None else previous.revision + 1)
@@ -438,3 +447,73 @@ def test_stream_equals_batch_for_any_arrival_order(
     batch = energy_of_intervals(accepted, DAY, DAY + timedelta(days=1), config, meter_key=key)
     expected = {iv.start: (iv.wh, iv.completeness, iv.estimated) for iv in batch if iv.final}
     assert {s: (iv.wh, iv.completeness, iv.estimated) for s, iv in latest.items()} == expected
+
+
+# --- conservation and the rated-power bound ----------------------------------------------
+
+RATED_W = 7_400.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=1_200),  # seconds since the previous reading
+            st.floats(min_value=0.0, max_value=1.0),  # share of the rated power drawn
+        ),
+        min_size=5,
+        max_size=60,
+    ),
+    outliers=st.lists(st.tuples(st.integers(1, 1_000), st.sampled_from([0.0, 1e6])), max_size=4),
+    data=st.data(),
+)
+def test_energy_is_conserved_and_never_beyond_rated_power_whatever_the_outliers(
+    steps: list[tuple[int, float]],
+    outliers: list[tuple[int, float]],
+    data: st.DataObject,
+) -> None:
+    # a true register drawing at most the rated power, read at random instants, with
+    # isolated misreads ("0.00", or a flipped digit a million Wh up) that come back
+    config = QuarterHourConfig(max_gap=timedelta(minutes=5), allowed_lateness=timedelta(days=1))
+    t = DAY + timedelta(hours=10, seconds=17)
+    wh = 10_000.0
+    true: list[RegisterPoint] = [RegisterPoint(t, wh)]
+    for seconds, share in steps:
+        t += timedelta(seconds=seconds)
+        wh = float(math.floor(wh + RATED_W * share * seconds / 3600))  # a Wh register
+        true.append(RegisterPoint(t, wh))
+    sent = list(true)
+    for position, value in outliers:
+        k = 1 + position % (len(true) - 4)  # never first, never among the last three
+        if sent[k - 1] != true[k - 1] or sent[k + 1] != true[k + 1]:
+            continue  # keep them isolated: each comes back on the next reading
+        sent[k] = RegisterPoint(true[k].ts, value if value == 0.0 else true[k].wh + value)
+    arrival = data.draw(st.permutations(sent), label="arrival order")
+    state = RegisterState(KEY, max_power_w=RATED_W)
+    latest: dict[datetime, IntervalEnergy] = {}
+    for iv in add_readings(state, arrival, config).intervals:
+        latest[iv.start] = iv
+    first, last = true[0].ts, true[-1].ts
+    # every quarter-hour from the first reading's to the last complete one is emitted; the
+    # open one (holding the last reading) is not final yet
+    open_start = DAY + timedelta(minutes=15 * ((last - DAY) // timedelta(minutes=15)))
+    emitted = sum(iv.wh for iv in latest.values())
+    open_part = (
+        next(
+            iv.wh
+            for iv in energy_of_intervals(
+                sent,
+                open_start,
+                open_start + timedelta(minutes=15),
+                config,
+                meter_key=KEY,
+                max_power_w=RATED_W,
+            )
+        )
+        if open_start < last
+        else 0.0
+    )
+    assert emitted + open_part == pytest.approx(true[-1].wh - true[0].wh, abs=1e-6)
+    assert first <= min(latest, default=first) + timedelta(minutes=15)
+    # no quarter-hour implies more than the rated power (1 Wh of register resolution aside)
+    assert all(iv.wh <= RATED_W * 0.25 + 1.0 for iv in latest.values())

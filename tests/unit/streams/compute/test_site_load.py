@@ -33,7 +33,7 @@ def energy(
     revision: int = 0,
 ) -> IntervalEnergy:
     return IntervalEnergy(
-        (station, evse, measurand), Q, wh, completeness, estimated, True, revision
+        (station, evse, None, measurand), Q, wh, completeness, estimated, True, revision
     )
 
 
@@ -53,7 +53,7 @@ def test_site_sums_two_evses(qh_config) -> None:
         120.0,
     )
     assert (load.meters, load.revision, load.interval_start) == (2, 0, Q)
-    assert (load.computed_by, load.as_of) == ("quarter_hour/2", AS_OF)
+    assert (load.computed_by, load.as_of) == ("quarter_hour/3", AS_OF)
 
 
 def test_site_reemits_with_next_revision_when_another_meter_arrives(qh_config) -> None:

@@ -318,13 +318,21 @@ def _verify(settings: Settings, epoch: str | None) -> int:
     """Batch equals stream? Print the verdict and the differences; 1 if any."""
     from datetime import UTC, datetime
 
-    from streams.compute import QuarterHourConfig
+    from gridstream.pipeline import load_sites
+    from gridstream.registry import SiteRegistry
+    from streams.compute import SiteConfig
     from warehouse.backfill import compare, quarter_hour_load, read_samples, stream_quarter_hours
     from warehouse.query import format_result
 
+    registry = SiteRegistry(settings.site_timezone)
+    for assignment in load_sites(settings):
+        registry.assign(assignment)
     samples = read_samples(settings.data_dir, epoch)
     batch = quarter_hour_load(
-        samples, QuarterHourConfig.from_settings(settings), as_of=datetime.now(UTC)
+        samples,
+        SiteConfig.from_settings(settings),
+        as_of=datetime.now(UTC),
+        rated_power=registry.rated_power_w,
     )
     differences = compare(stream_quarter_hours(settings.data_dir, epoch), batch)
     print(

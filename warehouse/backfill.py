@@ -18,12 +18,12 @@ from pathlib import Path
 from gridstream.records import MeterSample, QuarterHourLoad
 from streams.compute import (
     IntervalEnergy,
-    QuarterHourConfig,
     SiteLoadState,
     energy_of_intervals,
     energy_points,
     site_quarter_hour,
 )
+from streams.compute.processor import RatedPower, SiteConfig, meter_bound_w, unknown_power
 from warehouse.catalog import QUARTER_HOUR_LOAD_OF_EPOCH, open_catalog
 
 _SAMPLE_COLUMNS = (
@@ -64,13 +64,19 @@ def stream_quarter_hours(
 
 
 def quarter_hour_load(
-    samples: Sequence[MeterSample], config: QuarterHourConfig, as_of: datetime
+    samples: Sequence[MeterSample],
+    config: SiteConfig,
+    as_of: datetime,
+    rated_power: RatedPower = unknown_power,
 ) -> list[QuarterHourLoad]:
     """Site loads of every final quarter-hour ``[s, s + 15 min)`` the samples cover.
 
-    A meter belongs to the site its latest sample names. A sample stored twice (a re-sent
-    offline batch) counts once, as in the stream. Ordered by site, then interval.
+    A meter belongs to the site its latest sample names; its bound is the stream's
+    (``meter_bound_w``: the EVSE's rated power from ``rated_power``, else the defaults). A
+    sample stored twice (a re-sent offline batch) counts once, as in the stream. Ordered by
+    site, then interval.
     """
+    qh_config = config.quarter_hour
     points = energy_points(samples)
     site_of: dict[tuple[str, int | None], str] = {
         (sample.station_id, sample.evse_id): sample.site_id for sample in samples
@@ -81,13 +87,20 @@ def quarter_hour_load(
         end = max(p.ts for p in meter_points)
         final = [
             iv
-            for iv in energy_of_intervals(meter_points, start, end, config, meter_key=meter)
+            for iv in energy_of_intervals(
+                meter_points,
+                start,
+                end,
+                qh_config,
+                meter_key=meter,
+                max_power_w=meter_bound_w(meter, rated_power, config),
+            )
             if iv.final
         ]
         by_site.setdefault(site_of[meter[:2]], []).extend(final)
     loads: list[QuarterHourLoad] = []
     for site in sorted(by_site):
-        step = site_quarter_hour(SiteLoadState(site), by_site[site], config, as_of)
+        step = site_quarter_hour(SiteLoadState(site), by_site[site], qh_config, as_of)
         loads.extend(step.loads)
     return loads
 

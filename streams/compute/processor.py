@@ -149,7 +149,8 @@ RatedPower = Callable[[str, int | None], float | None]
 """(station_id, evse_id) -> the EVSE's rated power in W, or None when not known."""
 
 
-def _unknown_power(station_id: str, evse_id: int | None) -> float | None:
+def unknown_power(station_id: str, evse_id: int | None) -> float | None:
+    """A ``RatedPower`` that knows none: every meter gets the config's default bound."""
     return None
 
 
@@ -188,7 +189,7 @@ def process_samples(
     config: SiteConfig,
     zone: ZoneInfo,
     as_of: datetime,
-    rated_power: RatedPower = _unknown_power,
+    rated_power: RatedPower = unknown_power,
 ) -> SiteStep:
     """Apply a batch of one site's samples, in arrival order; updates ``state`` in place.
 
@@ -215,7 +216,7 @@ def process_samples(
         meter = state.meters.get(key)
         if meter is None:
             meter = state.meters[key] = RegisterState(key)
-        meter.max_power_w = _bound_w(key, rated_power, config)
+        meter.max_power_w = meter_bound_w(key, rated_power, config)
         emitted, late, dups, _, judged = add_readings_ms(meter, ts_ms, wh, qh_config, floor)
         duplicates += dups
         if judged.outliers or judged.breaks:
@@ -291,8 +292,12 @@ def _outlier_letter(
     )
 
 
-def _bound_w(key: MeterKey, rated_power: RatedPower, config: SiteConfig) -> float:
-    """The most power a meter's readings may imply: its rated power, else the defaults."""
+def meter_bound_w(key: MeterKey, rated_power: RatedPower, config: SiteConfig) -> float:
+    """The most power (W) a meter's readings may imply: its rated power, else the defaults.
+
+    The default is ``max_evse_power_w`` for an EVSE (or a transaction's meter), and
+    ``max_station_power_w`` for a station's main meter (EVSE 0), which sums its EVSEs.
+    """
     station, evse = key[0], key[1]
     rated = rated_power(station, evse)
     if rated is not None:
@@ -369,7 +374,7 @@ def process_batch(
     config: SiteConfig,
     zone_for_site: Callable[[str], ZoneInfo],
     as_of: datetime,
-    rated_power: RatedPower = _unknown_power,
+    rated_power: RatedPower = unknown_power,
 ) -> BatchStep:
     """Apply a batch of samples of any sites: ``process_samples`` per site, in arrival order.
 

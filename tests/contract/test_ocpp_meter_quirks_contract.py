@@ -191,3 +191,15 @@ def test_16_empty_timestamp_passes_the_schema_check_and_is_repaired(run_frames):
     (sample,) = samples_of([result])
     assert (sample.ts, sample.station_ts, sample.transaction_id) == (NOW, "", None)
     assert result.response == {}
+
+
+def test_16_stops_of_unknown_connectors_are_each_their_transactions_meter(run_frames):
+    # After a connector restart, two StopTransactions whose connector it no longer knows:
+    # registers 10,000 -> 11,800 and 50,000 -> 51,800 Wh from 17:00 to 17:15, interleaved
+    # in time. Each transaction is its own meter: 1,800 + 1,800 Wh, read every 5 minutes.
+    results = run_frames(
+        "v1.6_stoptransaction_unknown_connector.constructed.frames.json", "ocpp1.6"
+    )
+    samples = samples_of(results)
+    assert {s.evse_id for s in samples} == {None}
+    assert loads(compute(samples)) == {"17:00": (3_600.0, 1.0, False)}

@@ -26,7 +26,7 @@ from gridstream.pipeline import RunOptions, run
 from gridstream.settings import Settings
 from simulator.fleet import default_fleet, small_fleet
 from simulator.ledger import Ledger
-from streams.compute import QuarterHourConfig
+from streams.compute import SiteConfig
 from warehouse.backfill import compare, quarter_hour_load, read_samples, stream_quarter_hours
 from warehouse.query import run_query
 
@@ -73,7 +73,7 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
 
     # The batch path over the stored samples says the same as the stream, to the Wh.
     batch = quarter_hour_load(
-        read_samples(settings.data_dir), QuarterHourConfig.from_settings(settings), as_of=T_ANY
+        read_samples(settings.data_dir), SiteConfig.from_settings(settings), as_of=T_ANY
     )
     assert compare(stream_quarter_hours(settings.data_dir), batch) == []
     assert len(batch) == len(expected)

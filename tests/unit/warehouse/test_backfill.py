@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from gridstream.records import MeterSample
-from streams.compute import QuarterHourConfig
+from streams.compute import QuarterHourConfig, SiteConfig
 from warehouse.backfill import Difference, compare, quarter_hour_load, read_samples
 from warehouse.sink import ParquetSink
 
 T0 = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
-CONFIG = QuarterHourConfig(max_gap=timedelta(minutes=5), allowed_lateness=timedelta(hours=6))
+CONFIG = SiteConfig(
+    QuarterHourConfig(max_gap=timedelta(minutes=5), allowed_lateness=timedelta(hours=6))
+)
 REGISTER = "Energy.Active.Import.Register"
 
 

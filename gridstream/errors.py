@@ -132,6 +132,14 @@ REASONS: Final[dict[str, Reason]] = {
             "OCPI: PATCH of a Location or EVSE gridstream does not know",
         ),
         Reason(
+            "too_large",
+            "GenericError",
+            "GenericError",
+            2001,
+            413,
+            "OCPI: request body over the receiver's limit (1 MiB)",
+        ),
+        Reason(
             "unauthorized",
             "SecurityError",
             "SecurityError",

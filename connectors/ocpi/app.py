@@ -61,6 +61,8 @@ Clock: TypeAlias = Callable[[], datetime]
 _SOURCE: dict[str, Source] = {"2.2.1": "ocpi2.2.1", "2.3.0": "ocpi2.3.0", "3.0": "ocpi3.0"}
 #: The OCPI 3.0 draft's MeterSamples route names no version (its URL is not public).
 DRAFT = "3.0"
+#: Largest request body read; a session of thousands of periods is well under it.
+MAX_BODY_BYTES = 1 << 20
 # Id-token members of OCPI objects (Token uid, contract_id; CdrToken the same).
 _TOKEN_MEMBER = re.compile(r'("(?:uid|contract_id|visual_number)"\s*:\s*)"((?:[^"\\]|\\.)*)"')
 
@@ -97,10 +99,14 @@ class Counters:
 class _Refused(Exception):
     """Internal: a request refused before its module ran (auth, party, body)."""
 
-    def __init__(self, rejected: Rejected, party: str | None = None) -> None:
+    def __init__(
+        self, rejected: Rejected, party: str | None = None, head: bytes | None = None
+    ) -> None:
         super().__init__(rejected.detail)
         self.rejected = rejected
         self.party = party
+        #: What was read of a body refused while reading it (the dead letter keeps that).
+        self.head = head
 
 
 def redact(raw: str, key: bytes) -> str:
@@ -252,6 +258,21 @@ class OcpiReceiver:
             request, None, rejected.ocpi_status, rejected.http_status, rejected.detail
         )
 
+    async def _read(self, request: Request) -> bytes:
+        """The body, at most ``MAX_BODY_BYTES`` (beyond: refused, the rest never read)."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _Refused(
+                    Rejected("too_large", f"body over {MAX_BODY_BYTES} bytes"),
+                    None,
+                    b"".join(chunks)[:4096],
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     def _body(self, raw: bytes) -> Mapping[str, Any]:
         try:
             body = json.loads(raw)
@@ -300,7 +321,10 @@ class OcpiReceiver:
         created: Callable[[], dict[str, str]] | None = None,
     ) -> Response:
         """Authenticated, party-checked write: step, publish, keep, answer."""
-        body_raw = await request.body()
+        try:
+            body_raw = await self._read(request)
+        except _Refused as refused:
+            return await self._refuse(request, refused, refused.head or b"")
         try:
             version = self._version(request)
             partner = self._auth(request, token_a_ok=False)
@@ -395,7 +419,9 @@ class OcpiReceiver:
                 "POST registers (token A), PUT updates a registration (token C)",
             )  # fmt: skip
         try:
-            creds = handshake.read_credentials(json.loads(await request.body() or b"null"))
+            creds = handshake.read_credentials(json.loads(await self._read(request) or b"null"))
+        except _Refused as refused:
+            return self._answer(request, None, 2001, 413, refused.rejected.detail)
         except (WireError, ValueError) as exc:
             return self._answer(request, None, 2001, 400, str(exc))
         if str(partner.party) not in creds.parties:
@@ -467,28 +493,25 @@ class OcpiReceiver:
 
     async def cdr_post(self, request: Request) -> Response:
         """POST a CDR; answered with its URL in ``Location``."""
-        raw = await request.body()
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = None
-        key = cdrs.cdr_key(parsed) if isinstance(parsed, dict) else None
         base = self._base(request)
         version = request.path_params.get("version")
+        posted: list[tuple[str, str, str]] = []  # the CDR's key, once its body is read
 
         def step(body: Mapping[str, Any], ctx: sessions.Context) -> tuple[Any, Result]:
+            key = cdrs.cdr_key(body)
+            if key is not None:
+                posted.append(key)
             return cdrs.post_cdr(self.cdrs.get(key) if key else None, body, ctx)
 
         def keep(state: Any) -> None:
-            if key is not None and state is not None:
-                self.cdrs[key] = state
+            if posted and state is not None:
+                self.cdrs[posted[0]] = state
 
         def created() -> dict[str, str]:
-            return {"Location": f"{base}/{version}/cdrs/{'/'.join(key or ())}"}
+            return {"Location": f"{base}/{version}/cdrs/{'/'.join(posted[0] if posted else ())}"}
 
-        return await self._run(
-            request, key=("cdr", *(key or ("?",))), step=step, keep=keep, created=created
-        )
+        # One lock for all CDRs: they are few, and the key is known only once the body is.
+        return await self._run(request, key=("cdr",), step=step, keep=keep, created=created)
 
     async def cdr_get(self, request: Request) -> Response:
         """GET a CDR this receiver holds (the URL a POST answered with)."""

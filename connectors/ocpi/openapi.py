@@ -34,6 +34,7 @@ _ANSWERS: Final[dict[str, Any]] = {
         ("403", "the URL names another partner's party (2001)"),
         ("404", "unknown object or version (2001, 2003)"),
         ("405", "method not allowed in this registration state"),
+        ("413", "request body over 1 MiB (2001)"),
         ("422", "a value out of range (2001)"),
         ("503", "records could not be stored (3000); retry"),
     )

@@ -197,3 +197,12 @@ async def test_only_the_most_recent_ended_sessions_are_held(harness: Harness) ->
         )
         assert answer.json()["status_code"] == 1000
     assert sorted(k[2] for k in harness.receiver.sessions) == ["2", "3"]
+
+
+async def test_a_body_over_the_limit_is_refused_unread_and_dead_lettered(harness: Harness) -> None:
+    token_c = await harness.register()
+    huge = b'{"kwh": 1, "pad": "' + b"x" * (1 << 20) + b'"}'
+    answer = await harness.client.put(SESSION_URL, content=huge, headers=harness.header(token_c))
+    assert (answer.status_code, answer.json()["status_code"]) == (413, 2001)
+    assert harness.dead[-1].reason == "too_large"
+    assert len(harness.dead[-1].raw) < 5000  # only the head is kept

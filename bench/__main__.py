@@ -45,7 +45,7 @@ from gridstream.settings import Settings
 from streams.agents import quarter_hour
 from streams.app import create_app
 from streams.compute.processor import SiteConfig
-from streams.snapshots import SnapshotStore
+from streams.state_store import StateStore
 
 
 async def bench_ingest(bootstrap: str, stations: int, per_station: int) -> dict[str, float]:
@@ -138,7 +138,7 @@ async def bench_worker(bootstrap: str, expected: int, state_dir: Path) -> dict[s
         SiteConfig.from_settings(settings),
         SiteRegistry(),
         producer.publish,
-        SnapshotStore(state_dir, "bench", uuid.uuid4().hex),
+        StateStore(state_dir / "bench.sqlite3", uuid.uuid4().hex),
         lambda: datetime.now(UTC),
     )
     quarter_hour.register(app, settings, worker)

@@ -55,7 +55,7 @@ from simulator.stations import SimOptions, run_fleet
 from streams.agents import quarter_hour
 from streams.app import create_app
 from streams.compute.processor import SiteConfig
-from streams.snapshots import SnapshotStore
+from streams.state_store import StateStore
 from warehouse.catalog import refresh_views
 from warehouse.report import format_site_summary, site_summary
 from warehouse.sink import ParquetSink, make_sink_consumer, run_sink
@@ -417,8 +417,9 @@ async def _run_on(
             SiteConfig.from_settings(settings),
             registry,
             worker_producer.publish,
-            SnapshotStore(data_dir / "state", quarter_hour.SNAPSHOT_NAME, broker.epoch),
+            StateStore(data_dir / "state" / f"{quarter_hour.STATE_NAME}.sqlite3", broker.epoch),
             utc_now,
+            quarter_hour.faust_seek(app),
         )
         quarter_hour.register(app, settings, worker)
         app.finalize()

@@ -1,4 +1,4 @@
-"""The quarter-hour agent's shell: batches in, outputs published, state snapshotted with offsets."""
+"""The quarter-hour agent's shell: batches in, outputs published, state checkpointed."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from gridstream.records import DeadLetter, MeterSample, QuarterHourLoad, Reading, Record
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
 from streams.agents.quarter_hour import QuarterHourWorker
 from streams.compute.processor import SiteConfig
-from streams.snapshots import Snapshot, SnapshotStore
+from streams.state_store import StateStore
 
 T0 = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
 
@@ -41,13 +39,30 @@ class Published:
         return [r for r in self.records if isinstance(r, QuarterHourLoad)]
 
 
-def make_worker(tmp_path: Path, publish: Published, epoch: str = "epoch-1") -> QuarterHourWorker:
+class Seeks:
+    """Records the seeks a worker asks its consumer for."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    async def __call__(self, partition: int, offset: int) -> None:
+        self.calls.append((partition, offset))
+
+
+def make_worker(
+    tmp_path: Path,
+    publish: Published,
+    epoch: str = "epoch-1",
+    seek: Seeks | None = None,
+) -> QuarterHourWorker:
     return QuarterHourWorker(
         SiteConfig.from_settings(Settings()),
         SiteRegistry(),
         publish,
-        SnapshotStore(tmp_path, "quarter_hour", epoch),
+        StateStore(tmp_path / "quarter_hour.sqlite3", epoch),
         lambda: T0,
+        seek,
+        retry_delay_s=0.001,
     )
 
 
@@ -64,7 +79,9 @@ async def test_a_closed_quarter_hour_is_published_and_the_offset_is_recorded(
     assert worker.processed == {0: 1}
 
 
-async def test_restart_resumes_from_the_snapshot_and_skips_what_it_covers(tmp_path: Path) -> None:
+async def test_restart_resumes_from_the_checkpoint_and_skips_what_it_covers(
+    tmp_path: Path,
+) -> None:
     first = Published()
     await make_worker(tmp_path, first).process([(0, 0, sample(0, 1000)), (0, 1, sample(5, 1200))])
     assert first.loads() == []
@@ -76,21 +93,19 @@ async def test_restart_resumes_from_the_snapshot_and_skips_what_it_covers(tmp_pa
         [(0, 0, sample(0, 1000)), (0, 1, sample(5, 1200)), (0, 2, sample(15, 1600))]
     )
     [load] = second.loads()
-    assert load.import_wh == 600  # offsets 0 and 1 came from the snapshot, not twice
+    assert load.import_wh == 600  # offsets 0 and 1 came from the checkpoint, not twice
     assert worker.samples_in == 1
 
 
-async def test_snapshot_of_another_broker_epoch_is_ignored(tmp_path: Path) -> None:
-    SnapshotStore(tmp_path, "quarter_hour", "old-epoch").save(
-        "meter.samples", 0, Snapshot(offset=99, state={})
-    )
+async def test_checkpoint_of_another_broker_epoch_is_ignored(tmp_path: Path) -> None:
+    StateStore(tmp_path / "quarter_hour.sqlite3", "old-epoch").save("meter.samples", 0, 99, {})
     published = Published()
     worker = make_worker(tmp_path, published, epoch="new-epoch")
     await worker.process([(0, 0, sample(0, 1000)), (0, 1, sample(15, 1600))])
     assert [load.import_wh for load in published.loads()] == [600]
 
 
-async def test_revoked_partition_state_is_reloaded_from_its_snapshot(tmp_path: Path) -> None:
+async def test_revoked_partition_state_is_reloaded_from_its_checkpoint(tmp_path: Path) -> None:
     published = Published()
     worker = make_worker(tmp_path, published)
     await worker.process([(0, 0, sample(0, 1000))])
@@ -117,19 +132,65 @@ async def test_a_value_that_is_no_meter_sample_goes_to_the_dead_letter_topic(
     assert worker.processed == {0: 2}
 
 
-async def test_outputs_that_could_not_be_published_are_emitted_when_the_batch_comes_again(
+async def test_outputs_that_could_not_be_published_are_retried_in_place(tmp_path: Path) -> None:
+    published = Published()
+    worker = make_worker(tmp_path, published)
+    await worker.process([(0, 0, sample(0, 1000))])
+    failures = 3
+
+    async def broker_down_a_while(records: Sequence[Record]) -> None:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise ConnectionError("broker down")
+        await published(records)
+
+    worker._publish = broker_down_a_while
+    # the batch is never given up (Faust would ack it in take_events' finally)
+    await worker.process([(0, 1, sample(15, 1600))])
+    assert [load.import_wh for load in published.loads()] == [600]
+    assert (worker.publish_retries, worker.processed) == (3, {0: 1})
+
+
+async def test_input_resuming_past_the_checkpoint_is_sought_back_not_skipped(
+    tmp_path: Path,
+) -> None:
+    # A worker checkpointed offset 0, then was killed after Faust committed offsets 1-2.
+    await make_worker(tmp_path, Published()).process([(0, 0, sample(0, 1000))])
+    published, seeks = Published(), Seeks()
+    worker = make_worker(tmp_path, published, seek=seeks)
+    await worker.process([(0, 3, sample(20, 1800))])  # where Faust's commit resumes
+    assert (seeks.calls, published.records, worker.rewinds) == ([(0, 1)], [], 1)
+    # what the consumer had fetched before the seek took effect is dropped as well
+    await worker.process([(0, 4, sample(25, 1900))])
+    assert published.records == []
+    # the rewind: offsets 1-4 in order, 10:00 -> 10:15 is 600 Wh, once
+    await worker.process(
+        [(0, 1, sample(5, 1200)), (0, 2, sample(15, 1600)), (0, 3, sample(20, 1800))]
+    )
+    await worker.process([(0, 4, sample(25, 1900))])
+    assert [load.import_wh for load in published.loads()] == [600]
+    assert worker.processed == {0: 4} and len(seeks.calls) == 1
+
+
+async def test_a_partition_without_checkpoint_is_rebuilt_from_the_start_of_its_input(
+    tmp_path: Path,
+) -> None:
+    published, seeks = Published(), Seeks()
+    worker = make_worker(tmp_path, published, seek=seeks)
+    await worker.process([(2, 40, sample(15, 1600))])  # a wiped data dir, Faust at 40
+    assert seeks.calls == [(2, 0)]
+
+
+async def test_sites_silent_beyond_the_retention_leave_memory_and_the_store(
     tmp_path: Path,
 ) -> None:
     published = Published()
     worker = make_worker(tmp_path, published)
-    await worker.process([(0, 0, sample(0, 1000))])
-
-    async def broker_down(records: Sequence[Record]) -> None:
-        raise ConnectionError("broker down")
-
-    worker._publish = broker_down
-    with pytest.raises(ConnectionError):
-        await worker.process([(0, 1, sample(15, 1600))])
-    worker._publish = published
-    await worker.process([(0, 1, sample(15, 1600))])  # Faust delivers it again
-    assert [load.import_wh for load in published.loads()] == [600]
+    await worker.process([(0, 0, sample(0, 1000, site="QUIET")), (0, 1, sample(0, 1000))])
+    later = 36 * 24 * 60  # 36 days on, only SITE-A speaks
+    await worker.process([(0, 2, sample(later, 1100))])
+    assert worker.sites_dropped == 1
+    restarted = make_worker(tmp_path, Published())
+    restarted._partition(0)
+    assert set(restarted._partitions[0].sites) == {"SITE-A"}

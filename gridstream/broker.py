@@ -218,7 +218,9 @@ def cluster_id(bootstrap: str) -> str:
         admin.close()
 
 
-def ensure_topics(bootstrap: str, wanted: Iterable[topics.Topic] = topics.ALL) -> list[str]:
+def ensure_topics(
+    bootstrap: str, wanted: Iterable[topics.Topic] = (*topics.ALL, *topics.INTERNAL)
+) -> list[str]:
     """Create every catalog topic that does not exist yet; return the names created."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic

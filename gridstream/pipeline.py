@@ -54,6 +54,7 @@ from simulator.ledger import Ledger
 from simulator.stations import SimOptions, run_fleet
 from streams.agents import quarter_hour
 from streams.app import create_app
+from streams.checkpoint_log import CheckpointLog
 from streams.compute.processor import SiteConfig
 from streams.state_store import StateStore
 from warehouse.catalog import refresh_views
@@ -413,6 +414,11 @@ async def _run_on(
         parts.push_async_callback(_stop_task, sink_task, sink_stop)
 
         app = create_app(settings, broker.bootstrap)
+        checkpoint_log = None
+        if settings.checkpoint_topic:
+            checkpoint_log = CheckpointLog(broker.bootstrap, broker.epoch)
+            await checkpoint_log.start()
+            parts.push_async_callback(checkpoint_log.stop)
         worker = quarter_hour.QuarterHourWorker(
             SiteConfig.from_settings(settings),
             registry,
@@ -420,6 +426,7 @@ async def _run_on(
             StateStore(data_dir / "state" / f"{quarter_hour.STATE_NAME}.sqlite3", broker.epoch),
             utc_now,
             quarter_hour.faust_seek(app),
+            checkpoint_log=checkpoint_log,
         )
         quarter_hour.register(app, settings, worker)
         app.finalize()

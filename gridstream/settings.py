@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     sink_flush_interval_s: float = Field(
         2.0, description="How often the warehouse sink writes Parquet and commits offsets."
     )
+    checkpoint_topic: bool = Field(
+        True,
+        description="Also checkpoint the worker's state on the compacted topic "
+        "state.meter_samples, so that a partition moving to a worker on another host (or "
+        "one whose data dir was wiped) resumes with its state; off: the local store only.",
+    )
     worker_batch_size: int = Field(
         1000, description="Largest batch of records a Faust agent takes at once."
     )

@@ -96,6 +96,21 @@ ALL: tuple[Topic, ...] = (
     DLQ,
 )
 
+CHECKPOINTS = Topic(
+    "state.meter_samples",
+    "key",
+    records.Record,  # opaque: a computation's serialised state per key, not a record
+    SITE_PARTITIONS,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+"""Checkpoints of the worker's state, partition p for input partition p of meter.samples:
+one entry per ``<computation>:<key>`` and an offset marker (``streams.checkpoint_log``), so
+that a partition's state moves with it to a worker on another host."""
+
+INTERNAL: tuple[Topic, ...] = (CHECKPOINTS,)
+"""Topics gridstream creates but the warehouse does not keep (no record schema)."""
+
 BY_NAME: dict[str, Topic] = {t.name: t for t in ALL}
 
 

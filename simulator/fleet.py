@@ -11,6 +11,7 @@ which stations share a grid connection.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -85,13 +86,21 @@ class EvseSpec:
     visits: tuple[Visit, ...] = ()
 
     def __post_init__(self) -> None:
-        """Refuse register quirks on a meter without a register, and discharge without V2X."""
+        """Refuse register quirks without a register, discharge without V2X, overlapping visits."""
         if self.meter == "power_only" and (self.misread or self.reset):
             raise ValueError(
                 f"EVSE {self.evse_id}: a power-only meter has no register to misread or reset"
             )
         if not self.bidirectional and any(v.discharge for v in self.visits):
             raise ValueError(f"EVSE {self.evse_id}: a {self.kind} EVSE cannot discharge")
+        if self.visits and self.visits[0].reuse_transaction_id:
+            raise ValueError(f"EVSE {self.evse_id}: a first visit has no transaction id to reuse")
+        for before, after in itertools.pairwise(self.visits):
+            if after.arrive_after < before.arrive_after + before.stay:
+                raise ValueError(
+                    f"EVSE {self.evse_id}: a visit at {after.arrive_after} arrives before the "
+                    f"one at {before.arrive_after} leaves"
+                )
 
     @property
     def spec(self) -> KindSpec:
@@ -290,7 +299,8 @@ def default_fleet(rng: random.Random) -> Fleet:
 
     - S+20: ANT-DEPOT-AC1 EVSE 2 (charging since S+2) misreads its register as "0.000"
       kWh at its next periodic sample (S+22); S+12: BRU-RETAIL-DC1 EVSE 2 (charging
-      since S+5) reads one digit of its register as 0 at its next periodic sample.
+      since S+5) reads one digit of its register as 0 at its next periodic sample; S+30:
+      BRU-RETAIL-AC1 EVSE 1 (charging since S+25) reads one as 9 (a jump up) at S+32:30.
     - S+25:10: ANT-DEPOT-DC1 EVSE 1 (charging since S+10) gets a new meter whose register
       starts at 1,000 Wh.
     - S+20 to S+40: BRU-RETAIL-DC1 is offline and sends its queued TransactionEvents
@@ -359,6 +369,12 @@ def default_fleet(rng: random.Random) -> Fleet:
         2,
         visits=(replace(bru_dc_visit, arrive_after=_min(5), stay=_min(30)),),
         misread=Misread(_min(12), "digit"),
+    )
+    bru_ac = _quirk(
+        _evses(rng, "ac_7kw", "ac_7kw"),
+        1,
+        visits=(Visit(_min(25), _min(60), 7_360.0),),
+        misread=Misread(_min(30), "jump"),
     )
     power_only = _quirk(
         _evses(rng, "ac_11kw"),
@@ -439,7 +455,7 @@ def default_fleet(rng: random.Random) -> Fleet:
                         "BRU-RETAIL-AC1",
                         bru,
                         "1.6",
-                        _evses(rng, "ac_7kw", "ac_7kw"),
+                        bru_ac,
                         model="SIM-AC2",
                         serial_number="SIM-0005",
                         sampling=Sampling(period=timedelta(seconds=150)),

@@ -16,11 +16,12 @@ From them ``quarter_hour_energy`` computes, as DOMAIN.md defines it ("Meter valu
   meter exactly at every quarter-hour boundary, so no interpolation is needed;
 - a power-only meter's energy is the trapezoidal integral of the samples sent, over pairs
   no further apart than ``max_gap``;
-- a site's load is netted per minute across its meters: import is the sum of the positive
-  minutes, export of the negative ones. Where no meter of the site exported in the
-  quarter-hour every minute is positive, so import is the sum of the meters' energy; where
-  one did, every meter that moved must have been read at every minute boundary (the
-  simulator samples every minute on such sites) and the ledger nets minute by minute.
+- a site's load is netted per minute (``net_step``) across its meters: import is the sum
+  of the positive minutes, export of the negative ones. Where no meter of the site
+  exported in the quarter-hour every minute is positive, so import is the sum of the
+  meters' energy; where one did, every meter that moved must have been read at every
+  minute boundary (the simulator samples every minute on such sites) and the ledger nets
+  minute by minute.
 """
 
 from __future__ import annotations
@@ -29,16 +30,20 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from gridstream.periods import QUARTER_HOUR, ceil_quarter_hour
+from gridstream.settings import Settings
 from simulator.errors import LedgerError
 
 MeterKey = tuple[str, int]
 """(station_id, evse_id)"""
 
 MINUTE = timedelta(minutes=1)
-DEFAULT_MAX_GAP = timedelta(seconds=300)
+DEFAULT_MAX_GAP = timedelta(seconds=Settings.model_fields["max_gap_s"].default)
 """``GRIDSTREAM_MAX_GAP_S``'s default: power samples further apart are not integrated."""
+DEFAULT_NET_STEP = timedelta(seconds=Settings.model_fields["net_step_s"].default)
+"""``GRIDSTREAM_NET_STEP_S``'s default (a minute): the step a site's load is netted on."""
 
 
 @dataclass(frozen=True)
@@ -103,14 +108,23 @@ class _Meter:
 class Ledger:
     """Meter values and sessions as sent, per (station_id, evse_id)."""
 
-    def __init__(self, site_of: Mapping[str, str], max_gap: timedelta = DEFAULT_MAX_GAP) -> None:
+    def __init__(
+        self,
+        site_of: Mapping[str, str],
+        max_gap: timedelta = DEFAULT_MAX_GAP,
+        net_step: timedelta = DEFAULT_NET_STEP,
+    ) -> None:
         """``site_of`` maps station ids to site ids (``Fleet.site_of()``).
 
-        ``max_gap`` is the pipeline's (``GRIDSTREAM_MAX_GAP_S``): power samples further
-        apart than that are not integrated.
+        ``max_gap`` and ``net_step`` are the pipeline's (``GRIDSTREAM_MAX_GAP_S``,
+        ``GRIDSTREAM_NET_STEP_S``): power samples further apart than ``max_gap`` are not
+        integrated; a site's load is netted per ``net_step`` (which divides 15 minutes).
         """
+        if net_step <= timedelta(0) or QUARTER_HOUR % net_step:
+            raise ValueError(f"net step {net_step} must divide 15 minutes")
         self._site_of = dict(site_of)
         self._max_gap = max_gap
+        self._net_step = net_step
         self._meters: dict[MeterKey, _Meter] = {}
         self._misreads: list[MisreadRecord] = []
         self._sessions: list[SessionRecord] = []
@@ -339,18 +353,18 @@ class Ledger:
                 continue
             moving = [key for key, imp, exp in meters if imp != 0.0 or exp != 0.0]
             site_import = site_export = 0.0
-            for k in range(15):
-                minute = s + k * MINUTE
+            for k in range(QUARTER_HOUR // self._net_step):
+                step = s + k * self._net_step
                 net = 0.0
                 for key in moving:
-                    imp, exp = self.meter_energy(*key, minute, minute + MINUTE)
+                    imp, exp = self.meter_energy(*key, step, step + self._net_step)
                     net += imp - exp
                 site_import += max(net, 0.0)
                 site_export += max(-net, 0.0)
             out[(site, s)] = (site_import, site_export)
         return out
 
-    def _meter(self, station_id: str, evse_id: int, kind: str) -> _Meter:
+    def _meter(self, station_id: str, evse_id: int, kind: Literal["register", "power"]) -> _Meter:
         meter = self._meters.setdefault((station_id, evse_id), _Meter())
         if (kind == "power" and meter.registers) or (kind == "register" and meter.powers):
             raise LedgerError(

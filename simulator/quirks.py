@@ -24,9 +24,10 @@ from typing import Literal
 
 from gridstream.periods import QUARTER_HOUR
 
-MisreadKind = Literal["zero", "digit"]
-"""``zero``: the register reads 0 ("0.00"); ``digit``: its highest non-zero digit after the
-leading one reads as 0 (a flipped display segment): always lower than the truth."""
+MisreadKind = Literal["zero", "digit", "jump"]
+"""``zero``: the register reads 0 ("0.00"); ``digit``: its first non-zero digit after the
+leading one reads as 0 (lower than the truth); ``jump``: its first digit after the leading
+one that is not 9 reads as 9 (higher: more than the EVSE could have delivered since)."""
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,17 @@ def misread_wh(true_wh: int, kind: MisreadKind) -> int:
     2045678
     >>> misread_wh(2_005_678, "digit")  # the first non-zero digit after the leading one
     2000678
+    >>> misread_wh(2_345_678, "jump")  # the 3 reads as 9
+    2945678
     """
     if kind == "zero":
         return 0
     digits = str(true_wh)
+    keep, becomes = ("0", "0") if kind == "digit" else ("9", "9")
     for i in range(1, len(digits)):
-        if digits[i] != "0":
-            return int(digits[:i] + "0" + digits[i + 1 :])
-    return 0
+        if digits[i] != keep:
+            return int(digits[:i] + becomes + digits[i + 1 :])
+    return 0 if kind == "digit" else int("9" * (len(digits) + 1))
 
 
 @dataclass(frozen=True)

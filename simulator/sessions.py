@@ -122,8 +122,6 @@ def _visit_session(
     """The session of a planned ``visit`` (times are offsets from ``start``)."""
     window = visit.discharge
     session_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    if visit.reuse_transaction_id and previous is None:
-        raise ValueError(f"EVSE {evse.evse_id}: a first visit has no transaction id to reuse")
     return Session(
         session_id=session_id,
         arrival=start + visit.arrive_after,
@@ -154,7 +152,7 @@ def plan_sessions(evse: EvseSpec, start: datetime) -> Iterator[Session]:
 
     Endless; arrivals are at whole seconds. The EVSE's planned visits (``evse.visits``)
     come first, as planned; the drawn sessions follow, the first within 20 minutes of
-    ``start`` or of the last visit's departure.
+    ``start`` (5 to 20 minutes after the last visit leaves, if there are visits).
 
     - AC visits last 40 min to 3 h, DC visits 20 to 50 min, V2X visits 2 to 4 h; EVSEs
       stay idle 5 to 45 min (DC: 3 to 20 min) between visits.

@@ -2,11 +2,10 @@
 
 A station connects to ``{url_base}/{station_id}`` with its version's subprotocol, boots, and
 then walks its timeline (``timeline.StationSim``): it waits until the simulated clock
-reaches the next instant (or, inside an offline window, the window's end), and reports
-the steps there with its version's speaker
-(``ocpp16.V16Speaker``, ``ocpp2.V2Speaker``), one answered call at a time. Message content
-depends only on the fleet, the start, the sample interval and the session planner; the
-real clock only decides when it is sent.
+reaches the next instant (inside an offline window: the window's end), and reports the
+steps there with its version's speaker (``ocpp16.V16Speaker``, ``ocpp2.V2Speaker``), one
+answered call at a time. Message content depends only on the fleet, the start, the sample
+interval and the session planner; the real clock only decides when it is sent.
 
 The run ends on a quarter-hour boundary ``B`` plus one sample: ``B`` is ``end`` (rounded up
 to a quarter-hour), ``start + duration_s x speed`` (likewise), or, when ``stop`` is set

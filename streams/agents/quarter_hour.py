@@ -3,7 +3,10 @@
 No arithmetic and no time rules here (``streams.compute.processor`` has them): this module
 takes batches from the stream, keeps one ``SiteState`` per site grouped by input partition,
 publishes the outputs, sends rejections to the dead-letter topic, and checkpoints what each
-batch changed with the offset it covers (``streams.state_store``) before Faust commits.
+batch changed with the offset it covers before Faust commits: in the local store
+(``streams.state_store``) and, so that a partition's state moves with it to another host,
+on the compacted checkpoint topic (``streams.checkpoint_log``), whichever is newer being
+restored when a partition is first seen.
 
 Never a batch skipped (DESIGN.md; faust's ``take_events`` acks a batch in a ``finally``,
 even when the agent raised):
@@ -22,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -36,7 +40,9 @@ from gridstream import topics
 from gridstream.records import DeadLetter, MeterSample, Record
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
-from streams.compute.processor import SiteConfig, SiteState, process_batch
+from streams.checkpoint_log import CheckpointLog
+from streams.compute.computation import BatchContext, Computation, SiteLoad
+from streams.compute.processor import SiteConfig
 from streams.state_store import StateStore
 
 log = logging.getLogger(__name__)
@@ -70,13 +76,19 @@ class Seek(Protocol):
 @dataclass
 class _PartitionState:
     offset: int = -1
-    sites: dict[str, SiteState] = field(default_factory=dict)
+    #: Per computation name, its keyed state (``sites``: the site load's).
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: A rewind under way: (the offset sought, when, the first offset of the hole seen).
     rewind: tuple[int, float, int] | None = None
 
 
 class QuarterHourWorker:
-    """The agent's state and I/O around ``process_batch``; one per worker process."""
+    """The agent's state and I/O around the computations over meter.samples.
+
+    One per worker process. Each batch is decoded once and handed to every computation
+    (``streams.compute.computation``: the site load first, the analytics after it) in one
+    pass; their keyed state is checkpointed per input partition as ``<name>:<key>``.
+    """
 
     def __init__(
         self,
@@ -89,12 +101,15 @@ class QuarterHourWorker:
         *,
         retry_delay_s: float = 0.2,
         site_retention: timedelta = SITE_RETENTION,
+        computations: Sequence[Computation] = (),
+        checkpoint_log: CheckpointLog | None = None,
     ) -> None:
         """Wire the computation to its publisher, state store, clock and consumer seek."""
-        self._config = config
+        self._computations: tuple[Computation, ...] = (SiteLoad(config), *computations)
         self._registry = registry
         self._publish = publish
         self._store = store
+        self._log = checkpoint_log
         self._now = now
         self._seek = seek
         self._retry_delay_s = retry_delay_s
@@ -103,36 +118,79 @@ class QuarterHourWorker:
         #: Highest input offset applied per partition (for draining and monitoring).
         self.processed: dict[int, int] = {}
         self.samples_in = 0
-        self.loads_out = 0
-        self.peaks_out = 0
-        self.rejected = 0
-        self.duplicates = 0
-        #: Meter quirks seen (DOMAIN.md): register readings dropped as misreads (each
-        #: dead-lettered), segment breaks (resets, new meters), estimated site quarter-hours.
-        self.outliers = 0
-        self.resets = 0
-        self.estimated = 0
+        #: The computations' counters (``loads``, ``peaks``, ``rejected``, ``duplicates``,
+        #: ``outliers``, ``resets``, ``estimated``, ...), and records that were no sample.
+        self.counts: Counter[str] = Counter()
+        self.bad_records = 0
         #: Publish attempts that failed and were retried; partitions sought back to their
         #: checkpoint; sites dropped after a silence longer than the retention.
         self.publish_retries = 0
         self.rewinds = 0
         self.sites_dropped = 0
 
-    def _partition(self, partition: int) -> _PartitionState:
+    @property
+    def loads_out(self) -> int:
+        """Site quarter-hour loads published (revisions included)."""
+        return self.counts["loads"]
+
+    @property
+    def peaks_out(self) -> int:
+        """Monthly peaks published (revisions included)."""
+        return self.counts["peaks"]
+
+    @property
+    def rejected(self) -> int:
+        """Samples refused (too late) and records that were no meter sample."""
+        return self.counts["rejected"] + self.bad_records
+
+    @property
+    def duplicates(self) -> int:
+        """Readings that changed nothing."""
+        return self.counts["duplicates"]
+
+    @property
+    def outliers(self) -> int:
+        """Register readings dropped as misreads (each dead-lettered)."""
+        return self.counts["outliers"]
+
+    @property
+    def resets(self) -> int:
+        """Readings that started a new register segment (resets, new meters, jumps)."""
+        return self.counts["resets"]
+
+    @property
+    def estimated(self) -> int:
+        """Site quarter-hour figures emitted as estimated."""
+        return self.counts["estimated"]
+
+    @property
+    def sites(self) -> dict[int, dict[str, Any]]:
+        """Per partition, the site load's state by site (for inspection and tests)."""
+        return {p: st.states.get(SiteLoad.name, {}) for p, st in self._partitions.items()}
+
+    async def _partition(self, partition: int) -> _PartitionState:
         state = self._partitions.get(partition)
         if state is None:
-            state = _PartitionState()
-            checkpoint = self._store.load(topics.METER_SAMPLES.name, partition)
+            state = _PartitionState(states={c.name: {} for c in self._computations})
+            checkpoint = await asyncio.to_thread(
+                self._store.load, topics.METER_SAMPLES.name, partition
+            )
+            if self._log is not None:  # the shared one: this host's may be missing or older
+                shared = await self._log.read(partition)
+                if shared is not None and (checkpoint is None or shared.offset > checkpoint.offset):
+                    checkpoint = shared
             if checkpoint is not None:
                 state.offset = checkpoint.offset
-                state.sites = {
-                    site: SiteState.from_dict(orjson.loads(value))
-                    for site, value in checkpoint.entries.items()
-                }
+                by_name = {c.name: c for c in self._computations}
+                for entry, value in checkpoint.entries.items():
+                    name, _, key = entry.partition(":")
+                    computation = by_name.get(name)
+                    if computation is not None:  # a computation since removed: ignored
+                        state.states[name][key] = computation.from_dict(orjson.loads(value))
                 log.info(
-                    "partition %d: restored %d sites at offset %d",
+                    "partition %d: restored %s at offset %d",
                     partition,
-                    len(state.sites),
+                    ", ".join(f"{len(v)} {n} keys" for n, v in state.states.items()),
                     checkpoint.offset,
                 )
             self._partitions[partition] = state
@@ -141,7 +199,7 @@ class QuarterHourWorker:
     def _bad_record(
         self, partition: int, offset: int, value: bytes, exc: ValidationError, as_of: datetime
     ) -> DeadLetter:
-        self.rejected += 1
+        self.bad_records += 1
         where = f"{topics.METER_SAMPLES.name}[{partition}]@{offset}"
         log.error("%s: not a meter sample: %s", where, exc)
         return DeadLetter(
@@ -165,8 +223,9 @@ class QuarterHourWorker:
         outputs: list[Record] = []
         touched: list[tuple[int, _PartitionState, int, set[str], list[str]]] = []
         as_of = self._now()
+        context = BatchContext(as_of, self._registry.timezone_of, self._registry.rated_power_w)
         for partition, messages in by_partition.items():
-            state = self._partition(partition)
+            state = await self._partition(partition)
             fresh = [(o, v) for o, v in messages if o > state.offset]
             if not fresh or not await self._continues(partition, state, fresh[0][0]):
                 continue
@@ -176,28 +235,13 @@ class QuarterHourWorker:
                     samples.append(MeterSample.from_json(value))
                 except ValidationError as exc:  # a producer bug: keep it, do not stall on it
                     outputs.append(self._bad_record(partition, offset, value, exc, as_of))
-            step = process_batch(
-                state.sites,
-                samples,
-                self._config,
-                self._registry.timezone_of,
-                as_of,
-                self._registry.rated_power_w,
-            )
-            outputs.extend(step.loads)
-            outputs.extend(step.evse_loads)
-            outputs.extend(step.peaks)
-            outputs.extend(r.to_dead_letter() for r in step.rejections)
-            outputs.extend(step.quirks.outliers)
+            changed: set[str] = set()
+            for computation in self._computations:  # one pass: every computation, this batch
+                step = computation.process(state.states[computation.name], samples, context)
+                outputs.extend(step.records)
+                self.counts.update(step.counts)
+                changed.update(f"{computation.name}:{key}" for key in step.changed)
             self.samples_in += len(samples)
-            self.loads_out += len(step.loads)
-            self.peaks_out += len(step.peaks)
-            self.rejected += len(step.rejections)
-            self.duplicates += step.duplicates
-            self.outliers += len(step.quirks.outliers)
-            self.resets += step.quirks.resets
-            self.estimated += step.quirks.estimated
-            changed = {sample.site_id for sample in samples}
             removed = self._drop_silent(state)
             touched.append((partition, state, fresh[-1][0], changed - set(removed), removed))
         # Outputs first, then the checkpoint: a crash in between re-emits the same
@@ -206,7 +250,12 @@ class QuarterHourWorker:
             await self._publish_until_taken(outputs)
         for partition, state, last, changed, removed in touched:
             state.offset = last
-            await asyncio.to_thread(self._checkpoint, partition, state, changed, removed)
+            entries = await asyncio.to_thread(self._entries, state, changed)
+            if self._log is not None:
+                await self._until_taken(self._log.write, partition, last, entries, removed)
+            await asyncio.to_thread(
+                self._store.save, topics.METER_SAMPLES.name, partition, last, entries, removed
+            )
             self.processed[partition] = last
 
     async def _continues(self, partition: int, state: _PartitionState, first: int) -> bool:
@@ -255,38 +304,51 @@ class QuarterHourWorker:
 
     async def _publish_until_taken(self, outputs: Sequence[Record]) -> None:
         """Publish, retrying in place with backoff until the broker acknowledges."""
+        await self._until_taken(self._publish, outputs)
+
+    async def _until_taken(self, send: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Await ``send(*args)``, retrying in place with backoff until it succeeds."""
         delay = self._retry_delay_s
         while True:
             try:
-                await self._publish(outputs)
+                await send(*args)
                 return
             except Exception as exc:  # the broker is away: the batch waits, it is not lost
                 self.publish_retries += 1
-                log.warning("publishing %d outputs failed (%s); retrying", len(outputs), exc)
+                log.warning("sending to the broker failed (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
     def _drop_silent(self, state: _PartitionState) -> list[str]:
-        """Sites silent for longer than the retention behind the partition's newest reading."""
+        """Keys silent for longer than the retention behind the partition's newest input.
+
+        Dropped from memory; returned as checkpoint entries to delete from the store.
+        """
         newest: dict[str, int] = {}
-        for site, site_state in state.sites.items():
-            latest = max((m.newest_ms or 0 for m in site_state.meters.values()), default=0)
-            newest[site] = latest
+        by_name = {c.name: c for c in self._computations}
+        for name, states in state.states.items():
+            for key, value in states.items():
+                latest = by_name[name].newest_ms(value)
+                if latest is not None:  # a state that says nothing of time is kept
+                    newest[f"{name}:{key}"] = latest
         if not newest:
             return []
         cutoff = max(newest.values()) - self._retention_ms
-        silent = [site for site, latest in newest.items() if latest < cutoff]
-        for site in silent:
-            del state.sites[site]
+        silent = [entry for entry, latest in newest.items() if latest < cutoff]
+        for entry in silent:
+            name, _, key = entry.partition(":")
+            del state.states[name][key]
         self.sites_dropped += len(silent)
         return silent
 
-    def _checkpoint(
-        self, partition: int, state: _PartitionState, changed: set[str], removed: list[str]
-    ) -> None:
-        """Write what the batch changed with its offset (in a thread: off the event loop)."""
-        entries = {site: orjson.dumps(state.sites[site].to_dict()) for site in changed}
-        self._store.save(topics.METER_SAMPLES.name, partition, state.offset, entries, removed)
+    def _entries(self, state: _PartitionState, changed: set[str]) -> dict[str, bytes]:
+        """The changed keys' state, serialised (in a thread: off the event loop)."""
+        by_name = {c.name: c for c in self._computations}
+        entries = {}
+        for entry in changed:
+            name, _, key = entry.partition(":")
+            entries[entry] = orjson.dumps(by_name[name].to_dict(state.states[name][key]))
+        return entries
 
 
 def faust_seek(app: faust.App) -> Seek:

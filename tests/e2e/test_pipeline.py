@@ -4,9 +4,9 @@ The fleet simulator's stations are the `ocpp` package's client classes; everythi
 send goes through the real connector, the embedded Tansu broker, the Faust worker and the
 warehouse sink. What the warehouse says must equal what the simulated meters counted, as
 DOMAIN.md defines it (the ledger), quirks included: the default fleet's first hour has
-readings off the boundaries, offline queues sent late, a "0" and a digit misread, a meter
-reset, a power-only EVSE, a reused transaction id and a site that charges and discharges
-at once (``simulator.fleet.default_fleet``).
+readings off the boundaries, offline queues sent late, misreads ("0", a digit read as 0
+and one read as 9), a meter reset, a power-only EVSE, a reused transaction id and a site
+that charges and discharges at once (``simulator.fleet.default_fleet``).
 """
 
 from __future__ import annotations
@@ -50,12 +50,22 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
     settings: Settings,
 ) -> None:
     fleet = default_fleet(random.Random(7))
-    ledger = Ledger(fleet.site_of(), max_gap=timedelta(seconds=settings.max_gap_s))
+    ledger = Ledger(
+        fleet.site_of(),
+        max_gap=timedelta(seconds=settings.max_gap_s),
+        net_step=timedelta(seconds=settings.net_step_s),
+    )
     # 300x real time: 12 real seconds are one simulated hour (four quarter-hours).
     result = await run(settings, RunOptions(duration_s=12, speed=300), fleet=fleet, ledger=ledger)
 
     expected = ledger.quarter_hour_energy()
     assert len(expected) >= 3 * 4  # three sites, at least four quarter-hours each
+    # The hour had its quirks: three misreads, a reset, a power-only EVSE, a site exporting
+    # (and a reused transaction id: sessions, below).
+    assert len(ledger.misreads()) == 3
+    assert any(r.meter_no == 1 for r in ledger.readings("ANT-DEPOT-DC1", 1))
+    assert ledger.powers("BRU-RETAIL-AC2", 1)
+    assert any(export_wh > 0 for _, export_wh in expected.values())
     columns, rows = run_query(
         settings.data_dir,
         "SELECT site_id, interval_start, import_wh, export_wh, avg_import_w "
@@ -70,6 +80,33 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
         assert avg_import_w == pytest.approx(import_wh / 0.25, abs=1e-6), key
     assert sum(imp for imp, _ in expected.values()) > 0
     assert result.messages_rejected == 0
+
+    # Each misread the stations sent was dropped and dead-lettered, and nothing else was.
+    _, rows = run_query(
+        settings.data_dir, "SELECT DISTINCT raw FROM dead_letters WHERE reason = 'outlier'"
+    )
+    dropped = {
+        (r["station_id"], r["evse_id"], datetime.fromisoformat(r["ts"]), r["value"])
+        for r in (json.loads(raw) for (raw,) in rows)
+    }
+    assert dropped == {(m.station_id, m.evse_id, m.ts, m.sent_wh) for m in ledger.misreads()}
+    assert result.outliers == len(dropped)
+
+    # Each EVSE's own gross figures (the per-EVSE view) are its meter's, to the Wh: the V2X
+    # EVSE's export and the power-only EVSE's trapezoid included.
+    _, rows = run_query(
+        settings.data_dir,
+        "SELECT station_id, evse_id, interval_start, import_wh, export_wh "
+        "FROM evse_quarter_hour_load",
+    )
+    per_evse = {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
+    gross = ledger.meter_quarter_hour_energy()
+    assert set(gross) <= set(per_evse)
+    for key, (import_wh, export_wh) in gross.items():
+        assert per_evse[key] == (
+            pytest.approx(import_wh, abs=1e-6),
+            pytest.approx(export_wh, abs=1e-6),
+        ), key
 
     # The batch path over the stored samples says the same as the stream, to the Wh.
     batch = quarter_hour_load(
@@ -204,7 +241,11 @@ async def test_a_configured_broker_is_used_instead_of_the_embedded_one(
     with EmbeddedBroker() as external:
         configured = settings.model_copy(update={"kafka_bootstrap": external.bootstrap})
         fleet = small_fleet(random.Random(3))
-        ledger = Ledger(fleet.site_of(), max_gap=timedelta(seconds=configured.max_gap_s))
+        ledger = Ledger(
+            fleet.site_of(),
+            max_gap=timedelta(seconds=configured.max_gap_s),
+            net_step=timedelta(seconds=configured.net_step_s),
+        )
         result = await run(
             configured, RunOptions(duration_s=3, speed=600), fleet=fleet, ledger=ledger
         )

@@ -25,6 +25,7 @@ from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
 from streams.agents import quarter_hour
 from streams.app import create_app
+from streams.checkpoint_log import CheckpointLog
 from streams.compute.processor import SiteConfig, SiteState, process_batch
 from streams.state_store import StateStore
 
@@ -83,6 +84,7 @@ async def run_worker(
     settings: Settings,
     publish: Callable[[Sequence[Record]], object],
     done: Callable[[quarter_hour.QuarterHourWorker], bool],
+    checkpoint_log: CheckpointLog | None = None,
 ) -> quarter_hour.QuarterHourWorker:
     """One worker process's Faust app until ``done``; stopping it commits its offsets."""
     app = create_app(settings, bootstrap, app_id=app_id)
@@ -94,6 +96,7 @@ async def run_worker(
         lambda: T0,
         quarter_hour.faust_seek(app),
         retry_delay_s=0.01,
+        checkpoint_log=checkpoint_log,
     )
     quarter_hour.register(app, settings, worker)
     app.finalize()
@@ -181,4 +184,50 @@ async def test_a_wiped_state_dir_rebuilds_from_the_input_instead_of_going_on_emp
         )
     assert worker.rewinds == len(last)  # each partition with input sought back once
     assert worker.samples_in == len(first) + len(second)
+    assert latest(published) == expected(first + second, config)
+
+
+async def test_state_moves_with_its_partition_to_a_worker_on_another_host(tmp_path: Path) -> None:
+    # Host one checkpoints on the topic too; host two has its own, empty, data dir. The
+    # partitions move to host two, which restores from the topic and goes on where host
+    # one stopped: no rewind, no sample applied twice, the figures of one uninterrupted run.
+    settings = Settings(data_dir=tmp_path)
+    config = SiteConfig.from_settings(settings)
+    first, second = samples(range(0, 46)), samples(range(46, 61))
+    app_id = f"t-{uuid.uuid4().hex[:8]}"
+    published: list[Record] = []
+
+    async def collect(records: Sequence[Record]) -> None:
+        published.extend(records)
+
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap)
+        logs = [CheckpointLog(broker.bootstrap, "epoch") for _ in range(2)]
+        for log in logs:
+            await log.start()
+        try:
+            last = await produce(broker.bootstrap, first)
+            one = await run_worker(
+                broker.bootstrap,
+                app_id,
+                tmp_path / "host-one" / "state.sqlite3",
+                settings,
+                collect,
+                lambda w: all(w.processed.get(p, -1) >= o for p, o in last.items()),
+                logs[0],
+            )
+            last = await produce(broker.bootstrap, second)
+            two = await run_worker(
+                broker.bootstrap,
+                app_id,
+                tmp_path / "host-two" / "state.sqlite3",
+                settings,
+                collect,
+                lambda w: all(w.processed.get(p, -1) >= o for p, o in last.items()),
+                logs[1],
+            )
+        finally:
+            for log in logs:
+                await log.stop()
+    assert (one.samples_in, two.samples_in, two.rewinds) == (len(first), len(second), 0)
     assert latest(published) == expected(first + second, config)

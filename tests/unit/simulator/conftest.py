@@ -8,6 +8,7 @@ each CALL frame it received (station, action, camelCase payload) for assertions.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -157,11 +158,12 @@ def tiny() -> TinyScenario:
 
 @dataclass(frozen=True)
 class Frame:
-    """A CALL the CSMS received."""
+    """A CALL the CSMS received, and when (real ``time.monotonic()`` seconds)."""
 
     station_id: str
     action: str
     payload: dict[str, Any]
+    received_s: float = 0.0
 
 
 @dataclass
@@ -196,7 +198,9 @@ class _Tap:
         raw = await self._ws.recv()
         message = json.loads(raw)
         if message[0] == 2:
-            self._recorder.frames.append(Frame(self._station_id, message[2], message[3]))
+            self._recorder.frames.append(
+                Frame(self._station_id, message[2], message[3], time.monotonic())
+            )
         return raw
 
     async def send(self, data: str) -> None:

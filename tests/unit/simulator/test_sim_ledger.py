@@ -136,6 +136,23 @@ def test_a_site_that_charges_and_discharges_at_once_is_netted_per_minute() -> No
     assert gross[("V", 1, minutes(0))] == (0.0, 600.0)
 
 
+def test_the_net_step_is_the_pipeline_s() -> None:
+    # A imports 100 Wh in the first minute, V exports 100 Wh in the second.
+    def site(net_step: timedelta) -> Ledger:
+        ledger = Ledger({"A": "SITE", "V": "SITE"}, net_step=net_step)
+        _every_minute(ledger, "A", [100.0] + [0.0] * 14)
+        _every_minute(ledger, "V", [0.0, 100.0] + [0.0] * 13, export=True)
+        return ledger
+
+    # Per minute the site imports 100 and exports 100; per 5 minutes they cancel out.
+    assert site(timedelta(minutes=1)).quarter_hour_energy() == {
+        ("SITE", minutes(0)): (100.0, 100.0)
+    }
+    assert site(timedelta(minutes=5)).quarter_hour_energy() == {("SITE", minutes(0)): (0.0, 0.0)}
+    with pytest.raises(ValueError, match="divide 15 minutes"):
+        Ledger({}, net_step=timedelta(minutes=7))
+
+
 def test_netting_needs_every_minute_of_a_meter_that_moved() -> None:
     ledger = Ledger({"A": "SITE", "V": "SITE"})
     _every_minute(ledger, "V", [60.0] * 15, export=True)

@@ -79,8 +79,9 @@ def test_a_misread_shows_once_on_a_periodic_sample_and_the_next_reading_is_right
     assert (after.ts, after.reading.shown_import_wh) == (minutes(29), 1_000_000 + 27 * 184)
 
 
-def test_a_digit_misread_reads_one_digit_as_zero() -> None:
+def test_a_digit_misread_reads_one_digit_as_zero_or_nine() -> None:
     assert misread_wh(1_003_680, "digit") == 1_000_680  # the 3 reads as 0
+    assert misread_wh(1_003_680, "jump") == 1_903_680  # the first 0 reads as 9
     assert misread_wh(1_003_680, "zero") == 0
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from simulator import default_fleet, plan_sessions, small_fleet
+from simulator import Discharging, Misread, Visit, default_fleet, plan_sessions, small_fleet
 from simulator.fleet import EvseSpec, Fleet, SiteSpec, StationSpec
 from simulator.sessions import charge_power_w
 
@@ -37,6 +37,14 @@ def test_power_curve_never_rises_with_soc() -> None:
 
 def evse(kind: str = "ac_11kw", seed: int = 7) -> EvseSpec:
     return EvseSpec(1, kind, seed=seed)  # type: ignore[arg-type]
+
+
+def power_only() -> EvseSpec:
+    return EvseSpec(1, "ac_11kw", seed=1, meter="power_only")
+
+
+H = timedelta(hours=1)
+V2X = Discharging(H, H, power_w=5000.0)
 
 
 def test_sessions_are_the_same_for_the_same_seed() -> None:
@@ -109,6 +117,19 @@ def test_small_fleet_has_a_16_and_a_21_station_on_one_site() -> None:
         (lambda: StationSpec("A", "S", "1.6", (EvseSpec(2, "ac_7kw", 1),)), "1..n"),
         (lambda: StationSpec("A", "S", "2.0.1", (evse("dc_v2x_11kw"),)), "need OCPP 2.1"),
         (lambda: SiteSpec("S", (StationSpec("A", "T", "1.6", (evse(),)),)), "names site"),
+        (lambda: StationSpec("A", "S", "1.6", (power_only(),)), "need OCPP 2.x"),
+        (lambda: EvseSpec(1, "ac_11kw", 1, meter="power_only", misread=Misread(H)), "no register"),
+        (lambda: EvseSpec(1, "ac_11kw", 1, visits=(Visit(H, H, 7e3), Visit(H, H, 7e3))), "leaves"),
+        (
+            lambda: EvseSpec(
+                1, "ac_11kw", 1, visits=(Visit(H, H, 7e3, reuse_transaction_id=True),)
+            ),
+            "no transaction id to reuse",
+        ),
+        (
+            lambda: EvseSpec(1, "ac_11kw", 1, visits=(Visit(H, H, 7e3, discharge=V2X),)),
+            "cannot discharge",
+        ),
         (
             lambda: Fleet(
                 (

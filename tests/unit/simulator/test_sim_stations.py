@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from simulator import Ledger, SimOptions, StationError, default_fleet, run_fleet, small_fleet
+from simulator import (
+    EvseSpec,
+    Fleet,
+    Ledger,
+    Offline,
+    Sampling,
+    SimOptions,
+    SiteSpec,
+    StationError,
+    StationSpec,
+    Visit,
+    default_fleet,
+    run_fleet,
+    small_fleet,
+)
+from simulator.quirks import misread_wh
 
 T0 = datetime(2026, 1, 15, 10, tzinfo=UTC)
 #: Fast enough that no station ever waits for the clock: an hour in 36 real ms.
@@ -333,6 +349,14 @@ async def test_the_default_fleet_s_quirks_reach_the_wire_where_the_fleet_says(cs
         if ts == minutes(12) and "Energy.Active.Import.Register" in values
     ]
     assert digit.sent_wh in sent
+    # BRU-RETAIL-AC1 (1.6, every 150 s) EVSE 1 reads a digit as 9 at 10:32:30, once.
+    [jump] = [m for m in ledger.misreads() if m.station_id == "BRU-RETAIL-AC1"]
+    assert (jump.evse_id, jump.ts, jump.sent_wh) == (
+        1,
+        minutes(32.5),
+        misread_wh(int(jump.true_wh), "jump"),
+    )
+    assert jump.sent_wh > jump.true_wh
     # The ledger holds the true register at the misread, and counts it.
     [true] = [r for r in ledger.readings("ANT-DEPOT-AC1", 2) if r.ts == minutes(22)]
     assert true.import_wh > 100_000
@@ -383,3 +407,57 @@ async def test_the_default_fleet_s_quirks_reach_the_wire_where_the_fleet_says(cs
     )
     assert gnt[minutes(0)][0] < gross_import  # the discharge from 10:08 is netted away
     assert {site for site, _ in load} == {"BE-ANT-DEPOT", "BE-GNT-OFFICE", "BE-BRU-RETAIL"}
+
+
+async def test_an_offline_station_sends_its_queue_late_when_the_window_ends(csms: Any) -> None:
+    # A 1.6 station sampling every 5 min, offline from 10:20 to 10:40, charging all along;
+    # at 3,600x a simulated minute is 1/60 real second. Its samples of 10:20 to 10:35 go
+    # out (in order) once simulated 10:40 has come; the others as their time comes.
+    ev = Visit(timedelta(minutes=2), timedelta(hours=1), ev_max_power_w=11_040.0)
+    station = StationSpec(
+        "OFF16",
+        "SITE",
+        "1.6",
+        (EvseSpec(1, "ac_11kw", seed=1, visits=(ev,)),),
+        sampling=Sampling(period=timedelta(minutes=5)),
+        offline=(Offline(timedelta(minutes=20), timedelta(minutes=20)),),
+    )
+    ledger = Ledger({})
+    real_start = time.monotonic()
+    await run_fleet(
+        csms.url,
+        Fleet((SiteSpec("SITE", (station,)),)),
+        speed=3600.0,
+        start=T0,
+        end=minutes(60),
+        ledger=ledger,
+    )
+
+    def simulated(received_s: float) -> datetime:
+        # At the latest: the run's clock started after real_start.
+        return T0 + timedelta(seconds=(received_s - real_start) * 3600.0)
+
+    sent = [
+        (parse_time(f.payload["meterValue"][0]["timestamp"]), simulated(f.received_s))
+        for f in csms.frames
+        if f.action == "MeterValues"
+    ]
+    queued = [(ts, at) for ts, at in sent if minutes(20) <= ts < minutes(40)]
+    assert [ts for ts, _ in queued] == [minutes(m) for m in (20, 25, 30, 35)]
+    assert all(at >= minutes(40) for _, at in queued)  # never before the window ends
+    before = [at for ts, at in sent if ts < minutes(20)]
+    assert before and all(at < minutes(40) for at in before)
+    # Late is all it is: the ledger has every sample in order, the energy is unchanged.
+    assert ledger.quarter_hour_energy()[("OFF16", minutes(15))] == (2760.0, 0.0)
+
+
+async def test_the_ledger_knows_every_quarter_hour_of_make_run_s_fleet(csms: Any) -> None:
+    # Two hours of seed 1, as `make run` simulates: with its drawn sessions too, every
+    # meter is read on every boundary, and every meter that moves on the netted site on
+    # every minute, so the ledger raises no LedgerError.
+    fleet = default_fleet(random.Random(1))
+    ledger = Ledger(fleet.site_of())
+    await run_fleet(csms.url, fleet, speed=FAST, start=T0, end=minutes(120), ledger=ledger)
+    load = ledger.quarter_hour_energy()
+    assert len(load) == 3 * 8
+    assert sum(imp for imp, _ in load.values()) > 0

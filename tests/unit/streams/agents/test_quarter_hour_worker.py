@@ -10,6 +10,7 @@ from gridstream.records import DeadLetter, MeterSample, QuarterHourLoad, Reading
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
 from streams.agents.quarter_hour import QuarterHourWorker
+from streams.compute.computation import ComputationStep
 from streams.compute.processor import SiteConfig
 from streams.state_store import StateStore
 
@@ -192,5 +193,50 @@ async def test_sites_silent_beyond_the_retention_leave_memory_and_the_store(
     await worker.process([(0, 2, sample(later, 1100))])
     assert worker.sites_dropped == 1
     restarted = make_worker(tmp_path, Published())
-    restarted._partition(0)
-    assert set(restarted._partitions[0].sites) == {"SITE-A"}
+    await restarted._partition(0)
+    assert set(restarted.sites[0]) == {"SITE-A"}
+
+
+class CountSamples:
+    """A second computation over the same batch: samples per station, checkpointed."""
+
+    name = "count"
+
+    def process(self, states, samples, context) -> ComputationStep:
+        for s in samples:
+            states[s.station_id] = states.get(s.station_id, 0) + 1
+        return ComputationStep([], {s.station_id for s in samples}, {"counted": len(samples)})
+
+    def to_dict(self, state: int) -> dict[str, int]:
+        return {"n": state}
+
+    def from_dict(self, data: dict[str, int]) -> int:
+        return data["n"]
+
+    def newest_ms(self, state: int) -> int | None:
+        return None
+
+
+async def test_every_computation_gets_the_batch_in_one_pass_and_its_state_is_kept(
+    tmp_path: Path,
+) -> None:
+    def worker_with_count(published: Published) -> QuarterHourWorker:
+        return QuarterHourWorker(
+            SiteConfig.from_settings(Settings()),
+            SiteRegistry(),
+            published,
+            StateStore(tmp_path / "quarter_hour.sqlite3", "epoch-1"),
+            lambda: T0,
+            computations=[CountSamples()],
+        )
+
+    published = Published()
+    worker = worker_with_count(published)
+    await worker.process([(0, 0, sample(0, 1000)), (0, 1, sample(15, 1600))])
+    assert [load.import_wh for load in published.loads()] == [600]
+    assert worker.counts["counted"] == 2
+    # both computations' state come back from the checkpoint
+    again = worker_with_count(Published())
+    await again._partition(0)
+    assert again._partitions[0].states["count"] == {"CP-1": 2}
+    assert set(again.sites[0]) == {"SITE-A"}

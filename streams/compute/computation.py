@@ -1,0 +1,129 @@
+"""The one-pass interface: every computation over an input topic shares each batch.
+
+Faust's cost is per record (DESIGN.md, Scale), so the worker decodes a batch of an input
+topic once and hands it to every computation registered for that topic, one after the
+other, in one agent pass. A computation is plain Python (no Faust, Kafka or I/O): it takes
+the batch, its own keyed state for the partition (a mutable mapping it may add keys to),
+and a ``BatchContext`` (the clock's ``as_of``, the registry's answers), and returns the
+records to publish, the keys it changed or removed (what the worker checkpoints) and its
+counters. Its state values serialise with ``to_dict`` / ``from_dict`` and say how recent
+they are (``newest_ms``: the worker drops keys silent beyond its retention).
+
+``SiteLoad`` is the first: quarter-hour load, per-EVSE load and monthly peaks per site
+(``streams.compute.processor``). The analytics still to come (capacity-period
+violations, V2X balances, flexibility) are further computations over the same batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from gridstream.records import MeterSample, Record
+from streams.compute.processor import (
+    RatedPower,
+    SiteConfig,
+    SiteState,
+    process_batch,
+    unknown_power,
+)
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What a computation may know besides its input and state: time and the registry."""
+
+    as_of: datetime
+    zone_for_site: Callable[[str], ZoneInfo]
+    rated_power: RatedPower = unknown_power
+
+
+@dataclass
+class ComputationStep:
+    """What one computation made of one batch.
+
+    ``records``: to publish (outputs and dead letters). ``changed``: keys whose state the
+    batch changed (to checkpoint). ``counts``: named counters for the run summary.
+    """
+
+    records: list[Record] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class Computation(Protocol):
+    """A pure computation over batches of one input topic, with keyed state."""
+
+    #: Stable name: the prefix of its keys in the worker's checkpoints.
+    name: str
+
+    def process(
+        self,
+        states: MutableMapping[str, Any],
+        samples: Sequence[MeterSample],
+        context: BatchContext,
+    ) -> ComputationStep:
+        """Apply a batch (in arrival order) to ``states``, in place; return its step."""
+
+    def to_dict(self, state: Any) -> dict[str, Any]:
+        """A JSON-ready snapshot of one key's state."""
+
+    def from_dict(self, data: dict[str, Any]) -> Any:
+        """The state of a ``to_dict`` snapshot."""
+
+    def newest_ms(self, state: Any) -> int | None:
+        """Epoch ms of the newest input the state reflects (None: none)."""
+
+
+class SiteLoad:
+    """Quarter-hour site load, per-EVSE load and monthly peaks, keyed by site."""
+
+    name = "site_load"
+
+    def __init__(self, config: SiteConfig) -> None:
+        """The site chain with ``config``."""
+        self.config = config
+
+    def process(
+        self,
+        states: MutableMapping[str, Any],
+        samples: Sequence[MeterSample],
+        context: BatchContext,
+    ) -> ComputationStep:
+        """``process_batch`` over the batch: loads, EVSE loads, peaks and dead letters."""
+        step = process_batch(
+            states, samples, self.config, context.zone_for_site, context.as_of, context.rated_power
+        )
+        records: list[Record] = [*step.loads, *step.evse_loads, *step.peaks]
+        records += [r.to_dead_letter() for r in step.rejections]
+        records += step.quirks.outliers
+        return ComputationStep(
+            records,
+            {sample.site_id for sample in samples},
+            {
+                "loads": len(step.loads),
+                "peaks": len(step.peaks),
+                "rejected": len(step.rejections),
+                "duplicates": step.duplicates,
+                "outliers": len(step.quirks.outliers),
+                "resets": step.quirks.resets,
+                "estimated": step.quirks.estimated,
+            },
+        )
+
+    def to_dict(self, state: SiteState) -> dict[str, Any]:
+        """``SiteState.to_dict``."""
+        return state.to_dict()
+
+    def from_dict(self, data: dict[str, Any]) -> SiteState:
+        """``SiteState.from_dict``."""
+        return SiteState.from_dict(data)
+
+    def newest_ms(self, state: SiteState) -> int | None:
+        """The newest reading of any of the site's meters."""
+        return max(
+            (m.newest_ms for m in state.meters.values() if m.newest_ms is not None), default=None
+        )

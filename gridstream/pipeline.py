@@ -26,6 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from connectors.ocpi import (
+    OcpiReceiver,
+    OcpiServer,
+    PartnerStore,
+    PartyRef,
+    get_versions,
+    serve_ocpi,
+)
+from connectors.ocpi import app as ocpi_app
 from connectors.ocpp.proxy import OcppProxy, serve_ocpp_proxy
 from connectors.ocpp.security import security_from_settings
 from connectors.ocpp.server import OcppServer, serve_ocpp
@@ -123,6 +132,10 @@ class RunResult:
     spool_held: int = 0
     rows_written: dict[str, int] = field(default_factory=dict)
     summary: str = ""
+    #: The OCPI receiver's port, and its requests accepted and refused (auth included).
+    ocpi_port: int = 0
+    ocpi_accepted: int = 0
+    ocpi_rejected: int = 0
 
     def __str__(self) -> str:
         broker = "embedded Tansu" if self.broker.embedded else self.broker.bootstrap
@@ -160,6 +173,11 @@ class RunResult:
                 f"{self.frames_throttled} frames delayed by the rate limit, "
                 f"{self.oversize_closed} connections closed for an oversize frame\n"
                 if self.handshakes_refused or self.frames_throttled or self.oversize_closed
+                else ""
+            )
+            + (
+                f"  OCPI requests accepted {self.ocpi_accepted}, refused {self.ocpi_rejected}\n"
+                if self.ocpi_accepted or self.ocpi_rejected
                 else ""
             )
             + f"  warehouse {self.data_dir}: "
@@ -201,7 +219,8 @@ def load_sites(settings: Settings) -> list[SiteAssignment]:
     return parse_sites_file(text, path.suffix, where=f"GRIDSTREAM_SITES_FILE={path}")
 
 
-async def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> bool:
+async def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> bool:
+    """Wait until ``predicate()`` holds (True) or ``timeout_s`` passed (False, logged)."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
@@ -365,6 +384,8 @@ async def _run_on(
                 "port (0 picks one)"
             ) from None
         parts.push_async_callback(_close_server, server)
+        ocpi = await start_ocpi(settings, spool.publish, dead_letter, registry.site_of)
+        parts.push_async_callback(ocpi.close)
 
         await spool.publish(assignments)
         feed_stop = asyncio.Event()
@@ -416,7 +437,9 @@ async def _run_on(
         await app.start()
         parts.push_async_callback(app.stop)
 
-        result = RunResult(broker=broker, ocpp_port=server.port, data_dir=data_dir)
+        result = RunResult(
+            broker=broker, ocpp_port=server.port, data_dir=data_dir, ocpi_port=ocpi.port
+        )
         log.info(
             "OCPP connector listening on %s://%s:%d/ocpp/{station_id}",
             security.scheme,
@@ -429,10 +452,13 @@ async def _run_on(
         async def progress() -> None:
             while True:
                 await asyncio.sleep(10)
+                ocpi_counts = ocpi.receiver.counters
                 log.info(
-                    "OCPP messages accepted %d, rejected %d; samples processed %d; "
-                    "quarter-hours %d, peaks %d; warehouse rows %d",
-                    server.counters.accepted, server.counters.rejected, worker.samples_in,
+                    "OCPP messages accepted %d, rejected %d; OCPI requests accepted %d, "
+                    "refused %d; samples processed %d; quarter-hours %d, peaks %d; "
+                    "warehouse rows %d",
+                    server.counters.accepted, server.counters.rejected, ocpi_counts.accepted,
+                    ocpi_counts.rejected + ocpi_counts.unauthorized, worker.samples_in,
                     worker.loads_out, worker.peaks_out, sum(sink.stats().rows_written.values()),
                 )  # fmt: skip
 
@@ -441,7 +467,8 @@ async def _run_on(
 
         await _run_load(options, server, fleet, sim_clock, ledger, stop)
         await _close_server(server)  # no new data: let the worker and the sink catch up
-        await _wait_for(lambda: forwarder.caught_up, options.drain_timeout_s, "the spool forwarder")
+        await ocpi.close()
+        await wait_for(lambda: forwarder.caught_up, options.drain_timeout_s, "the spool forwarder")
 
         def worker_caught_up() -> bool:
             return all(
@@ -450,7 +477,7 @@ async def _run_on(
                 if t == topics.METER_SAMPLES.name
             )
 
-        await _wait_for(worker_caught_up, options.drain_timeout_s, "the worker")
+        await wait_for(worker_caught_up, options.drain_timeout_s, "the worker")
         acked = {**spool.acked, **worker_producer.acked}
 
         def sink_caught_up() -> bool:
@@ -458,11 +485,9 @@ async def _run_on(
             written = sink.flushed_offsets()
             return all(written.get(tp, 0) > off for tp, off in acked.items())
 
-        await _wait_for(sink_caught_up, options.drain_timeout_s, "the warehouse sink")
+        await wait_for(sink_caught_up, options.drain_timeout_s, "the warehouse sink")
         # Sink mode: the spool lets go once the sink's files are in place (its hook).
-        await _wait_for(
-            lambda: spool.held == 0, options.drain_timeout_s, "the spool to be released"
-        )
+        await wait_for(lambda: spool.held == 0, options.drain_timeout_s, "the spool to be released")
 
     refresh_views(data_dir)
     result.messages_accepted = server.counters.accepted
@@ -476,6 +501,9 @@ async def _run_on(
         result.handshakes_refused = counters.auth_refused + counters.connections_refused
         result.frames_throttled = counters.throttled
         result.oversize_closed = counters.oversize_closed
+    ocpi_counters = ocpi.receiver.counters
+    result.ocpi_accepted = ocpi_counters.accepted
+    result.ocpi_rejected = ocpi_counters.rejected + ocpi_counters.unauthorized
     result.records_produced = forwarder.forwarded + worker_producer.sent
     result.spool_held = spool.held
     result.samples_processed = worker.samples_in
@@ -488,6 +516,41 @@ async def _run_on(
     result.rows_written = dict(sink.stats().rows_written)
     result.summary = format_site_summary(site_summary(data_dir, epoch=broker.epoch))
     return result
+
+
+def partners_file(settings: Settings) -> Path:
+    """Where the OCPI partners (tokens as hashes, registrations) are kept."""
+    return settings.data_dir / "ocpi" / "partners.json"
+
+
+async def start_ocpi(
+    settings: Settings,
+    publish: ocpi_app.Publish,
+    dead_letter: ocpi_app.DeadLetterSink,
+    site_of: Callable[[str], str],
+) -> OcpiServer:
+    """Start the OCPI receiver on ``GRIDSTREAM_OCPI_HOST:PORT``; ``ConfigError`` if taken."""
+    receiver = OcpiReceiver(
+        publish=publish,
+        dead_letter=dead_letter,
+        partners=PartnerStore(partners_file(settings)),
+        site_of=site_of,
+        now=utc_now,
+        peer=get_versions,
+        own_party=PartyRef(settings.ocpi_country_code, settings.ocpi_party_id),
+        id_token_key=id_token_key(settings),
+    )
+    try:
+        server = await serve_ocpi(settings.ocpi_host, settings.ocpi_port, receiver)
+    except OSError as exc:
+        raise ConfigError(
+            f"the OCPI receiver cannot listen on {settings.ocpi_host}:{settings.ocpi_port} "
+            f"({exc.strerror}); set GRIDSTREAM_OCPI_PORT to a free port (0 picks one)"
+        ) from None
+    log.info(
+        "OCPI receiver listening on http://%s:%d/ocpi/versions", settings.ocpi_host, server.port
+    )
+    return server
 
 
 def spool_release_mode(settings: Settings, broker: BrokerInfo) -> ReleaseMode:

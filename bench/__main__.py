@@ -15,6 +15,9 @@ orjson) over the same topic, and as a ratio to it.
    (``bench.site_load``).
 5. signals: the ENTSO-E import of a year of PT15M day-ahead prices, beside a plain
    aiokafka producer sending the same signals (``bench.signals``).
+6. OCPI: session PATCHes per second through the real OCPI receiver over HTTP, acks=all
+   before each answer, beside a raw aiokafka produce loop of the same records
+   (``bench.ocpi``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from bench import signals, site_load
+from bench import ocpi, signals, site_load
 from bench.load import READINGS_PER_FRAME, run_stations
 from connectors.ocpp.server import serve_ocpp
 from gridstream import topics
@@ -168,14 +171,17 @@ async def bench_worker(bootstrap: str, expected: int, state_dir: Path) -> dict[s
     }
 
 
-async def main(stations: int, per_station: int) -> dict[str, dict[str, float]]:
-    """Run the three measurements against one embedded broker."""
+async def main(
+    stations: int, per_station: int, ocpi_sessions: int = 50, ocpi_patches: int = 40
+) -> dict[str, dict[str, float]]:
+    """Run the four measurements against one embedded broker."""
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
         ensure_topics(broker.bootstrap)
         ingest = await bench_ingest(broker.bootstrap, stations, per_station)
         baseline = await bench_baseline(broker.bootstrap, int(ingest["frames"]))
         worker = await bench_worker(broker.bootstrap, int(ingest["frames"]), Path(tmp))
-    return {"ingest": ingest, "baseline": baseline, "worker": worker}
+        ocpi_result = await ocpi.bench_ocpi(broker.bootstrap, ocpi_sessions, ocpi_patches, 20)
+    return {"ingest": ingest, "baseline": baseline, "worker": worker, "ocpi": ocpi_result}
 
 
 def report(results: dict[str, dict[str, float]]) -> str:
@@ -194,6 +200,7 @@ def report(results: dict[str, dict[str, float]]) -> str:
             f"faust quarter-hour worker        : {worker['records_per_s']:10.0f} records/s "
             f"({worker['readings_per_s']:.0f} readings/s)  ratio {worker_ratio:.3f}  "
             f"first records {worker['first_records_s']:.1f} s after start",
+            *([ocpi.report(results["ocpi"])] if "ocpi" in results else []),
         ]
     )
 
@@ -202,13 +209,19 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--stations", type=int, default=50)
     parser.add_argument("--messages", type=int, default=400, help="frames per station")
+    parser.add_argument("--ocpi-sessions", type=int, default=50, help="OCPI sessions")
+    parser.add_argument("--ocpi-patches", type=int, default=40, help="PATCHes per session")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
         "--only-signals", action="store_true", help="only the ENTSO-E signals import (5.)"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    results = {} if args.only_signals else asyncio.run(main(args.stations, args.messages))
+    results = (
+        {}
+        if args.only_signals
+        else asyncio.run(main(args.stations, args.messages, args.ocpi_sessions, args.ocpi_patches))
+    )
     if results:
         print(report(results))
         results["site_load"] = site_load.run()  # the computation alone, netting on and off

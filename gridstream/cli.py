@@ -9,17 +9,21 @@ Subcommands:
     settings the GRIDSTREAM_* settings in force
     credentials  add, remove or list station credentials (OCPP security profiles 1 and 2)
     signals  import grid signals from files (ENTSO-E, OpenADR 3, TenneT, Elia, P1, CSV)
+    ocpi     the OCPI receiver alone; ``ocpi partner add|list|remove`` provisions partners
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import logging
 import os
 import secrets
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("settings", help="print the GRIDSTREAM_* settings table")
     _credentials_parser(sub)
     _signals_parser(sub)
+    _ocpi_parser(sub)
     return p
 
 
@@ -129,6 +134,141 @@ def _utc_time(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no offset (write 2026-01-14T23:00Z)")
     return value.astimezone(UTC)
+
+
+def _ocpi_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ocpi = sub.add_parser(
+        "ocpi",
+        help="serve the OCPI receiver alone (gridstream run serves it too), or manage partners",
+    )
+    action = ocpi.add_subparsers(dest="ocpi_command")
+    partner = action.add_parser("partner", help="OCPI partners (roaming parties)")
+    what = partner.add_subparsers(dest="partner_command", required=True)
+    add = what.add_parser(
+        "add", help="provision a partner; prints its token A and the versions URL once"
+    )
+    add.add_argument("--country-code", required=True, help="ISO 3166 alpha-2, e.g. BE")
+    add.add_argument("--party-id", required=True, help="3 characters, e.g. BEC")
+    add.add_argument("--role", default="CPO", help="OCPI role (default CPO)")
+    add.add_argument("--replace", action="store_true", help="a new token A for a known partner")
+    remove = what.add_parser("remove", help="forget a partner (its tokens stop working)")
+    remove.add_argument("--country-code", required=True)
+    remove.add_argument("--party-id", required=True)
+    what.add_parser("list", help="list partners and whether they registered")
+
+
+async def _run_ocpi(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """``gridstream ocpi``: the OCPI receiver alone, with its own spool, until ``stop``.
+
+    Records go through a spool of its own (``GRIDSTREAM_SPOOL_DIR`` + ``-ocpi``, else
+    ``spool-ocpi`` in the data dir: one process per spool) to the broker. With the
+    embedded broker nothing writes the warehouse and the broker forgets on exit: set
+    GRIDSTREAM_KAFKA_BOOTSTRAP, or use ``gridstream run``, which serves OCPI too.
+    """
+    from connectors.spool import Forwarder, KafkaTarget, Spool
+    from gridstream.broker import broker_session
+    from gridstream.parts import load_sites, spool_release_mode, start_ocpi, wait_for
+    from gridstream.records import DeadLetter
+    from gridstream.registry import SiteRegistry
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    registry = SiteRegistry(settings.site_timezone)
+    for assignment in load_sites(settings):
+        registry.assign(assignment)
+    spool_dir = (
+        settings.spool_dir.with_name(settings.spool_dir.name + "-ocpi")
+        if settings.spool_dir is not None
+        else settings.data_dir / "spool-ocpi"
+    )
+    try:
+        with broker_session(settings.kafka_bootstrap) as broker:
+            if broker.embedded:
+                logging.getLogger(__name__).warning(
+                    "gridstream ocpi with the embedded broker: records are kept in memory "
+                    "and nothing writes the warehouse; set GRIDSTREAM_KAFKA_BOOTSTRAP"
+                )
+            async with contextlib.AsyncExitStack() as parts:
+                spool = Spool(
+                    spool_dir,
+                    max_bytes=settings.spool_max_bytes,
+                    mode=spool_release_mode(settings, broker),
+                )
+                await spool.start()
+                parts.push_async_callback(spool.close)
+                forwarder = Forwarder(
+                    spool, KafkaTarget(broker.bootstrap, client_id="gridstream-ocpi")
+                )
+                await forwarder.start()
+                parts.push_async_callback(forwarder.stop)
+
+                async def dead_letter(letter: DeadLetter) -> None:
+                    await spool.publish([letter])
+
+                server = await start_ocpi(settings, spool.publish, dead_letter, registry.site_of)
+                parts.push_async_callback(server.close)
+                if on_ready is not None:
+                    on_ready(server.port)
+                await stop.wait()
+                await server.close()
+                await wait_for(lambda: forwarder.caught_up, 30.0, "the spool forwarder")
+        return
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
+def _ocpi(settings: Settings, args: argparse.Namespace) -> int:
+    from connectors.ocpi import PartnerStore, PartyRef
+    from connectors.ocpi.partners import ROLES
+    from gridstream.parts import partners_file
+
+    if args.ocpi_command is None:
+        try:
+            asyncio.run(_run_ocpi(settings))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            return 130
+        return 0
+    store = PartnerStore(partners_file(settings))
+    if args.partner_command == "list":
+        for p in store.partners():
+            state = f"registered ({p.version})" if p.registered else "not registered"
+            print(f"{p.country_code} {p.party_id} {p.role} {state}")
+        return 0
+    party = PartyRef(args.country_code.upper(), args.party_id.upper())
+    if len(party.country_code) != 2 or len(party.party_id) != 3:
+        raise ConfigError(
+            f"--country-code must be 2 letters and --party-id 3 characters, got {party}"
+        )
+    if args.partner_command == "remove":
+        if not store.remove(party):
+            raise ConfigError(f"no OCPI partner {party}")
+        print(f"removed {party}")
+        return 0
+    if args.role not in ROLES:
+        raise ConfigError(f"--role {args.role!r} is not one of {', '.join(ROLES)}")
+    try:
+        token = store.add(party, args.role, replace_token=args.replace)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"partner {party} ({args.role}) provisioned; give it, out of band:")
+    print(f"  token (CREDENTIALS_TOKEN_A): {token}")
+    print(f"  versions URL: http://{settings.ocpi_host}:{settings.ocpi_port}/ocpi/versions")
+    print(f"  its requests carry: Authorization: Token {_base64(token)}")
+    return 0
+
+
+def _base64(token: str) -> str:
+    return base64.b64encode(token.encode()).decode()
 
 
 def _credentials_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -353,6 +493,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             print(result)
             return 1 if result.rejected else 0
+        if args.command == "ocpi":
+            return _ocpi(settings, args)
     except GridstreamError as exc:
         print(f"gridstream: {exc}", file=sys.stderr)
         return 2

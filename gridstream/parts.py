@@ -1,8 +1,9 @@
 """The parts of gridstream, each started by one function (wiring only, like the CLI).
 
-- ``start_connector``: the OCPP server (or proxy), its spool and the forwarder that takes
-  the spool on to Kafka, the registry feed that keeps the connector's sites current, and
-  the grid feeds (OpenADR VEN, grid-signals HTTP endpoint) when configured;
+- ``start_connector``: the OCPP server (or proxy) and the OCPI receiver, their spool and
+  the forwarder that takes the spool on to Kafka, the registry feed that keeps the
+  connector's sites current, and the grid feeds (OpenADR VEN, grid-signals HTTP endpoint)
+  when configured;
 - ``start_worker``: the Faust app and the quarter-hour worker, with its state store under
   the data dir, its checkpoint log and its producer;
 - ``start_sink``: the warehouse sink, Kafka to Parquet under the data dir.
@@ -29,6 +30,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from connectors.ocpi import (
+    OcpiReceiver,
+    OcpiServer,
+    PartnerStore,
+    PartyRef,
+    get_versions,
+    serve_ocpi,
+)
+from connectors.ocpi import app as ocpi_app
 from connectors.ocpp.proxy import OcppProxy, serve_ocpp_proxy
 from connectors.ocpp.security import security_from_settings
 from connectors.ocpp.server import OcppServer, serve_ocpp
@@ -157,6 +167,41 @@ async def start_registry_feed(
     parts.push_async_callback(_stop_task, feed_task, feed_stop)
 
 
+def partners_file(settings: Settings) -> Path:
+    """Where the OCPI partners (tokens as hashes, registrations) are kept."""
+    return settings.data_dir / "ocpi" / "partners.json"
+
+
+async def start_ocpi(
+    settings: Settings,
+    publish: ocpi_app.Publish,
+    dead_letter: ocpi_app.DeadLetterSink,
+    site_of: Callable[[str], str],
+) -> OcpiServer:
+    """Start the OCPI receiver on ``GRIDSTREAM_OCPI_HOST:PORT``; ``ConfigError`` if taken."""
+    receiver = OcpiReceiver(
+        publish=publish,
+        dead_letter=dead_letter,
+        partners=PartnerStore(partners_file(settings)),
+        site_of=site_of,
+        now=utc_now,
+        peer=get_versions,
+        own_party=PartyRef(settings.ocpi_country_code, settings.ocpi_party_id),
+        id_token_key=id_token_key(settings),
+    )
+    try:
+        server = await serve_ocpi(settings.ocpi_host, settings.ocpi_port, receiver)
+    except OSError as exc:
+        raise ConfigError(
+            f"the OCPI receiver cannot listen on {settings.ocpi_host}:{settings.ocpi_port} "
+            f"({exc.strerror}); set GRIDSTREAM_OCPI_PORT to a free port (0 picks one)"
+        ) from None
+    log.info(
+        "OCPI receiver listening on http://%s:%d/ocpi/versions", settings.ocpi_host, server.port
+    )
+    return server
+
+
 @dataclass
 class ConnectorPart:
     """A running connector: stations answered once their records are in the spool."""
@@ -165,19 +210,23 @@ class ConnectorPart:
     forwarder: Forwarder
     server: OcppServer | OcppProxy
     scheme: str
+    ocpi: OcpiServer
     #: Keeps a dead letter for the ``dlq`` topic (through the spool, like every record).
     dead_letter: DeadLetterSink
 
-    async def close_server(self) -> None:
-        """Stop taking stations' messages (the spool and forwarder go on)."""
+    async def close_servers(self) -> None:
+        """Stop taking stations' and partners' messages (the spool and forwarder go on)."""
         await _close_server(self.server)
+        await self.ocpi.close()
 
     def __str__(self) -> str:
         counters = self.server.counters
+        ocpi = self.ocpi.receiver.counters
         return (
             f"OCPP messages accepted {counters.accepted}, rejected {counters.rejected}; "
-            f"records forwarded {self.forwarder.forwarded}; spool entries held "
-            f"{self.spool.held}"
+            f"OCPI requests accepted {ocpi.accepted}, refused "
+            f"{ocpi.rejected + ocpi.unauthorized}; records forwarded "
+            f"{self.forwarder.forwarded}; spool entries held {self.spool.held}"
         )
 
 
@@ -189,7 +238,7 @@ async def start_connector(
     assignments: Sequence[SiteAssignment],
     now: Callable[[], datetime] = utc_now,
 ) -> ConnectorPart:
-    """Start the spool, its forwarder, the OCPP server (or proxy), registry and grid feeds.
+    """Start the spool, its forwarder, the OCPP server (or proxy), OCPI, registry and grid feeds.
 
     ``assignments`` (the sites file's, the simulator's) are published to ``registry.sites``
     once the server listens; ``now`` is the connector's clock. ``ConfigError`` when the
@@ -256,6 +305,8 @@ async def start_connector(
             "port (0 picks one)"
         ) from None
     parts.push_async_callback(_close_server, server)
+    ocpi = await start_ocpi(settings, spool.publish, dead_letter, registry.site_of)
+    parts.push_async_callback(ocpi.close)
     await spool.publish(assignments)
     await start_registry_feed(parts, broker, registry)
     # The grid feeds (each only when configured) publish through the same spool.
@@ -267,7 +318,7 @@ async def start_connector(
         settings.ocpp_host,
         server.port,
     )
-    return ConnectorPart(spool, forwarder, server, security.scheme, dead_letter)
+    return ConnectorPart(spool, forwarder, server, security.scheme, ocpi, dead_letter)
 
 
 @dataclass

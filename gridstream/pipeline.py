@@ -115,6 +115,10 @@ class RunResult:
     spool_held: int = 0
     rows_written: dict[str, int] = field(default_factory=dict)
     summary: str = ""
+    #: The OCPI receiver's port, and its requests accepted and refused (auth included).
+    ocpi_port: int = 0
+    ocpi_accepted: int = 0
+    ocpi_rejected: int = 0
 
     def __str__(self) -> str:
         broker = "embedded Tansu" if self.broker.embedded else self.broker.bootstrap
@@ -152,6 +156,11 @@ class RunResult:
                 f"{self.frames_throttled} frames delayed by the rate limit, "
                 f"{self.oversize_closed} connections closed for an oversize frame\n"
                 if self.handshakes_refused or self.frames_throttled or self.oversize_closed
+                else ""
+            )
+            + (
+                f"  OCPI requests accepted {self.ocpi_accepted}, refused {self.ocpi_rejected}\n"
+                if self.ocpi_accepted or self.ocpi_rejected
                 else ""
             )
             + f"  warehouse {self.data_dir}: "
@@ -258,17 +267,23 @@ async def _run_on(
         worker_part = await start_worker(parts, settings, broker, registry, follow_registry=False)
         worker, worker_producer = worker_part.worker, worker_part.producer
 
-        result = RunResult(broker=broker, ocpp_port=server.port, data_dir=data_dir)
+        ocpi = connector.ocpi
+        result = RunResult(
+            broker=broker, ocpp_port=server.port, data_dir=data_dir, ocpi_port=ocpi.port
+        )
         if on_ready is not None:
             on_ready(result)
 
         async def progress() -> None:
             while True:
                 await asyncio.sleep(10)
+                ocpi_counts = ocpi.receiver.counters
                 log.info(
-                    "OCPP messages accepted %d, rejected %d; samples processed %d; "
-                    "quarter-hours %d, peaks %d; warehouse rows %d",
-                    server.counters.accepted, server.counters.rejected, worker.samples_in,
+                    "OCPP messages accepted %d, rejected %d; OCPI requests accepted %d, "
+                    "refused %d; samples processed %d; quarter-hours %d, peaks %d; "
+                    "warehouse rows %d",
+                    server.counters.accepted, server.counters.rejected, ocpi_counts.accepted,
+                    ocpi_counts.rejected + ocpi_counts.unauthorized, worker.samples_in,
                     worker.loads_out, worker.peaks_out, sum(sink.stats().rows_written.values()),
                 )  # fmt: skip
 
@@ -276,7 +291,7 @@ async def _run_on(
         parts.callback(progress_task.cancel)
 
         await _run_load(options, server, fleet, sim_clock, ledger, stop)
-        await connector.close_server()  # no new data: let the worker and the sink catch up
+        await connector.close_servers()  # no new data: let the worker and the sink catch up
         await wait_for(lambda: forwarder.caught_up, options.drain_timeout_s, "the spool forwarder")
 
         def worker_caught_up() -> bool:
@@ -310,6 +325,9 @@ async def _run_on(
         result.handshakes_refused = counters.auth_refused + counters.connections_refused
         result.frames_throttled = counters.throttled
         result.oversize_closed = counters.oversize_closed
+    ocpi_counters = ocpi.receiver.counters
+    result.ocpi_accepted = ocpi_counters.accepted
+    result.ocpi_rejected = ocpi_counters.rejected + ocpi_counters.unauthorized
     result.records_produced = forwarder.forwarded + worker_producer.sent
     result.spool_held = spool.held
     result.samples_processed = worker.samples_in

@@ -33,7 +33,9 @@ UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 CanonicalUnit = Literal["W", "Wh", "var", "varh", "VA", "VAh", "V", "A", "Hz", "%", "K", "s", ""]
 """Units after normalisation (``gridstream.units``). ``""`` is dimensionless (power factor)."""
 
-Source = Literal["ocpp1.6", "ocpp2.0.1", "ocpp2.1", "ocpi2.2.1", "ocpi3.0", "grid", "simulator"]
+Source = Literal[
+    "ocpp1.6", "ocpp2.0.1", "ocpp2.1", "ocpi2.2.1", "ocpi2.3.0", "ocpi3.0", "grid", "simulator"
+]
 
 
 class Record(BaseModel):
@@ -421,6 +423,69 @@ class Peak(Record):
     revision: int
     computed_by: str
     as_of: UtcDatetime
+
+
+class OcpiCdr(Record):
+    """A charge detail record a roaming partner settled (OCPI CDRs module, POST).
+
+    The billed energy of a session, kept beside the metered one: ``total_energy_wh`` is the
+    CDR's ``total_energy`` (kWh) in Wh. ``station_id`` and ``transaction_id`` are the ones
+    the OCPI connector gives the session's readings (``{country_code}*{party_id}*{evse_uid}``
+    and the session id), so that the warehouse can join the two. ``[started_at, ended_at)`` is the
+    charging session as the CDR states it.
+    """
+
+    cdr_id: str
+    country_code: str
+    party_id: str
+    station_id: str
+    site_id: str
+    #: The OCPI session id; None when the CDR does not name it (it is optional there).
+    transaction_id: str | None = None
+    location_id: str
+    evse_uid: str
+    connector_id: str | None = None
+    started_at: UtcDatetime
+    ended_at: UtcDatetime
+    total_energy_wh: float
+    total_time_s: float
+    total_parking_time_s: float | None = None
+    currency: str
+    total_cost_excl_vat: float
+    total_cost_incl_vat: float | None = None
+    #: The CDR's ``last_updated``.
+    ts: UtcDatetime
+    source: Source
+    received_at: UtcDatetime
+
+
+class OcpiEvse(Record):
+    """One EVSE of a roaming partner's Location (OCPI Locations module, PUT/PATCH).
+
+    Published on its own topic; feeding the site registry from it (rated power, site) is
+    left to the registry's owner. ``max_power_w`` is the largest ``max_electric_power`` of
+    its connectors (W), or, where a connector does not give it, voltage x amperage
+    (x 3 phases for AC_3_PHASE; x sqrt(3) is not used: OCPI voltage is line to neutral).
+    """
+
+    station_id: str
+    site_id: str
+    country_code: str
+    party_id: str
+    location_id: str
+    evse_uid: str
+    #: The eMI3 EVSE id (``BE*BEC*E041503001``), when the location gives one.
+    evse_id: str | None = None
+    status: str
+    max_power_w: float | None = None
+    connector_ids: tuple[str, ...] = ()
+    latitude: float | None = None
+    longitude: float | None = None
+    time_zone: str | None = None
+    #: The EVSE's (else the location's) ``last_updated``.
+    ts: UtcDatetime
+    source: Source
+    received_at: UtcDatetime
 
 
 def _known_reason(code: str) -> str:

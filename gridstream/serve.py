@@ -129,7 +129,7 @@ async def serve_part(
                     f"{connector.server.port}/ocpp/{{station_id}}"
                 )
                 await stop.wait()
-                await connector.close_server()  # no new messages; send what the spool holds
+                await connector.close_servers()  # no new messages; send what the spool holds
                 await wait_for(
                     lambda: connector.forwarder.caught_up, drain_timeout_s, "the spool forwarder"
                 )

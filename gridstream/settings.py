@@ -80,6 +80,19 @@ class Settings(BaseSettings):
         "stations and that CSMS is forwarded unchanged and the meter data is tapped; the "
         "CSMS authenticates its stations. Unset: gridstream is the CSMS.",
     )
+    ocpi_host: str = Field(
+        "127.0.0.1",
+        description="Address the OCPI HTTP receiver binds (loopback: put a TLS-terminating "
+        "proxy in front of it for real partners).",
+    )
+    ocpi_port: int = Field(9001, description="Port of the OCPI HTTP receiver (0 = any free).")
+    ocpi_country_code: str = Field(
+        "NL",
+        description="gridstream's own OCPI country code (ISO 3166 alpha-2), in its credentials.",
+    )
+    ocpi_party_id: str = Field(
+        "GRS", description="gridstream's own OCPI party id (3 characters), in its credentials."
+    )
     data_dir: Path = Field(
         Path("./gridstream-data"),
         description="Where the warehouse keeps Parquet files, the DuckDB catalog and state.",

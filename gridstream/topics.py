@@ -72,6 +72,15 @@ LOAD_EVSE_QUARTER_HOUR = Topic(
     "load.evse_quarter_hour", "site_id", records.EvseQuarterHourLoad, SITE_PARTITIONS
 )
 PEAKS = Topic("peaks", "site_id", records.Peak, SITE_PARTITIONS)
+CDRS = Topic("cdrs", "site_id", records.OcpiCdr, SITE_PARTITIONS)
+OCPI_LOCATIONS = Topic(
+    "ocpi.locations",
+    "station_id",
+    records.OcpiEvse,
+    1,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
 DLQ = Topic("dlq", "source", records.DeadLetter, 1, retention_ms=30 * 24 * 3600 * 1000)
 
 ALL: tuple[Topic, ...] = (
@@ -84,6 +93,8 @@ ALL: tuple[Topic, ...] = (
     LOAD_QUARTER_HOUR,
     LOAD_EVSE_QUARTER_HOUR,
     PEAKS,
+    CDRS,
+    OCPI_LOCATIONS,
     DLQ,
 )
 

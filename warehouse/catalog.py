@@ -64,6 +64,8 @@ BASE_VIEWS: dict[str, str] = {
     topics.LOAD_EVSE_QUARTER_HOUR.name: "evse_quarter_hour_load_revisions",
     topics.PEAKS.name: "peak_revisions",
     topics.DLQ.name: "dead_letters",
+    topics.CDRS.name: "cdr_deliveries",
+    topics.OCPI_LOCATIONS.name: "ocpi_evse_history",
 }
 """The base view of each topic; a topic added to the catalog later gets ``name`` with
 dots as underscores."""
@@ -204,6 +206,38 @@ DERIVED_VIEWS: dict[str, str] = {
             (g.scope_type = 'site' AND g.scope_id IN (sites.site_id, sites.ean))
             OR (g.scope_type = 'connection_group' AND g.scope_id = sites.connection_group)
             OR (g.scope_type = 'congestion_area' AND g.scope_id = sites.congestion_area)
+    """,
+    # A CDR is final (OCPI): one row per CDR id, the first delivered (replays dropped).
+    "cdrs": f"""
+        SELECT * EXCLUDE (_epoch, _partition, _offset)
+        FROM cdr_deliveries
+        QUALIFY row_number() OVER (
+            PARTITION BY country_code, party_id, cdr_id ORDER BY {_EARLIEST}
+        ) = 1
+    """,
+    "ocpi_evses": f"""
+        SELECT * EXCLUDE (_epoch, _partition, _offset)
+        FROM ocpi_evse_history
+        QUALIFY row_number() OVER (PARTITION BY station_id ORDER BY ts DESC, {_LATEST}) = 1
+    """,
+    # Settled (CDR) against metered energy per session: the session's own total (its
+    # ended event) and the rise of its import register in meter_readings. OCPP-metered
+    # sessions join once the registry maps OCPI EVSEs to OCPP stations (not yet).
+    "cdr_energy_check": """
+        SELECT c.country_code, c.party_id, c.cdr_id, c.station_id, c.transaction_id,
+               c.started_at, c.ended_at, c.total_energy_wh AS cdr_energy_wh,
+               s.energy_wh AS session_energy_wh, m.metered_wh,
+               c.total_energy_wh - m.metered_wh AS difference_wh
+        FROM cdrs c
+        LEFT JOIN sessions s
+            ON s.station_id = c.station_id AND s.transaction_id = c.transaction_id
+        LEFT JOIN (
+            SELECT station_id, transaction_id, max(value) - min(value) AS metered_wh
+            FROM meter_readings
+            WHERE measurand = 'Energy.Active.Import.Register' AND phase IS NULL
+                  AND transaction_id IS NOT NULL
+            GROUP BY station_id, transaction_id
+        ) m ON m.station_id = c.station_id AND m.transaction_id = c.transaction_id
     """,
     "stations": f"""
         SELECT * EXCLUDE (_epoch, _partition, _offset, date)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -20,7 +21,9 @@ GRIDSTREAM = [sys.executable, "-m", "gridstream.cli"]
 
 def _env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDSTREAM_")}
-    env.update(GRIDSTREAM_DATA_DIR=str(data_dir), GRIDSTREAM_OCPP_PORT="0")
+    env.update(
+        GRIDSTREAM_DATA_DIR=str(data_dir), GRIDSTREAM_OCPP_PORT="0", GRIDSTREAM_OCPI_PORT="0"
+    )
     return env
 
 
@@ -129,3 +132,39 @@ def test_the_simulator_with_authentication_on_is_refused_before_anything_starts(
     )  # fmt: skip
     assert run.returncode == 2
     assert "--no-simulator" in run.stderr
+
+
+def test_gridstream_ocpi_serves_alone_and_a_provisioned_partner_reaches_it(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free port to tell the partner
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**_env(tmp_path / "data"), "GRIDSTREAM_OCPI_PORT": str(port)}
+    added = subprocess.run(
+        [*GRIDSTREAM, "ocpi", "partner", "add", "--country-code", "BE", "--party-id", "BEC"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert f"versions URL: http://127.0.0.1:{port}/ocpi/versions" in added.stdout
+    header = next(
+        line.split("Authorization: ", 1)[1]
+        for line in added.stdout.splitlines()
+        if "Authorization:" in line
+    )
+    proc = subprocess.Popen(
+        [*GRIDSTREAM, "ocpi"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        answer = None
+        while answer is None and time.monotonic() < deadline:
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/ocpi/versions", headers={"Authorization": header}
+                )
+            except httpx.ConnectError:
+                time.sleep(0.2)
+        assert answer is not None and answer.json()["status_code"] == 1000
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]

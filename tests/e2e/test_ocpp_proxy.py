@@ -715,6 +715,7 @@ async def test_gridstream_run_in_proxy_mode_stores_the_session_under_the_csms_id
     settings = Settings(
         kafka_bootstrap=None,
         ocpp_port=0,
+        ocpi_port=0,
         data_dir=tmp_path / "data",
         sink_flush_interval_s=0.5,
         ocpp_upstream_url=f"ws://127.0.0.1:{csms.port}/ocpp",

@@ -38,7 +38,11 @@ T_ANY = datetime(2026, 1, 1, tzinfo=UTC)  # as_of of recomputed figures: any tim
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        kafka_bootstrap=None, ocpp_port=0, data_dir=tmp_path / "data", sink_flush_interval_s=0.5
+        kafka_bootstrap=None,
+        ocpp_port=0,
+        ocpi_port=0,
+        data_dir=tmp_path / "data",
+        sink_flush_interval_s=0.5,
     )
 
 

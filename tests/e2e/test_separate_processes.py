@@ -152,7 +152,7 @@ async def test_broker_connector_worker_and_sink_as_separate_processes(tmp_path: 
             started(
                 "connector",
                 tmp_path,
-                _env(**common, data_dir=str(tmp_path / "connector"), ocpp_port="0"),
+                _env(**common, data_dir=str(tmp_path / "connector"), ocpp_port="0", ocpi_port="0"),
             ) as connector,
             started(
                 "worker", tmp_path, _env(**common, data_dir=str(tmp_path / "worker"))
@@ -186,8 +186,8 @@ async def test_broker_connector_worker_and_sink_as_separate_processes(tmp_path: 
     }, {part: lines for part, (_, lines) in stopped.items()}
     assert broker_code == 0
     assert stopped["connector"][1] == [
-        "gridstream connector stopped: OCPP messages accepted 7, rejected 0; "
-        "records forwarded 7; spool entries held 0"
+        "gridstream connector stopped: OCPP messages accepted 7, rejected 0; OCPI requests "
+        "accepted 0, refused 0; records forwarded 7; spool entries held 0"
     ]
     [worker_summary] = stopped["worker"][1]
     assert worker_summary.startswith("gridstream worker stopped: samples processed 7;")

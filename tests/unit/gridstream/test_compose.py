@@ -62,10 +62,12 @@ def test_workers_scale_each_with_a_data_dir_of_its_own() -> None:
     assert volume == worker["environment"]["GRIDSTREAM_DATA_DIR"] == "/data"
 
 
-def test_only_the_connector_takes_stations_and_the_sink_keeps_the_warehouse() -> None:
+def test_only_the_connector_takes_stations_and_partners_and_the_sink_keeps_the_warehouse() -> None:
     services = _services()
-    assert services["connector"]["ports"] == ["127.0.0.1:9000:9000"]
-    assert services["connector"]["environment"]["GRIDSTREAM_OCPP_HOST"] == "0.0.0.0"
+    assert services["connector"]["ports"] == ["127.0.0.1:9000:9000", "127.0.0.1:9001:9001"]
+    env = services["connector"]["environment"]
+    assert (env["GRIDSTREAM_OCPP_PORT"], env["GRIDSTREAM_OCPI_PORT"]) == ("9000", "9001")
+    assert env["GRIDSTREAM_OCPP_HOST"] == env["GRIDSTREAM_OCPI_HOST"] == "0.0.0.0"
     assert services["sink"]["volumes"] == ["warehouse:/data"]
     assert "gridstream" not in services  # no all-in-one service beside the parts
 

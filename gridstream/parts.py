@@ -10,10 +10,10 @@
 
 ``gridstream run`` starts all three in one process (``gridstream.pipeline``);
 ``gridstream connector``, ``worker`` and ``sink`` start one each against
-``GRIDSTREAM_KAFKA_BOOTSTRAP`` (``serve_part``), and ``gridstream broker`` runs the embedded
-broker alone (``serve_broker``). Each start function enters what it started into the
-caller's ``AsyncExitStack``, so that everything is stopped, in reverse order, however the
-caller ends.
+``GRIDSTREAM_KAFKA_BOOTSTRAP`` (``gridstream.serve``), where ``gridstream broker`` can run
+the embedded broker alone. Each start function enters what it started into the caller's
+``AsyncExitStack``, so that everything is stopped, in reverse order, however the caller
+ends.
 """
 
 from __future__ import annotations

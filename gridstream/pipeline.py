@@ -420,7 +420,7 @@ async def _run_on(
         app = create_app(settings, broker.bootstrap)
         checkpoint_log = None
         if settings.checkpoint_topic:
-            checkpoint_log = CheckpointLog(broker.bootstrap, broker.epoch)
+            checkpoint_log = CheckpointLog(broker.bootstrap, broker.epoch, app.conf.id)
             await checkpoint_log.start()
             parts.push_async_callback(checkpoint_log.stop)
         worker = quarter_hour.QuarterHourWorker(

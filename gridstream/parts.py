@@ -358,7 +358,7 @@ async def start_worker(
     app = create_app(settings, broker.bootstrap)
     checkpoint_log = None
     if settings.checkpoint_topic:
-        checkpoint_log = CheckpointLog(broker.bootstrap, broker.epoch)
+        checkpoint_log = CheckpointLog(broker.bootstrap, broker.epoch, app.conf.id)
         await checkpoint_log.start()
         parts.push_async_callback(checkpoint_log.stop)
     state_path = settings.data_dir / "state" / f"{quarter_hour.STATE_NAME}.sqlite3"

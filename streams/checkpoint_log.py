@@ -5,7 +5,9 @@ a worker on another host (or to one whose data dir was wiped) must find its stat
 every worker can read it. ``CheckpointLog`` keeps each input partition's checkpoint on the
 same partition of ``topics.CHECKPOINTS``: one entry per ``<computation>:<key>`` (a tombstone
 when the key is dropped) and an offset marker (``OFFSET_KEY``: the broker epoch and the
-input offset the entries reflect), written after the entries.
+input offset the entries reflect), written after the entries. Every key is prefixed with
+the worker group's ``namespace`` (its Faust app id, which is its consumer group): groups
+consuming the same input from their own offsets keep their own checkpoints.
 
 Reading a partition back must reach its true end, and the embedded broker under-reports
 the end (ListOffsets, DESIGN.md). So ``read`` first writes a barrier (``BARRIER_KEY``, a
@@ -33,7 +35,7 @@ from gridstream import topics
 from streams.state_store import Checkpoint
 
 OFFSET_KEY = b"\x00offset"
-"""Key of a partition's offset marker: ``{"epoch": ..., "offset": ...}``."""
+"""Key of a partition's offset marker (then ``/<namespace>``): ``{"epoch", "offset"}``."""
 BARRIER_KEY = b"\x00barrier"
 """Key of the records ``read`` writes to find the partition's end."""
 
@@ -41,10 +43,18 @@ BARRIER_KEY = b"\x00barrier"
 class CheckpointLog:
     """Checkpoints of the worker's computations for one broker ``epoch``, on Kafka."""
 
-    def __init__(self, bootstrap: str, epoch: str, topic: str = topics.CHECKPOINTS.name) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        epoch: str,
+        namespace: str = "gridstream",
+        topic: str = topics.CHECKPOINTS.name,
+    ) -> None:
         """Prepare producer and reader for ``bootstrap``; call ``start()`` before use."""
         self._bootstrap = bootstrap
         self._epoch = epoch
+        self._prefix = f"{namespace}/"
+        self._marker = OFFSET_KEY + b"/" + namespace.encode()
         self._topic = topic
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -74,17 +84,19 @@ class CheckpointLog:
     ) -> None:
         """Send the entries and tombstones, then the marker for ``offset``; wait for acks."""
         send = self._producer.send
+        prefix = self._prefix
         futures = [
-            await send(self._topic, value, key=key.encode(), partition=partition)
+            await send(self._topic, value, key=(prefix + key).encode(), partition=partition)
             for key, value in entries.items()
         ]
         futures += [
-            await send(self._topic, None, key=key.encode(), partition=partition) for key in removed
+            await send(self._topic, None, key=(prefix + key).encode(), partition=partition)
+            for key in removed
         ]
         for future in futures:
             await future
         marker = orjson.dumps({"epoch": self._epoch, "offset": offset})
-        await (await send(self._topic, marker, key=OFFSET_KEY, partition=partition))
+        await (await send(self._topic, marker, key=self._marker, partition=partition))
 
     async def read(self, partition: int) -> Checkpoint | None:
         """The partition's latest checkpoint of this epoch, read to the end; None if none."""
@@ -106,6 +118,7 @@ class CheckpointLog:
         await consumer.start()
         entries: dict[str, bytes] = {}
         marker: dict[str, object] | None = None
+        prefix = self._prefix
         try:
             consumer.assign([tp])
             await consumer.seek_to_beginning(tp)
@@ -117,14 +130,17 @@ class CheckpointLog:
                         done = True
                         break
                     key = message.key or b""
-                    if key == OFFSET_KEY:
+                    if key == self._marker:
                         marker = orjson.loads(message.value) if message.value else None
-                    elif key == BARRIER_KEY:
                         continue
-                    elif message.value is None:
-                        entries.pop(key.decode(), None)
+                    name = key.decode(errors="replace")
+                    if not name.startswith(prefix):  # a barrier, another group's
+                        continue
+                    name = name[len(prefix) :]
+                    if message.value is None:
+                        entries.pop(name, None)
                     else:
-                        entries[key.decode()] = message.value
+                        entries[name] = message.value
         finally:
             await consumer.stop()
         if marker is None or marker.get("epoch") != self._epoch:

@@ -202,7 +202,7 @@ async def test_state_moves_with_its_partition_to_a_worker_on_another_host(tmp_pa
 
     with EmbeddedBroker() as broker:
         ensure_topics(broker.bootstrap)
-        logs = [CheckpointLog(broker.bootstrap, "epoch") for _ in range(2)]
+        logs = [CheckpointLog(broker.bootstrap, "epoch", app_id) for _ in range(2)]
         for log in logs:
             await log.start()
         try:

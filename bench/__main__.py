@@ -15,6 +15,8 @@ orjson) over the same topic, and as a ratio to it.
    (``bench.site_load``).
 5. signals: the ENTSO-E import of a year of PT15M day-ahead prices, beside a plain
    aiokafka producer sending the same signals (``bench.signals``).
+7. worker scale: the worker at 100 and 10,000 sites, in one and in two processes of one
+   group, each beside the plain loop (``bench.worker_scale``).
 6. OCPI: session PATCHes per second through the real OCPI receiver over HTTP, acks=all
    before each answer, beside a raw aiokafka produce loop of the same records
    (``bench.ocpi``).
@@ -37,7 +39,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from bench import ocpi, signals, site_load
+from bench import ocpi, signals, site_load, worker_scale
 from bench.load import READINGS_PER_FRAME, run_stations
 from connectors.ocpp.server import serve_ocpp
 from gridstream import topics
@@ -228,5 +230,10 @@ if __name__ == "__main__":
         print(site_load.report(results["site_load"]))
     results["signals"] = asyncio.run(signals.measure(signals.year_of_prices()))
     print(signals.report(results["signals"]))
+    if not args.only_signals:  # 7. the worker at 100 and 10,000 sites, one and two processes
+        scale = [worker_scale.measure(sites, 20_000) for sites in (100, 10_000)]
+        for r in scale:
+            results[f"worker_scale_{int(r['sites'])}_sites"] = r
+        print(worker_scale.report(scale))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -3,9 +3,9 @@
 One embedded broker; worker processes of one consumer group, each with its own data dir
 (as on separate hosts), checkpointing on the shared checkpoint topic. Two start on the
 first half of the input; once a third of the input is processed one of them is killed
-with SIGKILL, the second half arrives, and a third worker joins. The site loads on load.quarter_hour must equal, value by value, what one worker
-(the batch path) makes of the same input; no revision of a quarter-hour goes backwards;
-nothing is lost or doubled.
+with SIGKILL, the second half arrives, and a third worker joins. The site loads on
+load.quarter_hour must equal, value by value, what one worker (the batch path) makes of
+the same input; no revision of a quarter-hour goes backwards; nothing is lost or doubled.
 """
 
 from __future__ import annotations

@@ -337,7 +337,7 @@ def ensure_topics(
     """
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="gridstream-admin")
     try:
@@ -360,6 +360,13 @@ def ensure_topics(
                 )
             except TopicAlreadyExistsError:  # another process won the race
                 pass
+            except KafkaError as exc:  # e.g. fewer brokers than the replication factor
+                raise BrokerError(
+                    f"cannot create topics {', '.join(t.name for t in missing)} on {bootstrap} "
+                    f"with replication factor {replication.factor} and min.insync.replicas "
+                    f"{replication.min_insync}: {exc}. The cluster needs at least "
+                    "GRIDSTREAM_TOPIC_REPLICATION_FACTOR brokers (1 for a single node)."
+                ) from exc
         differences: list[TopicDifference] = []
         if existing:
             described = {t["name"]: t for t in admin.describe_topics([t.name for t in existing])}

@@ -76,3 +76,41 @@ def test_configs_the_catalog_does_not_set_are_not_differences() -> None:
     topic = topics.PEAKS
     described = {**_as_created(topic, CLUSTER), "segment.bytes": "1073741824"}
     assert topic_differences(topic, CLUSTER, 4, 3, described) == []
+
+
+class _OneNodeAdmin:
+    """A kafka-python admin client of a one-broker cluster: it refuses replication 3."""
+
+    def __init__(self, **_config: object) -> None:
+        pass
+
+    def list_topics(self) -> list[str]:
+        return []
+
+    def create_topics(self, new_topics: list[object]) -> None:
+        from kafka.errors import InvalidReplicationFactorError
+
+        raise InvalidReplicationFactorError(
+            "Replication factor: 3 larger than available brokers: 1"
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_replication_factor_the_cluster_cannot_hold_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gridstream.broker import ensure_topics
+    from gridstream.errors import BrokerError
+
+    monkeypatch.setattr("kafka.KafkaAdminClient", _OneNodeAdmin)
+    with pytest.raises(BrokerError) as refused:
+        ensure_topics("kafka:9092", [topics.PEAKS], CLUSTER)
+    message = str(refused.value)
+    assert message.startswith(
+        "cannot create topics peaks on kafka:9092 with replication factor 3 and "
+        "min.insync.replicas 2: "
+    )
+    assert "larger than available brokers: 1" in message
+    assert "needs at least GRIDSTREAM_TOPIC_REPLICATION_FACTOR brokers" in message

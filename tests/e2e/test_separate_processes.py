@@ -194,3 +194,38 @@ async def test_broker_connector_worker_and_sink_as_separate_processes(tmp_path: 
     [sink_summary] = stopped["sink"][1]
     assert "load.quarter_hour" in sink_summary and "meter.samples 7" in sink_summary
     assert broker_said[0].startswith("gridstream broker stopped")
+
+
+def _tansu_children(pid: int) -> list[int]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=,stat=,args=", "--ppid", str(pid)], capture_output=True, text=True
+    ).stdout
+    return [
+        int(line.split()[0])
+        for line in out.splitlines()
+        if "tansu" in line and line.split()[1][0] != "Z"
+    ]
+
+
+def test_ctrl_c_stops_a_part_and_the_broker_cleanly_and_leaves_no_broker_process(
+    tmp_path: Path,
+) -> None:
+    with started("broker", tmp_path, _env()) as broker:
+        bootstrap = broker.next_line().partition("=")[2]
+        [tansu] = _tansu_children(broker.proc.pid)
+        env = _env(
+            kafka_bootstrap=bootstrap,
+            topic_replication_factor="1",
+            topic_min_insync_replicas="1",
+            data_dir=str(tmp_path / "sink"),
+        )
+        with started("sink", tmp_path, env) as sink:
+            assert sink.next_line().startswith("gridstream sink:")
+            sink.proc.send_signal(signal.SIGINT)
+            assert sink.proc.wait(timeout=60) == 0, sink.log()
+            assert sink.next_line() == (
+                f"gridstream sink stopped: warehouse {tmp_path / 'sink'}: nothing written"
+            )
+        broker.proc.send_signal(signal.SIGINT)
+        assert broker.proc.wait(timeout=60) == 0, broker.log()
+    assert not Path(f"/proc/{tansu}").exists() or " Z " in Path(f"/proc/{tansu}/stat").read_text()

@@ -143,7 +143,10 @@ DERIVED_VIEWS: dict[str, str] = {
     "sessions": f"""
         SELECT station_id, transaction_id, site_id, evse_id, connector_id,
                started_at, ended_at, meter_start_wh, meter_end_wh,
-               meter_end_wh - meter_start_wh AS energy_wh,
+               -- a register lower at the end than at the start went through a reset or
+               -- a new meter: its difference says nothing of the session's energy
+               CASE WHEN meter_end_wh >= meter_start_wh THEN meter_end_wh - meter_start_wh
+               END AS energy_wh,
                operation_mode, stopped_reason, events, first_event_at, last_event_at
         FROM (
             SELECT station_id, transaction_id,

@@ -142,6 +142,9 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
             energy[key] = None
         else:
             energy[key] = (energy.get(key) or 0.0) + s.meter_stop_wh - s.meter_start_wh
+    # A register lower at the end than at the start (ANT-DEPOT-DC1's meter reset inside a
+    # session) says nothing of the session's energy: NULL, not a negative energy.
+    energy = {k: None if wh is None or wh < 0 else wh for k, wh in energy.items()}
     assert sessions == {k: wh if wh is None else pytest.approx(wh) for k, wh in energy.items()}
     assert len(sessions) == len(energy) > 0
     assert ledger.sessions_ended > len(sessions)  # the reused transaction id

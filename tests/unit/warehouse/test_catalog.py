@@ -469,3 +469,19 @@ def test_transaction_seq_gaps_lists_what_is_still_missing(
         FROM transaction_seq_gaps ORDER BY 1, 2""",
     )
     assert rows == [("tx1", 3, 3, 1), ("tx1", 6, 7, 2)]
+
+
+def test_a_session_across_a_meter_reset_has_no_energy_rather_than_a_negative_one(
+    data_dir: Path, write: Write, transaction_factory: Factory
+) -> None:
+    # meterStart 317,693 Wh on the old meter, meterStop 1,000 Wh on the new one
+    end = T0 + timedelta(hours=1)
+    write(
+        [
+            transaction_factory("started", T0, seq_no=0, meter_wh=317_693.0),
+            transaction_factory("ended", end, seq_no=1, meter_wh=1_000.0),
+        ]
+    )
+    assert query(data_dir, "SELECT meter_start_wh, meter_end_wh, energy_wh FROM sessions") == [
+        (317_693.0, 1_000.0, None)
+    ]

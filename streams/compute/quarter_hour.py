@@ -678,12 +678,18 @@ def _judge(state: RegisterState, bound_wh_per_ms: float, max_run: int) -> Judged
     outliers: list[tuple[int, float]] = []
     breaks: list[tuple[int, float]] = []
     a = _anchor_before(state, start - 1)
+    always = bound_wh_per_ms * _MIN_BOUND_GAP_MS + REGISTER_RESOLUTION_WH
     for j in range(a + 1, settled + 1):
         if not good[j]:
             if j >= start:
                 outliers.append((ts[j], values[j]))
             continue
-        if j >= start and not _plausible(values[j] - values[a], ts[j] - ts[a], bound_wh_per_ms):
+        d = values[j] - values[a]
+        if (
+            j >= start
+            and not 0 <= d <= always
+            and not _plausible(d, ts[j] - ts[a], bound_wh_per_ms)
+        ):
             breaks.append((ts[j], values[j]))
         a = j
     state.judged_ms = ts[settled]

@@ -56,6 +56,8 @@ from streams.agents import quarter_hour
 from streams.app import create_app
 from streams.checkpoint_log import CheckpointLog
 from streams.compute.processor import SiteConfig
+from streams.compute.signal_book import SignalBook
+from streams.signal_feed import follow_signals
 from streams.state_store import StateStore
 from warehouse.sink import DeadLetterSink, ParquetSink, WrittenHook, make_sink_consumer, run_sink
 
@@ -163,6 +165,17 @@ async def start_registry_feed(
     feed_stop = asyncio.Event()
     feed_task = asyncio.create_task(
         follow_registry(broker.bootstrap, registry, feed_stop), name="registry-feed"
+    )
+    parts.push_async_callback(_stop_task, feed_task, feed_stop)
+
+
+async def start_signal_feed(
+    parts: contextlib.AsyncExitStack, broker: BrokerInfo, book: SignalBook
+) -> None:
+    """Keep ``book`` in step with ``grid.signals`` until ``parts`` closes."""
+    feed_stop = asyncio.Event()
+    feed_task = asyncio.create_task(
+        follow_signals(broker.bootstrap, book, feed_stop), name="signal-feed"
     )
     parts.push_async_callback(_stop_task, feed_task, feed_stop)
 
@@ -355,6 +368,8 @@ async def start_worker(
     parts.push_async_callback(producer.stop)
     if follow_registry:
         await start_registry_feed(parts, broker, registry)
+    signals = SignalBook()
+    await start_signal_feed(parts, broker, signals)
     app = create_app(settings, broker.bootstrap)
     checkpoint_log = None
     if settings.checkpoint_topic:
@@ -370,6 +385,7 @@ async def start_worker(
         utc_now,
         quarter_hour.faust_seek(app),
         checkpoint_log=checkpoint_log,
+        signals=signals,
     )
     quarter_hour.register(app, settings, worker)
     app.finalize()

@@ -35,15 +35,23 @@ class SiteRegistry:
         self._default_zone = ZoneInfo(default_timezone)
         self._by_station: dict[str, SiteAssignment] = {}
         self._zone_by_site: dict[str, ZoneInfo] = {}
+        self._stations_by_site: dict[str, set[str]] = {}
 
     def assign(self, assignment: SiteAssignment) -> None:
         """Record (or replace) a station's site."""
+        self.unassign(assignment.station_id)
         self._by_station[assignment.station_id] = assignment
         self._zone_by_site[assignment.site_id] = ZoneInfo(assignment.timezone)
+        self._stations_by_site.setdefault(assignment.site_id, set()).add(assignment.station_id)
 
     def unassign(self, station_id: str) -> None:
         """Forget a station: it is its own site again."""
-        self._by_station.pop(station_id, None)
+        old = self._by_station.pop(station_id, None)
+        if old is not None:
+            stations = self._stations_by_site.get(old.site_id, set())
+            stations.discard(station_id)
+            if not stations:
+                self._stations_by_site.pop(old.site_id, None)
 
     def site_of(self, station_id: str) -> str:
         """The site of ``station_id``; the station id itself when unknown."""
@@ -67,6 +75,15 @@ class SiteRegistry:
             if evse.evse_id == evse_id:
                 return evse.rated_power_w
         return entry.rated_power_w
+
+    def site_info(self, site_id: str) -> SiteAssignment | None:
+        """An entry of one of ``site_id``'s stations (it carries the site's fields), or None.
+
+        Every station of a site carries the same site fields (sites file and merge alike);
+        the entry of the station with the lowest id is the answer, so that it is stable.
+        """
+        station = self._stations_by_site.get(site_id)
+        return self._by_station[min(station)] if station else None
 
     def assignment_of(self, station_id: str) -> SiteAssignment | None:
         """The registry entry of ``station_id`` (its site's EAN, capacities, DSO, ...), or None."""

@@ -27,7 +27,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ from gridstream.settings import Settings
 from streams.checkpoint_log import CheckpointLog
 from streams.compute.computation import BatchContext, Computation, SiteLoad
 from streams.compute.processor import SiteConfig
+from streams.compute.signal_book import SignalBook
 from streams.state_store import StateStore
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,14 @@ class QuarterHourWorker:
         site_retention: timedelta = SITE_RETENTION,
         computations: Sequence[Computation] = (),
         checkpoint_log: CheckpointLog | None = None,
+        signals: SignalBook | None = None,
     ) -> None:
-        """Wire the computation to its publisher, state store, clock and consumer seek."""
+        """Wire the computations to their publisher, state store, clock and consumer seek.
+
+        ``signals`` is the grid-signal book a feed keeps current (``streams.signal_feed``);
+        without one the computations see no signal.
+        """
+        self._signals = signals if signals is not None else SignalBook()
         self._computations: tuple[Computation, ...] = (SiteLoad(config), *computations)
         self._registry = registry
         self._publish = publish
@@ -223,7 +230,13 @@ class QuarterHourWorker:
         outputs: list[Record] = []
         touched: list[tuple[int, _PartitionState, int, set[str], list[str]]] = []
         as_of = self._now()
-        context = BatchContext(as_of, self._registry.timezone_of, self._registry.rated_power_w)
+        context = BatchContext(
+            as_of,
+            self._registry.timezone_of,
+            self._registry.rated_power_w,
+            self._registry.site_info,
+            self._signals,
+        )
         for partition, messages in by_partition.items():
             state = await self._partition(partition)
             fresh = [(o, v) for o, v in messages if o > state.offset]
@@ -236,11 +249,15 @@ class QuarterHourWorker:
                 except ValidationError as exc:  # a producer bug: keep it, do not stall on it
                     outputs.append(self._bad_record(partition, offset, value, exc, as_of))
             changed: set[str] = set()
+            made: list[Record] = []  # this partition's outputs so far, for later computations
             for computation in self._computations:  # one pass: every computation, this batch
-                step = computation.process(state.states[computation.name], samples, context)
-                outputs.extend(step.records)
+                step = computation.process(
+                    state.states[computation.name], samples, replace(context, upstream=made)
+                )
+                made = [*made, *step.records]
                 self.counts.update(step.counts)
                 changed.update(f"{computation.name}:{key}" for key in step.changed)
+            outputs.extend(made)
             self.samples_in += len(samples)
             removed = self._drop_silent(state)
             touched.append((partition, state, fresh[-1][0], changed - set(removed), removed))

@@ -10,8 +10,12 @@ counters. Its state values serialise with ``to_dict`` / ``from_dict`` and say ho
 they are (``newest_ms``: the worker drops keys silent beyond its retention).
 
 ``SiteLoad`` is the first: quarter-hour load, per-EVSE load and monthly peaks per site
-(``streams.compute.processor``). The analytics still to come (capacity-period
-violations, V2X balances, flexibility) are further computations over the same batch.
+(``streams.compute.processor``). The analytics (capacity-period violations, V2X balances,
+flexibility, ...) are further computations over the same batch, run after it in order:
+each sees in ``BatchContext.upstream`` the records the computations before it made of this
+batch (a violation check reads the site loads just computed rather than recomputing them),
+and in ``BatchContext.signals`` and ``site_info`` the side inputs every worker follows
+whole (the grid signals in force, the registry's sites).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from gridstream.records import MeterSample, Record
+from gridstream.records import MeterSample, Record, SiteAssignment
 from streams.compute.processor import (
     RatedPower,
     SiteConfig,
@@ -30,15 +34,31 @@ from streams.compute.processor import (
     process_batch,
     unknown_power,
 )
+from streams.compute.signal_book import SignalBook
+
+
+def no_site_info(site_id: str) -> SiteAssignment | None:
+    """A registry that knows no site."""
+    return None
 
 
 @dataclass(frozen=True)
 class BatchContext:
-    """What a computation may know besides its input and state: time and the registry."""
+    """What a computation may know besides its input and state.
+
+    ``as_of``: the worker's clock (for ``received``-style stamps, never for event time).
+    ``zone_for_site``, ``rated_power``, ``site_info``: the registry's answers (a site's
+    entry carries its EAN, capacities, DSO, congestion area, connection group, BRP and
+    tariff regime). ``signals``: the grid signals in force. ``upstream``: the records the
+    computations before this one made of the same batch, in order.
+    """
 
     as_of: datetime
     zone_for_site: Callable[[str], ZoneInfo]
     rated_power: RatedPower = unknown_power
+    site_info: Callable[[str], SiteAssignment | None] = no_site_info
+    signals: SignalBook = field(default_factory=SignalBook)
+    upstream: Sequence[Record] = ()
 
 
 @dataclass

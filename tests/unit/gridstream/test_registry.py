@@ -154,3 +154,16 @@ def test_the_readme_csv_example_parses_like_the_yaml_one() -> None:
 def test_a_bad_yaml_sites_file_names_the_site_station_and_field(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_sites_yaml(text)
+
+
+def test_a_site_is_described_by_its_stations_entries_until_the_last_one_moves_away() -> None:
+    registry = SiteRegistry()
+    assert registry.site_info("EAN-1") is None
+    registry.assign(SiteAssignment(station_id="CP-2", site_id="EAN-1", brp="10X-BRP"))
+    registry.assign(SiteAssignment(station_id="CP-1", site_id="EAN-1", brp="10X-BRP"))
+    assert registry.site_info("EAN-1").station_id == "CP-1"  # type: ignore[union-attr]
+    registry.assign(SiteAssignment(station_id="CP-1", site_id="EAN-2"))  # CP-1 moves
+    assert registry.site_info("EAN-1").station_id == "CP-2"  # type: ignore[union-attr]
+    assert registry.site_info("EAN-2").station_id == "CP-1"  # type: ignore[union-attr]
+    registry.unassign("CP-2")
+    assert registry.site_info("EAN-1") is None

@@ -6,7 +6,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gridstream.records import DeadLetter, MeterSample, QuarterHourLoad, Reading, Record
+from gridstream.records import (
+    DeadLetter,
+    MeterSample,
+    QuarterHourLoad,
+    Reading,
+    Record,
+    SiteAssignment,
+)
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
 from streams.agents.quarter_hour import QuarterHourWorker
@@ -240,3 +247,49 @@ async def test_every_computation_gets_the_batch_in_one_pass_and_its_state_is_kep
     await again._partition(0)
     assert again._partitions[0].states["count"] == {"CP-1": 2}
     assert set(again.sites[0]) == {"SITE-A"}
+
+
+class EchoLoads:
+    """An analytic downstream of the site load: re-reads the loads it made of this batch."""
+
+    name = "echo"
+
+    def __init__(self) -> None:
+        self.seen: list[list[str]] = []
+
+    def process(self, states, samples, context) -> ComputationStep:
+        self.seen.append([type(r).__name__ for r in context.upstream])
+        limits = context.signals.in_force("import_capacity_limit", ("site", "SITE-A"), 0)
+        info = context.site_info("SITE-A")
+        return ComputationStep([], set(), {"limits": len(limits), "known": info is not None})
+
+    def to_dict(self, state: int) -> dict[str, int]:
+        return {}
+
+    def from_dict(self, data: dict[str, int]) -> int:
+        return 0
+
+    def newest_ms(self, state: int) -> int | None:
+        return None
+
+
+async def test_a_later_computation_sees_what_earlier_ones_made_of_the_same_batch(
+    tmp_path: Path,
+) -> None:
+    echo = EchoLoads()
+    registry = SiteRegistry()
+    registry.assign(SiteAssignment(station_id="CP-1", site_id="SITE-A", contracted_capacity_w=1))
+    published = Published()
+    worker = QuarterHourWorker(
+        SiteConfig.from_settings(Settings()),
+        registry,
+        published,
+        StateStore(tmp_path / "quarter_hour.sqlite3", "epoch-1"),
+        lambda: T0,
+        computations=[echo],
+    )
+    await worker.process([(0, 0, sample(0, 1000)), (0, 1, sample(15, 1600))])
+    # the site load's quarter-hour and the month's peak, as published
+    assert echo.seen == [["QuarterHourLoad", "EvseQuarterHourLoad", "Peak"]]
+    assert [type(r).__name__ for r in published.records] == echo.seen[0]
+    assert worker.counts["known"] == 1 and worker.counts["limits"] == 0

@@ -1,0 +1,53 @@
+"""Follow a whole topic in every process: the side inputs (registry, grid signals).
+
+A side input is small and changes slowly; every process that needs it reads all of it from
+the beginning, without a consumer group, and keeps following it until stopped, so that a
+change takes effect in running processes without a restart (what Faust calls a global
+table, without Faust's per-record cost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from gridstream.errors import BrokerError
+
+#: Called with each message's key and value (None: a tombstone), partition and offset.
+OnMessage = Callable[[bytes | None, bytes | None, int, int], None]
+
+
+async def follow_topic(
+    bootstrap: str, topic: str, on_message: OnMessage, stop: asyncio.Event, client_id: str
+) -> None:
+    """Hand every message of every partition of ``topic`` to ``on_message`` until ``stop``.
+
+    Raises ``BrokerError`` when the topic does not exist (gridstream creates its topics at
+    start: ``gridstream.broker.ensure_topics``).
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetch metadata: partitions_for_topic reads only the cache
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise BrokerError(
+                f"topic {topic} does not exist on {bootstrap}; "
+                "gridstream creates it at start (gridstream.broker.ensure_topics)"
+            )
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=500)
+            for messages in batches.values():
+                for message in messages:
+                    on_message(message.key, message.value, message.partition, message.offset)
+    finally:
+        await consumer.stop()

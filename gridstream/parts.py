@@ -55,6 +55,7 @@ from gridstream.settings import Settings
 from streams.agents import quarter_hour
 from streams.app import create_app
 from streams.checkpoint_log import CheckpointLog
+from streams.compute.analytics import analytics
 from streams.compute.processor import SiteConfig
 from streams.compute.signal_book import SignalBook
 from streams.signal_feed import follow_signals
@@ -384,6 +385,7 @@ async def start_worker(
         StateStore(state_path, broker.epoch),
         utc_now,
         quarter_hour.faust_seek(app),
+        computations=analytics(settings),
         checkpoint_log=checkpoint_log,
         signals=signals,
     )

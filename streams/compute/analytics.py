@@ -1,0 +1,15 @@
+"""The analytics a worker runs over meter.samples after the site load, in order.
+
+Each is a ``Computation`` (``streams.compute.computation``) with its own keyed state,
+output topic and warehouse view; one that reads another's records comes after it.
+"""
+
+from __future__ import annotations
+
+from gridstream.settings import Settings
+from streams.compute.computation import Computation
+
+
+def analytics(settings: Settings) -> list[Computation]:
+    """The computations after the site load, configured from ``settings``."""
+    return []

@@ -24,11 +24,13 @@ import logging
 import secrets
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+
+from pydantic import ValidationError
 
 from connectors.ocpi import (
     OcpiReceiver,
@@ -46,11 +48,13 @@ from connectors.spool import Forwarder, KafkaTarget, ReleaseMode, Spool
 from gridstream import topics
 from gridstream.broker import BrokerInfo
 from gridstream.errors import ConfigError
+from gridstream.follow import follow_topic
 from gridstream.grid_feeds import start_openadr_ven, start_signals_endpoint
 from gridstream.producer import RecordProducer
-from gridstream.records import DeadLetter, SiteAssignment
+from gridstream.records import DeadLetter, OcpiEvse, Record, SiteAssignment, StationInfo
 from gridstream.registry import SiteRegistry, parse_sites_file
 from gridstream.registry_feed import follow_registry
+from gridstream.registry_merge import RegistryMerge
 from gridstream.settings import Settings
 from streams.agents import quarter_hour
 from streams.app import create_app
@@ -159,6 +163,13 @@ async def _stop_task(task: asyncio.Task[object], stop: asyncio.Event) -> None:
     await task
 
 
+async def _cancel_task(task: asyncio.Task[None]) -> None:
+    """Cancel a task that only waits for work, and wait until it has stopped."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def start_registry_feed(
     parts: contextlib.AsyncExitStack, broker: BrokerInfo, registry: SiteRegistry
 ) -> None:
@@ -168,6 +179,53 @@ async def start_registry_feed(
         follow_registry(broker.bootstrap, registry, feed_stop), name="registry-feed"
     )
     parts.push_async_callback(_stop_task, feed_task, feed_stop)
+
+
+async def start_registry_merge(
+    parts: contextlib.AsyncExitStack,
+    broker: BrokerInfo,
+    publish: Callable[[Sequence[Record]], Awaitable[None]],
+    assignments: Sequence[SiteAssignment],
+) -> RegistryMerge:
+    """Publish on ``registry.sites`` what the sites file, OCPI Locations and boots say.
+
+    The configured ``assignments`` are published at once; then every station boot
+    (``registry.stations``) and OCPI EVSE (``ocpi.locations``) that changes a station's
+    merged entry publishes it again (``gridstream.registry_merge``), until ``parts`` closes.
+    """
+    merge = RegistryMerge(assignments)
+    await publish(merge.start())
+    changed: asyncio.Queue[list[SiteAssignment]] = asyncio.Queue()
+
+    def on_boot(key: bytes | None, value: bytes | None, partition: int, offset: int) -> None:
+        if value is not None:
+            with contextlib.suppress(ValidationError, ValueError):  # the sink dead-letters it
+                changed.put_nowait(merge.boot(StationInfo.from_json(value)))
+
+    def on_evse(key: bytes | None, value: bytes | None, partition: int, offset: int) -> None:
+        if value is not None:
+            with contextlib.suppress(ValidationError, ValueError):
+                changed.put_nowait(merge.location_evse(OcpiEvse.from_json(value)))
+
+    async def publish_changes() -> None:
+        while True:
+            entries = await changed.get()
+            if entries:
+                await publish(entries)
+
+    stop = asyncio.Event()
+    for topic, on_message in (
+        (topics.REGISTRY_STATIONS.name, on_boot),
+        (topics.OCPI_LOCATIONS.name, on_evse),
+    ):
+        task = asyncio.create_task(
+            follow_topic(broker.bootstrap, topic, on_message, stop, "gridstream-registry-merge"),
+            name=f"registry-merge:{topic}",
+        )
+        parts.push_async_callback(_stop_task, task, stop)
+    publisher = asyncio.create_task(publish_changes(), name="registry-merge:publish")
+    parts.push_async_callback(_cancel_task, publisher)
+    return merge
 
 
 async def start_signal_feed(
@@ -321,7 +379,7 @@ async def start_connector(
     parts.push_async_callback(_close_server, server)
     ocpi = await start_ocpi(settings, spool.publish, dead_letter, registry.site_of)
     parts.push_async_callback(ocpi.close)
-    await spool.publish(assignments)
+    await start_registry_merge(parts, broker, spool.publish, assignments)
     await start_registry_feed(parts, broker, registry)
     # The grid feeds (each only when configured) publish through the same spool.
     await start_openadr_ven(settings, spool.publish, parts, utc_now)

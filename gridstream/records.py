@@ -462,10 +462,11 @@ class OcpiCdr(Record):
 class OcpiEvse(Record):
     """One EVSE of a roaming partner's Location (OCPI Locations module, PUT/PATCH).
 
-    Published on its own topic; feeding the site registry from it (rated power, site) is
-    left to the registry's owner. ``max_power_w`` is the largest ``max_electric_power`` of
-    its connectors (W), or, where a connector does not give it, voltage x amperage
-    (x 3 phases for AC_3_PHASE; x sqrt(3) is not used: OCPI voltage is line to neutral).
+    Published on its own topic; the registry merge (``gridstream.registry_merge``) takes
+    the location's site, time zone and the EVSE's rated power from it. ``max_power_w`` is
+    the largest ``max_electric_power`` of its connectors (W), or, where a connector does not
+    give it, voltage x amperage (x 3 phases for AC_3_PHASE; x sqrt(3) is not used: OCPI
+    voltage is line to neutral).
     """
 
     station_id: str

@@ -6,8 +6,8 @@ PATCH replaces the list). A PATCH, or an EVSE PUT, for a location never PUT is r
 2003 (unknown location). An object older (``last_updated``) than the one held changes
 nothing. After each change, every EVSE of the location whose record differs from the one
 last published is published again (one ``OcpiEvse`` per EVSE: max power, coordinates,
-status), keyed by station id on a compacted topic. Feeding the site registry from it is the
-registry's business (issue 14), not done here.
+status), keyed by station id on a compacted topic, from which the connector's registry
+merge (``gridstream.registry_merge``) places each EVSE on its location's site.
 """
 
 from __future__ import annotations

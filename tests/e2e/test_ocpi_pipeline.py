@@ -1,6 +1,7 @@
-"""End to end: an OCPI partner registers, pushes a session in PATCHes and its CDR over real
-HTTP to `gridstream run`; the readings reach meter_readings, quarter_hour_load and the CDR
-comparison view through the embedded broker, the Faust worker and the sink."""
+"""End to end: an OCPI partner registers, PUTs its Location, pushes a session in PATCHes and
+its CDR over real HTTP to `gridstream run`; the location places the EVSE on its site in the
+running registry, and the readings reach meter_readings, quarter_hour_load (of that site)
+and the CDR comparison view through the embedded broker, the Faust worker and the sink."""
 
 from __future__ import annotations
 
@@ -27,6 +28,34 @@ from warehouse.query import run_query
 pytestmark = pytest.mark.e2e
 
 URL = "/ocpi/2.2.1/sessions/BE/BEC/S1"
+LOCATION_URL = "/ocpi/2.2.1/locations/BE/BEC/L1"
+LOCATION = {
+    "country_code": "BE", "party_id": "BEC", "id": "L1", "publish": True,
+    "address": "F. Rooseveltlaan 3A", "city": "Gent", "country": "BEL",
+    "coordinates": {"latitude": "51.047599", "longitude": "3.729944"},
+    "time_zone": "Europe/Brussels",
+    "evses": [{"uid": "E1", "status": "AVAILABLE", "last_updated": "2026-01-01T00:00:00Z",
+               "connectors": [{"id": "1", "standard": "IEC_62196_T2", "format": "SOCKET",
+                               "power_type": "AC_3_PHASE", "max_voltage": 230,
+                               "max_amperage": 32, "last_updated": "2026-01-01T00:00:00Z"}]}],
+    "last_updated": "2026-01-01T00:00:00Z",
+}  # fmt: skip
+
+
+async def placed_on(data_dir: Path, station: str, site: str, timeout_s: float = 30.0) -> None:
+    """Wait until the registry entry placing ``station`` on ``site`` is in the warehouse."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    query = (
+        "SELECT rated_power_w FROM site_registry_history "
+        f"WHERE station_id = '{station}' AND site_id = '{site}'"
+    )
+    while True:
+        with contextlib.suppress(Exception):  # no registry file written yet
+            if run_query(data_dir, query)[1]:
+                return
+        assert loop.time() < deadline, f"{station} never placed on {site}"
+        await asyncio.sleep(0.2)
 
 
 @contextlib.asynccontextmanager
@@ -82,6 +111,12 @@ async def test_a_partner_registers_and_its_session_reaches_the_warehouse(tmp_pat
             assert answer.json()["status_code"] == 1000, answer.text
             auth = {"Authorization": authorization(answer.json()["data"]["token"])}
 
+            # The location places EVSE E1 (3 x 230 V x 32 A = 22,080 W) on site BE*BEC*L1:
+            # the running connector's registry takes it on, no restart.
+            answer = await client.put(LOCATION_URL, json=LOCATION, headers=auth)
+            assert answer.json()["status_code"] == 1000, answer.text
+            await placed_on(settings.data_dir, "BE*BEC*E1", "BE*BEC*L1")
+
             session = {
                 "country_code": "BE", "party_id": "BEC", "id": "S1",
                 "start_date_time": "2026-01-15T10:00:00Z", "kwh": 0.0,
@@ -120,13 +155,21 @@ async def test_a_partner_registers_and_its_session_reaches_the_warehouse(tmp_pat
     finally:
         stop.set()
         result = await asyncio.wait_for(task, 180)
-    assert result.ocpi_accepted == 1 + 6 + 1  # PUT, 3 PATCHes x 2, CDR (not the registration)
+    # Location PUT, session PUT, 3 PATCHes x 2, CDR (not the registration)
+    assert result.ocpi_accepted == 1 + 1 + 6 + 1
+    _, rows = run_query(
+        settings.data_dir,
+        "SELECT DISTINCT site_id, rated_power_w, timezone FROM site_registry_history "
+        "WHERE station_id = 'BE*BEC*E1'",
+    )
+    assert rows == [("BE*BEC*L1", 22080.0, "Europe/Brussels")]
 
     # Registers 0, 3,000, 5,000 and 6,000 Wh at 10:00, 10:15, 10:30, 10:45, each once.
     _, rows = run_query(
         settings.data_dir,
         "SELECT strftime(ts, '%H:%M'), value FROM meter_readings "
-        "WHERE station_id = 'BE*BEC*E1' AND measurand = 'Energy.Active.Import.Register' "
+        "WHERE station_id = 'BE*BEC*E1' AND site_id = 'BE*BEC*L1' "
+        "AND measurand = 'Energy.Active.Import.Register' "
         "ORDER BY ts",
     )
     assert rows == [("10:00", 0.0), ("10:15", 3000.0), ("10:30", 5000.0), ("10:45", 6000.0)]
@@ -134,7 +177,7 @@ async def test_a_partner_registers_and_its_session_reaches_the_warehouse(tmp_pat
     _, rows = run_query(
         settings.data_dir,
         "SELECT strftime(interval_start, '%H:%M'), import_wh, avg_import_w "
-        "FROM quarter_hour_load WHERE site_id = 'BE*BEC*E1' ORDER BY interval_start",
+        "FROM quarter_hour_load WHERE site_id = 'BE*BEC*L1' ORDER BY interval_start",
     )
     assert rows == [
         ("10:00", 3000.0, 12000.0),

@@ -404,7 +404,8 @@ class WorkerPart:
         w = self.worker
         return (
             f"samples processed {w.samples_in}; quarter-hours {w.loads_out}, peaks "
-            f"{w.peaks_out}; records produced {self.producer.sent}"
+            f"{w.peaks_out}, capacity violations {w.counts['violations']}; records produced "
+            f"{self.producer.sent}"
         )
 
 

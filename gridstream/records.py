@@ -425,6 +425,42 @@ class Peak(Record):
     as_of: UtcDatetime
 
 
+ViolationState = Literal["open", "closed", "withdrawn"]
+"""``open``: the load is still above the limit in the newest quarter-hour known; ``closed``:
+it came back under; ``withdrawn``: late data or a revised limit undid the violation."""
+
+
+class CapacityViolation(Record):
+    """A site's load above a capacity limit (DOMAIN.md, Capacity-period violations).
+
+    Judged per quarter-hour ``[interval_start, +15 min)`` of the site load: exceedance =
+    max(0, P - L x (1 + tolerance)). The violation starts at a quarter-hour with exceedance
+    and lasts while P > L (``end`` is exclusive); it counts once it lasted the minimum
+    duration. ``limit_w`` is the lowest limit in force over it, ``limit_source`` where that
+    came from (``contract`` for the registry's contracted capacity, else the signal's
+    ``source/kind/scope_type:scope_id``). ``max_exceedance_w`` is the largest exceedance,
+    ``energy_above_limit_wh`` the integral of max(0, P - L). ``violation_id`` is
+    ``site:direction:start``; the latest revision per id wins.
+    """
+
+    violation_id: str
+    site_id: str
+    direction: Literal["import", "export"]
+    state: ViolationState
+    start: UtcDatetime
+    end: UtcDatetime
+    duration_s: float
+    quarter_hours: int
+    limit_w: float
+    limit_source: str
+    tolerance: float
+    max_exceedance_w: float
+    energy_above_limit_wh: float
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
 class OcpiCdr(Record):
     """A charge detail record a roaming partner settled (OCPI CDRs module, POST).
 

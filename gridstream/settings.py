@@ -144,6 +144,18 @@ class Settings(BaseSettings):
         description="Step of the grid on which a site's meters are netted (import minus "
         "export per step); must divide 15 minutes.",
     )
+    violation_tolerance: float = Field(
+        0.0,
+        ge=0,
+        description="Share above a capacity limit a quarter-hour may reach before it is an "
+        "exceedance (0.05: 5 %).",
+    )
+    violation_min_duration_s: float = Field(
+        900.0,
+        gt=0,
+        description="How long load must stay above a capacity limit, from its first "
+        "exceedance, before it is a violation (s; judged per quarter-hour).",
+    )
     allowed_lateness_s: float = Field(
         6 * 3600.0,
         description="How late a reading may arrive and still revise its quarter-hour.",

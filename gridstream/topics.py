@@ -72,6 +72,9 @@ LOAD_EVSE_QUARTER_HOUR = Topic(
     "load.evse_quarter_hour", "site_id", records.EvseQuarterHourLoad, SITE_PARTITIONS
 )
 PEAKS = Topic("peaks", "site_id", records.Peak, SITE_PARTITIONS)
+VIOLATIONS_CAPACITY = Topic(
+    "violations.capacity", "site_id", records.CapacityViolation, SITE_PARTITIONS
+)
 CDRS = Topic("cdrs", "site_id", records.OcpiCdr, SITE_PARTITIONS)
 OCPI_LOCATIONS = Topic(
     "ocpi.locations",
@@ -93,6 +96,7 @@ ALL: tuple[Topic, ...] = (
     LOAD_QUARTER_HOUR,
     LOAD_EVSE_QUARTER_HOUR,
     PEAKS,
+    VIOLATIONS_CAPACITY,
     CDRS,
     OCPI_LOCATIONS,
     DLQ,

@@ -63,6 +63,7 @@ BASE_VIEWS: dict[str, str] = {
     topics.LOAD_QUARTER_HOUR.name: "quarter_hour_load_revisions",
     topics.LOAD_EVSE_QUARTER_HOUR.name: "evse_quarter_hour_load_revisions",
     topics.PEAKS.name: "peak_revisions",
+    topics.VIOLATIONS_CAPACITY.name: "capacity_violation_revisions",
     topics.DLQ.name: "dead_letters",
     topics.CDRS.name: "cdr_deliveries",
     topics.OCPI_LOCATIONS.name: "ocpi_evse_history",
@@ -127,6 +128,18 @@ DERIVED_VIEWS: dict[str, str] = {
         FROM peak_revisions
         QUALIFY row_number() OVER (
             PARTITION BY site_id, month ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    # A violation is re-emitted with revision + 1 as it grows, closes or is withdrawn.
+    "capacity_violations": f"""
+        SELECT violation_id, site_id, direction, state, start, "end", duration_s,
+               quarter_hours, limit_w, limit_source, tolerance, max_exceedance_w,
+               max_exceedance_w / 1000 AS max_exceedance_kw, energy_above_limit_wh,
+               energy_above_limit_wh / 1000 AS energy_above_limit_kwh, revision,
+               computed_by, as_of
+        FROM capacity_violation_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY violation_id ORDER BY revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     # A signal is (source, kind, scope, interval); a re-published one has a higher revision.

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from gridstream.settings import Settings
 from streams.compute.computation import Computation
+from streams.compute.violations import CapacityViolations, ViolationConfig
 
 
 def analytics(settings: Settings) -> list[Computation]:
     """The computations after the site load, configured from ``settings``."""
-    return []
+    return [CapacityViolations(ViolationConfig.from_settings(settings))]

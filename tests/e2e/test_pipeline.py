@@ -23,10 +23,12 @@ from aiokafka import AIOKafkaConsumer
 
 from gridstream.broker import EmbeddedBroker
 from gridstream.pipeline import RunOptions, run
+from gridstream.records import QuarterHourLoad
 from gridstream.settings import Settings
 from simulator.fleet import default_fleet, small_fleet
 from simulator.ledger import Ledger
 from streams.compute import SiteConfig
+from streams.compute.violations import ViolationConfig, violations_of
 from warehouse.backfill import compare, quarter_hour_load, read_samples, stream_quarter_hours
 from warehouse.query import run_query
 
@@ -114,6 +116,34 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
     )
     assert compare(stream_quarter_hours(settings.data_dir), batch) == []
     assert len(batch) == len(expected)
+
+    # Capacity violations: the stream's (judged revision by revision as the loads came in)
+    # are the ones the ledger's final quarter-hours hold against the contracted capacities.
+    judged = violations_of(
+        [
+            QuarterHourLoad(
+                site_id=site, interval_start=start, import_wh=imp, export_wh=exp,
+                avg_import_w=imp / 0.25, avg_export_w=exp / 0.25, meters=1, completeness=1.0,
+                estimated=False, revision=0, computed_by="ledger", as_of=T_ANY,
+            )
+            for (site, start), (imp, exp) in expected.items()
+        ],
+        ViolationConfig.from_settings(settings),
+        {a.site_id: a for a in fleet.site_assignments()}.get,
+    )  # fmt: skip
+    assert judged, "the simulated hour exceeds a site's contracted capacity"
+    _, rows = run_query(
+        settings.data_dir,
+        "SELECT violation_id, state, quarter_hours, limit_w, max_exceedance_w, "
+        "energy_above_limit_wh FROM capacity_violations WHERE state <> 'withdrawn' "
+        "ORDER BY violation_id",
+    )
+    assert rows == [
+        (v.violation_id, v.state, v.quarter_hours, v.limit_w,
+         pytest.approx(v.max_exceedance_w, abs=1e-3),
+         pytest.approx(v.energy_above_limit_wh, abs=1e-3))
+        for v in judged
+    ]  # fmt: skip
 
     # The monthly peak per site is the highest quarter-hour average import power.
     _, peaks = run_query(settings.data_dir, "SELECT site_id, peak_w FROM peaks")

@@ -258,7 +258,7 @@ def test_site_grid_signals_apply_a_signal_once_its_site_appears_in_the_registry(
             signal_factory(T0, 80.0),  # a bidding-zone price: no site membership to join on
         ]
     )  # fmt: skip
-    sql = "SELECT site_id, kind, scope_type, value FROM site_grid_signals ORDER BY value"
+    sql = "SELECT site_id, kind, scope_type, value FROM site_grid_signals ORDER BY value, site_id"
     assert query(data_dir, sql) == []  # kept in grid_signals, no site known yet
     write(
         [

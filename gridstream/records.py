@@ -425,6 +425,50 @@ class Peak(Record):
     as_of: UtcDatetime
 
 
+class HighestPeak(Record):
+    """The highest quarter-hour average import power ever measured, of a site or one meter.
+
+    ``station_id`` None: the site's (its netted load); else one meter's own gross import
+    (its EVSE, or its transaction when the EVSE is unknown). ``interval_start`` is the
+    quarter-hour that set it. The latest revision per (site, station, EVSE, transaction)
+    wins; a late revision of that quarter-hour may lower it.
+    """
+
+    site_id: str
+    station_id: str | None = None
+    evse_id: int | None = None
+    transaction_id: str | None = None
+    peak_w: float
+    interval_start: UtcDatetime
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
+class CapacityTariff(Record):
+    """What a capacity tariff bills a site for one month (GRID.md 4.1; ``month`` in its zone).
+
+    ``peak_w`` is the month's quarter-hour peak (0 without data), ``billed_peak_w`` the same
+    never below ``floor_w``, ``average_billed_peak_w`` the mean of the billed peaks of the
+    ``months_averaged`` months ending with this one (a month without data counts at the
+    floor; ``months_measured`` of them had data). The latest revision per (site, month) wins.
+    """
+
+    site_id: str
+    month: str
+    tariff_regime: str
+    peak_w: float
+    peak_interval_start: UtcDatetime | None
+    floor_w: float
+    billed_peak_w: float
+    months_averaged: int
+    months_measured: int
+    average_billed_peak_w: float
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
 ViolationState = Literal["open", "closed", "withdrawn"]
 """``open``: the load is still above the limit in the newest quarter-hour known; ``closed``:
 it came back under; ``withdrawn``: late data or a revised limit undid the violation."""

@@ -144,6 +144,11 @@ class Settings(BaseSettings):
         description="Step of the grid on which a site's meters are netted (import minus "
         "export per step); must divide 15 minutes.",
     )
+    default_tariff_regime: str = Field(
+        "capacity_tariff_flanders",
+        description="Grid tariff of sites the registry gives none for: capacity_tariff_flanders "
+        "(monthly peak floored at 2.5 kW, 12-month average) or none.",
+    )
     violation_tolerance: float = Field(
         0.0,
         ge=0,

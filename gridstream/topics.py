@@ -72,6 +72,8 @@ LOAD_EVSE_QUARTER_HOUR = Topic(
     "load.evse_quarter_hour", "site_id", records.EvseQuarterHourLoad, SITE_PARTITIONS
 )
 PEAKS = Topic("peaks", "site_id", records.Peak, SITE_PARTITIONS)
+PEAKS_HIGHEST = Topic("peaks.highest", "site_id", records.HighestPeak, SITE_PARTITIONS)
+TARIFFS_CAPACITY = Topic("tariffs.capacity", "site_id", records.CapacityTariff, SITE_PARTITIONS)
 VIOLATIONS_CAPACITY = Topic(
     "violations.capacity", "site_id", records.CapacityViolation, SITE_PARTITIONS
 )
@@ -96,6 +98,8 @@ ALL: tuple[Topic, ...] = (
     LOAD_QUARTER_HOUR,
     LOAD_EVSE_QUARTER_HOUR,
     PEAKS,
+    PEAKS_HIGHEST,
+    TARIFFS_CAPACITY,
     VIOLATIONS_CAPACITY,
     CDRS,
     OCPI_LOCATIONS,

@@ -64,6 +64,8 @@ BASE_VIEWS: dict[str, str] = {
     topics.LOAD_EVSE_QUARTER_HOUR.name: "evse_quarter_hour_load_revisions",
     topics.PEAKS.name: "peak_revisions",
     topics.VIOLATIONS_CAPACITY.name: "capacity_violation_revisions",
+    topics.PEAKS_HIGHEST.name: "highest_peak_revisions",
+    topics.TARIFFS_CAPACITY.name: "capacity_tariff_revisions",
     topics.DLQ.name: "dead_letters",
     topics.CDRS.name: "cdr_deliveries",
     topics.OCPI_LOCATIONS.name: "ocpi_evse_history",
@@ -126,6 +128,24 @@ DERIVED_VIEWS: dict[str, str] = {
     "peaks": f"""
         SELECT site_id, month, peak_w, interval_start, revision, computed_by, as_of
         FROM peak_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY site_id, month ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    "highest_peaks": f"""
+        SELECT site_id, station_id, evse_id, transaction_id, peak_w, interval_start, revision,
+               computed_by, as_of
+        FROM highest_peak_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY site_id, station_id, evse_id, transaction_id
+            ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    "capacity_tariff": f"""
+        SELECT site_id, month, tariff_regime, peak_w, peak_interval_start, floor_w,
+               billed_peak_w, months_averaged, months_measured, average_billed_peak_w,
+               revision, computed_by, as_of
+        FROM capacity_tariff_revisions
         QUALIFY row_number() OVER (
             PARTITION BY site_id, month ORDER BY revision DESC, as_of DESC, {_LATEST}
         ) = 1

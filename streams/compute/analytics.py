@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from gridstream.settings import Settings
 from streams.compute.computation import Computation
+from streams.compute.peak_history import PeakHistory, PeakHistoryConfig
 from streams.compute.violations import CapacityViolations, ViolationConfig
 
 
 def analytics(settings: Settings) -> list[Computation]:
     """The computations after the site load, configured from ``settings``."""
-    return [CapacityViolations(ViolationConfig.from_settings(settings))]
+    return [
+        PeakHistory(PeakHistoryConfig.from_settings(settings)),
+        CapacityViolations(ViolationConfig.from_settings(settings)),
+    ]

@@ -469,6 +469,34 @@ class CapacityTariff(Record):
     as_of: UtcDatetime
 
 
+Crossed = Literal["month_peak", "threshold", "contracted_capacity"]
+"""What an open quarter-hour's projection crossed (``PeakAlert``)."""
+
+
+class PeakAlert(Record):
+    """An early warning: the open quarter-hour is heading above a peak or limit.
+
+    ``projected_w`` is the quarter-hour's projected average import power when the reading
+    of ``reading_ts`` (received at ``reading_received_at``) came in; ``crossed`` says what
+    it is heading above (``month_peak``: the month's peak so far; ``threshold``: the
+    configured one; ``contracted_capacity``: the site's), ``crossed_w`` its value.
+    ``energy_so_far_wh`` is the import since the quarter-hour began. One alert per
+    ``alert_id`` (site, quarter-hour, what was crossed).
+    """
+
+    alert_id: str
+    site_id: str
+    interval_start: UtcDatetime
+    reading_ts: UtcDatetime
+    reading_received_at: UtcDatetime
+    projected_w: float
+    energy_so_far_wh: float
+    crossed: Crossed
+    crossed_w: float
+    computed_by: str
+    as_of: UtcDatetime
+
+
 ViolationState = Literal["open", "closed", "withdrawn"]
 """``open``: the load is still above the limit in the newest quarter-hour known; ``closed``:
 it came back under; ``withdrawn``: late data or a revised limit undid the violation."""

@@ -144,6 +144,13 @@ class Settings(BaseSettings):
         description="Step of the grid on which a site's meters are netted (import minus "
         "export per step); must divide 15 minutes.",
     )
+    peak_alert_threshold_w: float | None = Field(
+        None,
+        gt=0,
+        description="Import power (W) whose crossing by an open quarter-hour's projected "
+        "average raises an alert on alerts.peaks, for every site (besides the month's peak "
+        "so far and the site's contracted capacity); unset: none.",
+    )
     default_tariff_regime: str = Field(
         "capacity_tariff_flanders",
         description="Grid tariff of sites the registry gives none for: capacity_tariff_flanders "

@@ -65,6 +65,7 @@ BASE_VIEWS: dict[str, str] = {
     topics.PEAKS.name: "peak_revisions",
     topics.VIOLATIONS_CAPACITY.name: "capacity_violation_revisions",
     topics.PEAKS_HIGHEST.name: "highest_peak_revisions",
+    topics.ALERTS_PEAKS.name: "peak_alert_deliveries",
     topics.TARIFFS_CAPACITY.name: "capacity_tariff_revisions",
     topics.DLQ.name: "dead_letters",
     topics.CDRS.name: "cdr_deliveries",
@@ -131,6 +132,13 @@ DERIVED_VIEWS: dict[str, str] = {
         QUALIFY row_number() OVER (
             PARTITION BY site_id, month ORDER BY revision DESC, as_of DESC, {_LATEST}
         ) = 1
+    """,
+    # An alert delivered twice (a batch re-run after a crash) shows once.
+    "peak_alerts": f"""
+        SELECT alert_id, site_id, interval_start, reading_ts, reading_received_at,
+               projected_w, energy_so_far_wh, crossed, crossed_w, computed_by, as_of
+        FROM peak_alert_deliveries
+        QUALIFY row_number() OVER (PARTITION BY alert_id ORDER BY as_of, {_LATEST}) = 1
     """,
     "highest_peaks": f"""
         SELECT site_id, station_id, evse_id, transaction_id, peak_w, interval_start, revision,

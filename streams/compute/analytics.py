@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gridstream.settings import Settings
 from streams.compute.computation import Computation
+from streams.compute.peak_alerts import PeakAlertConfig, PeakAlerts
 from streams.compute.peak_history import PeakHistory, PeakHistoryConfig
 from streams.compute.violations import CapacityViolations, ViolationConfig
 
@@ -15,6 +16,7 @@ from streams.compute.violations import CapacityViolations, ViolationConfig
 def analytics(settings: Settings) -> list[Computation]:
     """The computations after the site load, configured from ``settings``."""
     return [
+        PeakAlerts(PeakAlertConfig.from_settings(settings)),
         PeakHistory(PeakHistoryConfig.from_settings(settings)),
         CapacityViolations(ViolationConfig.from_settings(settings)),
     ]

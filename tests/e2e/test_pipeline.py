@@ -145,6 +145,18 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
         for v in judged
     ]  # fmt: skip
 
+    # Early warnings went out while quarter-hours were open, each above what it crossed, at
+    # most one per site, quarter-hour and limit.
+    _, alerts = run_query(
+        settings.data_dir,
+        "SELECT alert_id, projected_w, crossed_w, reading_ts, interval_start FROM peak_alerts",
+    )
+    assert alerts
+    for alert_id, projected_w, crossed_w, reading_ts, interval_start in alerts:
+        assert projected_w > crossed_w, alert_id
+        assert interval_start <= reading_ts < interval_start + timedelta(minutes=15), alert_id
+    assert len({a[0] for a in alerts}) == len(alerts)
+
     # The monthly peak per site is the highest quarter-hour average import power.
     _, peaks = run_query(settings.data_dir, "SELECT site_id, peak_w FROM peaks")
     highest: dict[str, float] = {}

@@ -324,6 +324,9 @@ class SiteAssignment(Record):
     #: The station's EVSEs with their own rated power (each id once).
     evses: tuple[EvseRating, ...] = ()
     timezone: str = "Europe/Brussels"
+    #: EIC code of the site's bidding zone (day-ahead and imbalance prices); None: the
+    #: configured default (``GRIDSTREAM_BIDDING_ZONE``).
+    bidding_zone: str | None = None
     vendor: str | None = None
     model: str | None = None
     serial_number: str | None = None
@@ -464,6 +467,52 @@ class CapacityTariff(Record):
     months_averaged: int
     months_measured: int
     average_billed_peak_w: float
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
+class EnergyBalance(Record):
+    """Energy in and out over one settlement period, valued at the prices in force.
+
+    ``scope`` ``session``: one charging session's meter (station, EVSE, transaction), its
+    gross import and export; ``site``: the grid connection's (the site load, netted across
+    its meters). ``net_wh`` = import - export. Import is valued at the site's
+    ``energy_price`` if one was sent, else the bidding zone's day-ahead price; export at
+    the site's ``feed_in_tariff``, else the day-ahead price (``*_price_kind`` says which;
+    None: no price known). Prices are EUR/MWh as published and may be negative:
+    ``import_cost_eur`` = import x import price, ``export_value_eur`` = export x export
+    price, ``net_cost_eur`` = their difference. ``imbalance_price_eur_mwh`` is the single
+    imbalance price of the period where one is known, ``imbalance_value_eur`` the period's
+    export minus import at it (a BRP's is summed from its sites' rows: view
+    ``v2x_balance_brps``). ``soc_start_pct`` / ``soc_end_pct``:
+    the EV's first and last state of charge in the period, where reported (sessions).
+    The latest revision per (scope, site, station, EVSE, transaction, period) wins.
+    """
+
+    scope: Literal["session", "site"]
+    site_id: str
+    station_id: str | None = None
+    evse_id: int | None = None
+    transaction_id: str | None = None
+    brp: str | None = None
+    bidding_zone: str
+    interval_start: UtcDatetime
+    import_wh: float
+    export_wh: float
+    net_wh: float
+    import_price_eur_mwh: float | None = None
+    import_price_kind: str | None = None
+    export_price_eur_mwh: float | None = None
+    export_price_kind: str | None = None
+    imbalance_price_eur_mwh: float | None = None
+    #: (export - import) x the imbalance price: what the period's position is worth there.
+    imbalance_value_eur: float | None = None
+    import_cost_eur: float | None = None
+    export_value_eur: float | None = None
+    net_cost_eur: float | None = None
+    soc_start_pct: float | None = None
+    soc_end_pct: float | None = None
     revision: int
     computed_by: str
     as_of: UtcDatetime

@@ -151,6 +151,11 @@ class Settings(BaseSettings):
         "average raises an alert on alerts.peaks, for every site (besides the month's peak "
         "so far and the site's contracted capacity); unset: none.",
     )
+    bidding_zone: str = Field(
+        "10YBE----------2",
+        description="EIC code of the bidding zone of sites the registry gives none for: the "
+        "day-ahead and imbalance prices that value their energy.",
+    )
     default_tariff_regime: str = Field(
         "capacity_tariff_flanders",
         description="Grid tariff of sites the registry gives none for: capacity_tariff_flanders "

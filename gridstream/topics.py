@@ -72,6 +72,7 @@ LOAD_EVSE_QUARTER_HOUR = Topic(
     "load.evse_quarter_hour", "site_id", records.EvseQuarterHourLoad, SITE_PARTITIONS
 )
 PEAKS = Topic("peaks", "site_id", records.Peak, SITE_PARTITIONS)
+BALANCES_V2X = Topic("balances.v2x", "site_id", records.EnergyBalance, SITE_PARTITIONS)
 ALERTS_PEAKS = Topic("alerts.peaks", "site_id", records.PeakAlert, SITE_PARTITIONS)
 PEAKS_HIGHEST = Topic("peaks.highest", "site_id", records.HighestPeak, SITE_PARTITIONS)
 TARIFFS_CAPACITY = Topic("tariffs.capacity", "site_id", records.CapacityTariff, SITE_PARTITIONS)
@@ -102,6 +103,7 @@ ALL: tuple[Topic, ...] = (
     PEAKS_HIGHEST,
     TARIFFS_CAPACITY,
     ALERTS_PEAKS,
+    BALANCES_V2X,
     VIOLATIONS_CAPACITY,
     CDRS,
     OCPI_LOCATIONS,

@@ -104,3 +104,12 @@ def to_canonical(value: float, unit: str, multiplier: int = 0) -> tuple[float, C
     result = scaled * scale + offset
     # Keep integers exact: 15.234 kWh is 15234 Wh, not 15233.999999999998.
     return round(result, 9), canonical
+
+
+def energy_value(wh: float, price_per_mwh: float) -> float:
+    """What ``wh`` of energy costs at a price per MWh (as market prices are published).
+
+    >>> energy_value(2_000.0, 100.0)  # 2 kWh at 100 EUR/MWh
+    0.2
+    """
+    return wh / _UNITS["mwh"][1] * price_per_mwh

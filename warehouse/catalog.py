@@ -66,6 +66,7 @@ BASE_VIEWS: dict[str, str] = {
     topics.VIOLATIONS_CAPACITY.name: "capacity_violation_revisions",
     topics.PEAKS_HIGHEST.name: "highest_peak_revisions",
     topics.ALERTS_PEAKS.name: "peak_alert_deliveries",
+    topics.BALANCES_V2X.name: "energy_balance_revisions",
     topics.TARIFFS_CAPACITY.name: "capacity_tariff_revisions",
     topics.DLQ.name: "dead_letters",
     topics.CDRS.name: "cdr_deliveries",
@@ -132,6 +133,48 @@ DERIVED_VIEWS: dict[str, str] = {
         QUALIFY row_number() OVER (
             PARTITION BY site_id, month ORDER BY revision DESC, as_of DESC, {_LATEST}
         ) = 1
+    """,
+    "v2x_balances": f"""
+        SELECT scope, site_id, station_id, evse_id, transaction_id, brp, bidding_zone,
+               interval_start, import_wh, export_wh, net_wh, import_price_eur_mwh,
+               import_price_kind, export_price_eur_mwh, export_price_kind,
+               imbalance_price_eur_mwh, imbalance_value_eur, import_cost_eur,
+               export_value_eur, net_cost_eur, soc_start_pct, soc_end_pct, revision,
+               computed_by, as_of
+        FROM energy_balance_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY scope, site_id, station_id, evse_id, transaction_id, interval_start
+            ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    "v2x_balance_sites": """
+        SELECT site_id, brp, bidding_zone, interval_start, import_wh, export_wh, net_wh,
+               import_price_eur_mwh, export_price_eur_mwh, import_cost_eur, export_value_eur,
+               net_cost_eur, imbalance_price_eur_mwh, imbalance_value_eur
+        FROM v2x_balances WHERE scope = 'site'
+    """,
+    # Round-trip efficiency: energy out per % of SoC discharged over energy in per % charged.
+    "v2x_balance_sessions": """
+        SELECT site_id, station_id, evse_id, transaction_id, min(interval_start) AS first_period,
+               count(*) AS periods, sum(import_wh) AS import_wh, sum(export_wh) AS export_wh,
+               sum(net_wh) AS net_wh, sum(import_cost_eur) AS import_cost_eur,
+               sum(export_value_eur) AS export_value_eur, sum(net_cost_eur) AS net_cost_eur,
+               (sum(export_wh) FILTER (WHERE soc_end_pct < soc_start_pct)
+                / NULLIF(sum(soc_start_pct - soc_end_pct)
+                         FILTER (WHERE soc_end_pct < soc_start_pct), 0))
+               / NULLIF(sum(import_wh) FILTER (WHERE soc_end_pct > soc_start_pct)
+                        / NULLIF(sum(soc_end_pct - soc_start_pct)
+                                 FILTER (WHERE soc_end_pct > soc_start_pct), 0), 0)
+                   AS round_trip_efficiency
+        FROM v2x_balances WHERE scope = 'session'
+        GROUP BY site_id, station_id, evse_id, transaction_id
+    """,
+    "v2x_balance_brps": """
+        SELECT brp, interval_start, count(*) AS sites, sum(import_wh) AS import_wh,
+               sum(export_wh) AS export_wh, sum(net_wh) AS net_wh,
+               sum(net_cost_eur) AS net_cost_eur, sum(imbalance_value_eur) AS imbalance_value_eur
+        FROM v2x_balances WHERE scope = 'site' AND brp IS NOT NULL
+        GROUP BY brp, interval_start
     """,
     # An alert delivered twice (a batch re-run after a crash) shows once.
     "peak_alerts": f"""

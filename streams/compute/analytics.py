@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gridstream.settings import Settings
 from streams.compute.computation import Computation
+from streams.compute.energy_balance import BalanceConfig, EnergyBalances
 from streams.compute.peak_alerts import PeakAlertConfig, PeakAlerts
 from streams.compute.peak_history import PeakHistory, PeakHistoryConfig
 from streams.compute.violations import CapacityViolations, ViolationConfig
@@ -19,4 +20,5 @@ def analytics(settings: Settings) -> list[Computation]:
         PeakAlerts(PeakAlertConfig.from_settings(settings)),
         PeakHistory(PeakHistoryConfig.from_settings(settings)),
         CapacityViolations(ViolationConfig.from_settings(settings)),
+        EnergyBalances(BalanceConfig.from_settings(settings)),
     ]

@@ -145,6 +145,23 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
         for v in judged
     ]  # fmt: skip
 
+    # Energy balances: a site's per period is its load; the sessions' include a discharge.
+    _, site_rows = run_query(
+        settings.data_dir,
+        "SELECT site_id, interval_start, import_wh, export_wh FROM v2x_balance_sites "
+        "EXCEPT SELECT site_id, interval_start, import_wh, export_wh FROM quarter_hour_load",
+    )
+    assert site_rows == []
+    _, [(balanced, loads)] = run_query(
+        settings.data_dir,
+        "SELECT (SELECT count(*) FROM v2x_balance_sites), (SELECT count(*) FROM quarter_hour_load)",
+    )
+    assert balanced == loads
+    _, [(sessions_balanced, exported_wh)] = run_query(
+        settings.data_dir, "SELECT count(*), sum(export_wh) FROM v2x_balance_sessions"
+    )
+    assert sessions_balanced > 0 and exported_wh > 0
+
     # Early warnings went out while quarter-hours were open, each above what it crossed, at
     # most one per site, quarter-hour and limit.
     _, alerts = run_query(

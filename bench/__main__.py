@@ -9,15 +9,17 @@ orjson) over the same topic, and as a ratio to it.
    to the real connector, which validates, normalises and produces with acks=all before
    answering.
 2. baseline: a plain aiokafka consumer reads and decodes the same meter.samples records.
-3. worker: the Faust app with the quarter-hour agent processes the same records from the
-   start of the topic (group join excluded from the timing).
+3. worker: the Faust app with the quarter-hour agent and every analytic processes the
+   same records from the start of the topic (group join excluded from the timing).
 4. site load: the site chain alone, netted per minute and per quarter-hour
    (``bench.site_load``).
-5. signals: the ENTSO-E import of a year of PT15M day-ahead prices, beside a plain
+5. analytics: the site load alone and with every analytic at 1,000 sites, and the peak
+   alert latency at 10,000 readings/s (``bench.analytics``).
+6. signals: the ENTSO-E import of a year of PT15M day-ahead prices, beside a plain
    aiokafka producer sending the same signals (``bench.signals``).
 7. worker scale: the worker at 100 and 10,000 sites, in one and in two processes of one
    group, each beside the plain loop (``bench.worker_scale``).
-6. OCPI: session PATCHes per second through the real OCPI receiver over HTTP, acks=all
+8. OCPI: session PATCHes per second through the real OCPI receiver over HTTP, acks=all
    before each answer, beside a raw aiokafka produce loop of the same records
    (``bench.ocpi``).
 """
@@ -39,6 +41,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from bench import analytics as analytics_bench
 from bench import ocpi, signals, site_load, worker_scale
 from bench.load import READINGS_PER_FRAME, run_stations
 from connectors.ocpp.server import serve_ocpp
@@ -50,6 +53,7 @@ from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
 from streams.agents import quarter_hour
 from streams.app import create_app
+from streams.compute.analytics import analytics
 from streams.compute.processor import SiteConfig
 from streams.state_store import StateStore
 
@@ -146,6 +150,7 @@ async def bench_worker(bootstrap: str, expected: int, state_dir: Path) -> dict[s
         producer.publish,
         StateStore(state_dir / "bench.sqlite3", uuid.uuid4().hex),
         lambda: datetime.now(UTC),
+        computations=analytics(settings),
     )
     quarter_hour.register(app, settings, worker)
     app.finalize()
@@ -228,6 +233,8 @@ if __name__ == "__main__":
         print(report(results))
         results["site_load"] = site_load.run()  # the computation alone, netting on and off
         print(site_load.report(results["site_load"]))
+        results["analytics"] = analytics_bench.compute() | analytics_bench.measure_latency()
+        print(analytics_bench.report(results["analytics"]))
     results["signals"] = asyncio.run(signals.measure(signals.year_of_prices()))
     print(signals.report(results["signals"]))
     if not args.only_signals:  # 7. the worker at 100 and 10,000 sites, one and two processes

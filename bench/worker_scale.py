@@ -61,6 +61,7 @@ async def _work(
     from streams.agents import quarter_hour
     from streams.app import create_app
     from streams.checkpoint_log import CheckpointLog
+    from streams.compute.analytics import analytics
     from streams.compute.processor import SiteConfig
     from streams.state_store import StateStore
 
@@ -78,6 +79,7 @@ async def _work(
         lambda: datetime.now(UTC),
         quarter_hour.faust_seek(app),
         checkpoint_log=log,
+        computations=analytics(settings),
     )
     quarter_hour.register(app, settings, worker)
     app.finalize()

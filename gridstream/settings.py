@@ -190,7 +190,9 @@ class Settings(BaseSettings):
         1000, description="Largest batch of records a Faust agent takes at once."
     )
     worker_batch_within_s: float = Field(
-        0.5, description="Longest a Faust agent waits to fill a batch."
+        0.25,
+        description="Longest a Faust agent waits to fill a batch (bounds how late a peak "
+        "alert can be: it goes out with the batch of the reading that caused it).",
     )
     id_token_key: SecretStr | None = Field(
         None,

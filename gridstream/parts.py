@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
 import time
@@ -83,11 +84,17 @@ def id_token_key(settings: Settings) -> bytes:
     """
     if settings.id_token_key is not None:
         return settings.id_token_key.get_secret_value().encode()
-    path = settings.data_dir / "id_token.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+    path = settings.id_token_key_file or settings.data_dir / "id_token.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL: two parts starting at once cannot both write a key (one would lose); mode
+        # 0600 at creation, so the key is never readable by others, not even for a moment.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
 
 

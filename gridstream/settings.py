@@ -199,6 +199,11 @@ class Settings(BaseSettings):
         description="Key that pseudonymises RFID/eMAID id tokens (HMAC). Unset: a random "
         "key kept in the data dir, so pseudonyms stay stable across runs.",
     )
+    id_token_key_file: Path | None = Field(
+        None,
+        description="Where the generated id-token key is kept when GRIDSTREAM_ID_TOKEN_KEY is "
+        "unset (created with mode 0600); unset: id_token.key in the data dir.",
+    )
     entsoe_token: SecretStr | None = Field(
         None,
         description="ENTSO-E Transparency Platform security token, for `gridstream signals "

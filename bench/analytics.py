@@ -70,7 +70,7 @@ def _context(sites: int) -> tuple[dict[str, SiteAssignment], SignalBook]:
 
 def _rate(
     batch: Sequence[MeterSample],
-    computations: Sequence[Computation],
+    computations: Sequence[Computation[MeterSample]],
     info: dict[str, SiteAssignment],
     book: SignalBook,
     batch_size: int,

@@ -6,6 +6,7 @@ output topic and warehouse view; one that reads another's records comes after it
 
 from __future__ import annotations
 
+from gridstream.records import MeterSample
 from gridstream.settings import Settings
 from streams.compute.computation import Computation
 from streams.compute.energy_balance import BalanceConfig, EnergyBalances
@@ -14,7 +15,7 @@ from streams.compute.peak_history import PeakHistory, PeakHistoryConfig
 from streams.compute.violations import CapacityViolations, ViolationConfig
 
 
-def analytics(settings: Settings) -> list[Computation]:
+def analytics(settings: Settings) -> list[Computation[MeterSample]]:
     """The computations after the site load, configured from ``settings``."""
     return [
         PeakAlerts(PeakAlertConfig.from_settings(settings)),

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from gridstream.records import MeterSample, Record, SiteAssignment
@@ -74,7 +74,11 @@ class ComputationStep:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-class Computation(Protocol):
+In = TypeVar("In", contravariant=True)
+"""The record type of a computation's input topic."""
+
+
+class Computation(Protocol[In]):
     """A pure computation over batches of one input topic, with keyed state."""
 
     #: Stable name: the prefix of its keys in the worker's checkpoints.
@@ -83,7 +87,7 @@ class Computation(Protocol):
     def process(
         self,
         states: MutableMapping[str, Any],
-        samples: Sequence[MeterSample],
+        samples: Sequence[In],
         context: BatchContext,
     ) -> ComputationStep:
         """Apply a batch (in arrival order) to ``states``, in place; return its step."""

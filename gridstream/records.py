@@ -582,6 +582,57 @@ class CapacityViolation(Record):
     as_of: UtcDatetime
 
 
+class SiteFlexibility(Record):
+    """What the charging sessions under way at one site can give in one settlement period.
+
+    DOMAIN.md, Flexibility of a session, summed over the site's sessions with charging
+    needs: ``baseline_w`` the sessions' power now (P0, positive: charging), ``reduce_w``
+    how much less they can take (down to Plo, discharging with V2X), ``increase_w`` how much
+    more (up to Phi), for the period ``[interval_start, +15 min)`` that follows the site's
+    newest reading (``reading_ts``). ``sessions`` counts them; ``unknown_departure`` those
+    among them that did not say when they leave (they offer no reduction). Keyed by
+    congestion area on ``flex.sites``: one worker sums an area (``FlexOffer``). The latest
+    revision per (site, period) wins.
+    """
+
+    site_id: str
+    congestion_area: str
+    interval_start: UtcDatetime
+    baseline_w: float
+    reduce_w: float
+    increase_w: float
+    sessions: int
+    unknown_departure: int = 0
+    reading_ts: UtcDatetime
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
+class FlexOffer(Record):
+    """Flexibility on offer in a congestion area for one settlement period, for its DSO.
+
+    The sums over the area's sites (``SiteFlexibility``, latest revision each) of baseline
+    power, reduction and increase (W; "reduce" and "increase" consumption, as DOMAIN.md
+    names them, because "up" and "down" mean opposite things to a TSO and a DSO), with the
+    number of sessions and sites behind them. ``[interval_start, interval_end)`` is the
+    period. The latest revision per (area, period) wins.
+    """
+
+    offer_id: str
+    congestion_area: str
+    interval_start: UtcDatetime
+    interval_end: UtcDatetime
+    baseline_w: float
+    reduce_w: float
+    increase_w: float
+    sessions: int
+    sites: int
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
 class OcpiCdr(Record):
     """A charge detail record a roaming partner settled (OCPI CDRs module, POST).
 

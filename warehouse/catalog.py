@@ -64,6 +64,8 @@ BASE_VIEWS: dict[str, str] = {
     topics.LOAD_EVSE_QUARTER_HOUR.name: "evse_quarter_hour_load_revisions",
     topics.PEAKS.name: "peak_revisions",
     topics.VIOLATIONS_CAPACITY.name: "capacity_violation_revisions",
+    topics.FLEX_SITES.name: "site_flexibility_revisions",
+    topics.FLEX_OFFERS.name: "flex_offer_revisions",
     topics.PEAKS_HIGHEST.name: "highest_peak_revisions",
     topics.ALERTS_PEAKS.name: "peak_alert_deliveries",
     topics.BALANCES_V2X.name: "energy_balance_revisions",
@@ -211,6 +213,26 @@ DERIVED_VIEWS: dict[str, str] = {
         FROM capacity_violation_revisions
         QUALIFY row_number() OVER (
             PARTITION BY violation_id ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    # Each site's flexibility per period (the figures behind the offers), latest revision.
+    "site_flexibility": f"""
+        SELECT site_id, congestion_area, interval_start, baseline_w, reduce_w, increase_w,
+               sessions, unknown_departure, reading_ts, revision, computed_by, as_of
+        FROM site_flexibility_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY site_id, interval_start ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    # What a DSO sees per congestion area and settlement period: the sites' sums.
+    "flex_offers": f"""
+        SELECT offer_id, congestion_area, interval_start, interval_end, baseline_w,
+               reduce_w, increase_w, baseline_w / 1000 AS baseline_kw,
+               reduce_w / 1000 AS reduce_kw, increase_w / 1000 AS increase_kw, sessions,
+               sites, revision, computed_by, as_of
+        FROM flex_offer_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY offer_id ORDER BY revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     # A signal is (source, kind, scope, interval); a re-published one has a higher revision.

@@ -47,6 +47,7 @@ from gridstream.settings import Settings
 from gridstream.topics import Topic
 from streams.checkpoint_log import CheckpointLog
 from streams.compute.computation import BatchContext, Computation
+from streams.compute.needs_book import NeedsBook
 from streams.compute.signal_book import SignalBook
 from streams.state_store import StateStore
 
@@ -106,14 +107,17 @@ class BatchWorker:
         key_retention: timedelta = KEY_RETENTION,
         checkpoint_log: CheckpointLog | None = None,
         signals: SignalBook | None = None,
+        needs: NeedsBook | None = None,
     ) -> None:
         """Wire the computations over ``source`` to publisher, store, clock and seek.
 
-        ``signals`` is the grid-signal book a feed keeps current (``streams.signal_feed``);
-        without one the computations see no signal.
+        ``signals`` and ``needs`` are the grid-signal and charging-needs books their feeds
+        keep current (``streams.signal_feed``, ``streams.needs_feed``); without them the
+        computations see no signal and no session's needs.
         """
         self.source = source
         self._signals = signals if signals is not None else SignalBook()
+        self._needs = needs if needs is not None else NeedsBook()
         self._computations: tuple[Computation[Any], ...] = tuple(computations)
         self._registry = registry
         self._publish = publish
@@ -196,6 +200,7 @@ class BatchWorker:
             self._registry.rated_power_w,
             self._registry.site_info,
             self._signals,
+            self._needs,
         )
         for partition, messages in by_partition.items():
             state = await self._partition(partition)

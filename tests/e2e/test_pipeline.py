@@ -162,6 +162,26 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
     )
     assert sessions_balanced > 0 and exported_wh > 0
 
+    # Flexibility: the V2X sessions told their needs (2.1 NotifyEVChargingNeeds), so their
+    # congestion area has offers, and each offer is the sum of its sites' latest figures.
+    _, offers = run_query(
+        settings.data_dir,
+        "SELECT congestion_area, interval_start, baseline_w, reduce_w, increase_w, sessions "
+        "FROM flex_offers ORDER BY ALL",
+    )
+    # (GNT-OFFICE-V2X1 discharging at its 10 kW maximum can only take more: increase 21 kW)
+    assert any(
+        sessions > 0 and reduce_w + increase_w > 0 for *_, reduce_w, increase_w, sessions in offers
+    )
+    _, summed = run_query(
+        settings.data_dir,
+        "SELECT congestion_area, interval_start, sum(baseline_w), sum(reduce_w), "
+        "sum(increase_w), sum(sessions) FROM site_flexibility GROUP BY ALL ORDER BY ALL",
+    )
+    assert offers == summed
+    areas = {a.site_id: a.congestion_area for a in fleet.site_assignments()}
+    assert {area for area, *_ in offers} <= set(areas.values())
+
     # Early warnings went out while quarter-hours were open, each above what it crossed, at
     # most one per site, quarter-hour and limit.
     _, alerts = run_query(

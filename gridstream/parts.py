@@ -62,9 +62,11 @@ from streams.agents.batch_worker import BatchWorker
 from streams.app import create_app
 from streams.checkpoint_log import CheckpointLog
 from streams.compute.analytics import analytics
+from streams.compute.limit_book import LimitBook
 from streams.compute.needs_book import NeedsBook
 from streams.compute.processor import SiteConfig
 from streams.compute.signal_book import SignalBook
+from streams.limit_feed import follow_limits
 from streams.needs_feed import follow_needs
 from streams.signal_feed import follow_signals
 from streams.state_store import StateStore
@@ -236,6 +238,17 @@ async def start_registry_merge(
     publisher = asyncio.create_task(publish_changes(), name="registry-merge:publish")
     parts.push_async_callback(_cancel_task, publisher)
     return merge
+
+
+async def start_limit_feed(
+    parts: contextlib.AsyncExitStack, broker: BrokerInfo, book: LimitBook
+) -> None:
+    """Keep ``book`` in step with ``charging.limits`` until ``parts`` closes."""
+    feed_stop = asyncio.Event()
+    feed_task = asyncio.create_task(
+        follow_limits(broker.bootstrap, book, feed_stop), name="limit-feed"
+    )
+    parts.push_async_callback(_stop_task, feed_task, feed_stop)
 
 
 async def start_needs_feed(
@@ -456,6 +469,8 @@ async def start_worker(
     await start_signal_feed(parts, broker, signals)
     needs = NeedsBook()
     await start_needs_feed(parts, broker, needs)
+    limits = LimitBook()
+    await start_limit_feed(parts, broker, limits)
     app = create_app(settings, broker.bootstrap)
     state_dir = settings.data_dir / "state"
 
@@ -478,6 +493,7 @@ async def start_worker(
         checkpoint_log=await checkpoints(topics.CHECKPOINTS),
         signals=signals,
         needs=needs,
+        limits=limits,
     )
     quarter_hour.register(app, settings, worker)
     offers = flex_offers.flex_offers_worker(

@@ -582,6 +582,86 @@ class CapacityViolation(Record):
     as_of: UtcDatetime
 
 
+class ChargingLimit(Record):
+    """A power limit or setpoint a station was given for a period (one schedule period).
+
+    From OCPP charging profiles (SetChargingProfile seen by the proxy, 2.x
+    ReportChargingProfiles) and external limits a station reports (2.x NotifyChargingLimit),
+    each schedule period made absolute: ``[interval_start, interval_end)`` (``interval_end``
+    None: until replaced). ``evse_id`` 0 is the whole station. ``rate_limit`` is the limit as
+    sent in ``rate_unit`` (A or W); ``limit_w`` the same in W (A x 230 V x phases, 3 when the
+    profile does not say); ``setpoint_w`` a 2.1 setpoint (negative: discharge).
+    ``profile_key`` names the profile this period belongs to: a later message with the same
+    key replaces all its periods (OCPP: the same EVSE, purpose and stack level).
+    """
+
+    station_id: str
+    site_id: str
+    evse_id: int
+    transaction_id: str | None = None
+    profile_key: str
+    profile_id: int | None = None
+    purpose: str | None = None
+    stack_level: int | None = None
+    #: Who set it: CSMS (a profile the CSMS sent), or the station's chargingLimitSource
+    #: (EMS, Other, SO, CSO).
+    limit_source: str
+    grid_critical: bool | None = None
+    interval_start: UtcDatetime
+    interval_end: UtcDatetime | None = None
+    rate_unit: Literal["A", "W"]
+    rate_limit: float | None = None
+    number_phases: int | None = None
+    limit_w: float | None = None
+    setpoint_w: float | None = None
+    source: Source
+    action: str
+    message_id: str | None = None
+    received_at: UtcDatetime
+
+
+ComplianceScope = Literal["evse", "station", "site"]
+
+
+class ProfileCompliance(Record):
+    """Did a station or site keep to what it was given over one quarter-hour (plan vs meter).
+
+    ``scope`` ``evse``: an EVSE's charging limits (its own profiles, the station's default
+    profiles, external limits on it) against its own meter; ``station``: the station-wide
+    limits (maximum profiles, external limits on EVSE 0) against the sum of its EVSEs;
+    ``site``: a DSO's or aggregator's setpoint for the site (``dispatch_setpoint`` grid
+    signals, as OpenADR sends them) against the site's net load. ``planned_w`` is the
+    time-weighted average of what was in force over the part of the quarter-hour it covered
+    (``covered_s`` of 900 s); ``metered_w`` the average power over the quarter-hour (import
+    for limits, import - export for setpoints); ``deviation_w`` = metered - planned.
+    ``compliant``: a limit is kept when the deviation is at most the tolerance, a setpoint
+    when it is that close either way; judged only for a fully covered quarter-hour (None:
+    partly covered). ``energy_above_plan_wh`` is max(0, deviation) x 0.25 h. ``limit_source``
+    and ``profile_keys`` say where the plan came from; ``transaction_id`` is the session the
+    EVSE's readings carried. The latest revision per (scope, site, station, EVSE, interval)
+    wins.
+    """
+
+    scope: ComplianceScope
+    site_id: str
+    station_id: str | None = None
+    evse_id: int | None = None
+    transaction_id: str | None = None
+    interval_start: UtcDatetime
+    covered_s: float
+    planned_w: float
+    metered_w: float
+    deviation_w: float
+    energy_above_plan_wh: float
+    compliant: bool | None
+    tolerance: float
+    limit_source: str
+    profile_keys: tuple[str, ...]
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
 class SiteFlexibility(Record):
     """What the charging sessions under way at one site can give in one settlement period.
 

@@ -79,6 +79,10 @@ TARIFFS_CAPACITY = Topic("tariffs.capacity", "site_id", records.CapacityTariff, 
 VIOLATIONS_CAPACITY = Topic(
     "violations.capacity", "site_id", records.CapacityViolation, SITE_PARTITIONS
 )
+CHARGING_LIMITS = Topic("charging.limits", "site_id", records.ChargingLimit, SITE_PARTITIONS)
+COMPLIANCE_PROFILES = Topic(
+    "compliance.profiles", "site_id", records.ProfileCompliance, SITE_PARTITIONS
+)
 #: Keyed by congestion area, so that one worker sees every site of an area and sums them.
 FLEX_SITES = Topic("flex.sites", "congestion_area", records.SiteFlexibility, SITE_PARTITIONS)
 FLEX_OFFERS = Topic("flex.offers", "congestion_area", records.FlexOffer, SITE_PARTITIONS)
@@ -110,6 +114,8 @@ ALL: tuple[Topic, ...] = (
     VIOLATIONS_CAPACITY,
     FLEX_SITES,
     FLEX_OFFERS,
+    CHARGING_LIMITS,
+    COMPLIANCE_PROFILES,
     CDRS,
     OCPI_LOCATIONS,
     DLQ,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gridstream.records import MeterSample
 from gridstream.settings import Settings
+from streams.compute.compliance import Compliance, ComplianceConfig
 from streams.compute.computation import Computation
 from streams.compute.energy_balance import BalanceConfig, EnergyBalances
 from streams.compute.flexibility import SiteFlexibilities
@@ -24,4 +25,5 @@ def analytics(settings: Settings) -> list[Computation[MeterSample]]:
         CapacityViolations(ViolationConfig.from_settings(settings)),
         EnergyBalances(BalanceConfig.from_settings(settings)),
         SiteFlexibilities(),
+        Compliance(ComplianceConfig.from_settings(settings)),
     ]

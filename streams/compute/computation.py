@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from gridstream.records import MeterSample, Record, SiteAssignment
+from streams.compute.limit_book import LimitBook
 from streams.compute.needs_book import NeedsBook
 from streams.compute.processor import (
     RatedPower,
@@ -51,8 +52,9 @@ class BatchContext:
     ``zone_for_site``, ``rated_power``, ``site_info``: the registry's answers (a site's
     entry carries its EAN, capacities, DSO, congestion area, connection group, BRP and
     tariff regime). ``signals``: the grid signals in force. ``needs``: the charging needs
-    of the sessions under way. ``upstream``: the records the computations before this one
-    made of the same batch, in order.
+    of the sessions under way. ``limits``: the charging limits stations were given.
+    ``upstream``: the records the computations before this one made of the same batch, in
+    order.
     """
 
     as_of: datetime
@@ -61,6 +63,7 @@ class BatchContext:
     site_info: Callable[[str], SiteAssignment | None] = no_site_info
     signals: SignalBook = field(default_factory=SignalBook)
     needs: NeedsBook = field(default_factory=NeedsBook)
+    limits: LimitBook = field(default_factory=LimitBook)
     upstream: Sequence[Record] = ()
 
 

@@ -151,6 +151,7 @@ async def bench_worker(bootstrap: str, expected: int, state_dir: Path) -> dict[s
         StateStore(state_dir / "bench.sqlite3", uuid.uuid4().hex),
         lambda: datetime.now(UTC),
         computations=analytics(settings),
+        checkpoint_every_s=settings.checkpoint_interval_s,
     )
     quarter_hour.register(app, settings, worker)
     app.finalize()

@@ -158,6 +158,7 @@ async def alert_latency(
         StateStore(data_dir / "alerts.sqlite3", uuid.uuid4().hex),
         lambda: datetime.now(UTC),
         computations=analytics(settings),
+        checkpoint_every_s=settings.checkpoint_interval_s,
     )
     quarter_hour.register(app, settings, worker)
     app.finalize()

@@ -80,6 +80,7 @@ async def _work(
         quarter_hour.faust_seek(app),
         checkpoint_log=log,
         computations=analytics(settings),
+        checkpoint_every_s=settings.checkpoint_interval_s,
     )
     quarter_hour.register(app, settings, worker)
     app.finalize()

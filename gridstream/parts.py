@@ -494,6 +494,7 @@ async def start_worker(
         signals=signals,
         needs=needs,
         limits=limits,
+        checkpoint_every_s=settings.checkpoint_interval_s,
     )
     quarter_hour.register(app, settings, worker)
     offers = flex_offers.flex_offers_worker(
@@ -503,9 +504,13 @@ async def start_worker(
         utc_now,
         flex_offers.faust_seek(app),
         checkpoint_log=await checkpoints(topics.FLEX_CHECKPOINTS),
+        checkpoint_every_s=settings.checkpoint_interval_s,
     )
     flex_offers.register(app, settings, offers)
     app.finalize()
+    # Last, once the app has stopped: checkpoint what was applied since the last interval.
+    parts.push_async_callback(offers.flush)
+    parts.push_async_callback(worker.flush)
     await app.start()
     parts.push_async_callback(app.stop)
     return WorkerPart(worker, producer, offers)

@@ -198,6 +198,12 @@ class Settings(BaseSettings):
         "state.meter_samples, so that a partition moving to a worker on another host (or "
         "one whose data dir was wiped) resumes with its state; off: the local store only.",
     )
+    checkpoint_interval_s: float = Field(
+        1.0,
+        ge=0,
+        description="How often at most a worker checkpoints a partition's state (s; 0: after "
+        "every batch). Longer costs less under load, and replays more input after a crash.",
+    )
     worker_batch_size: int = Field(
         1000, description="Largest batch of records a Faust agent takes at once."
     )

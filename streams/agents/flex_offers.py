@@ -35,6 +35,7 @@ def flex_offers_worker(
     seek: Seek | None = None,
     *,
     checkpoint_log: CheckpointLog | None = None,
+    checkpoint_every_s: float = 0.0,
 ) -> BatchWorker:
     """The batch worker over flex.sites with the one computation that sums areas."""
     return BatchWorker(
@@ -46,6 +47,7 @@ def flex_offers_worker(
         now,
         seek,
         checkpoint_log=checkpoint_log,
+        checkpoint_every_s=checkpoint_every_s,
     )
 
 

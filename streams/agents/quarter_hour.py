@@ -56,6 +56,7 @@ class QuarterHourWorker(BatchWorker):
         signals: SignalBook | None = None,
         needs: NeedsBook | None = None,
         limits: LimitBook | None = None,
+        checkpoint_every_s: float = 0.0,
     ) -> None:
         """The site chain with ``config``, then ``computations``, over meter.samples."""
         super().__init__(
@@ -72,6 +73,7 @@ class QuarterHourWorker(BatchWorker):
             signals=signals,
             needs=needs,
             limits=limits,
+            checkpoint_every_s=checkpoint_every_s,
         )
 
     @property

@@ -293,3 +293,29 @@ async def test_a_later_computation_sees_what_earlier_ones_made_of_the_same_batch
     assert echo.seen == [["QuarterHourLoad", "EvseQuarterHourLoad", "Peak"]]
     assert [type(r).__name__ for r in published.records] == echo.seen[0]
     assert worker.counts["known"] == 1 and worker.counts["limits"] == 0
+
+
+async def test_checkpoints_wait_for_their_interval_and_a_flush_writes_them(
+    tmp_path: Path,
+) -> None:
+    def worker(published: Published) -> QuarterHourWorker:
+        return QuarterHourWorker(
+            SiteConfig.from_settings(Settings()), SiteRegistry(), published,
+            StateStore(tmp_path / "quarter_hour.sqlite3", "epoch-1"), lambda: T0,
+            checkpoint_every_s=3600,
+        )  # fmt: skip
+
+    first = worker(Published())
+    await first.process([(0, 0, sample(0, 1000))])
+    await first.process([(0, 1, sample(5, 1200))])
+    assert (first.processed, first.checkpointed) == ({0: 1}, {})  # within the interval
+    # A worker starting now would find no checkpoint and replay from the start ...
+    assert StateStore(tmp_path / "quarter_hour.sqlite3", "epoch-1").load("meter.samples", 0) is None
+    # ... until a flush (a revoked partition, a stopping worker) writes what was applied.
+    await first.flush()
+    assert first.checkpointed == {0: 1}
+    second = Published()
+    resumed = worker(second)
+    await resumed.process([(0, 2, sample(15, 1600))])
+    [load] = second.loads()
+    assert load.import_wh == 600  # 1000 Wh at 10:00 came from the checkpoint

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -48,7 +48,7 @@ from connectors.ocpp.security import security_from_settings
 from connectors.ocpp.server import OcppServer, serve_ocpp
 from connectors.spool import Forwarder, KafkaTarget, ReleaseMode, Spool
 from gridstream import metrics, topics
-from gridstream.broker import BrokerInfo
+from gridstream.broker import SINK_GROUP, BrokerInfo
 from gridstream.errors import ConfigError
 from gridstream.follow import follow_topic
 from gridstream.grid_feeds import start_openadr_ven, start_signals_endpoint
@@ -71,9 +71,6 @@ from warehouse.sink import DeadLetterSink, ParquetSink, WrittenHook, make_sink_c
 log = logging.getLogger(__name__)
 
 PartName = Literal["connector", "worker", "sink"]
-
-#: The warehouse sink's consumer group (``gridstream status`` reports its lag).
-SINK_GROUP: Final = "gridstream-warehouse"
 
 
 def utc_now() -> datetime:

@@ -16,12 +16,14 @@ import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.typing import Subprotocol
 
+from gridstream import topics
 from gridstream.periods import quarter_hour_start
 from tests.e2e.test_separate_processes import GRIDSTREAM, Part, _env, send_meter_values, started
 
@@ -63,7 +65,7 @@ def wait_until(what: str, predicate: object, timeout_s: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def status(env: dict[str, str], *args: str) -> tuple[int, dict[str, object]]:
+def status(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
         [*GRIDSTREAM, "status", "--json", *args],
         env=env,
@@ -88,14 +90,18 @@ async def test_metrics_count_each_message_and_status_reports_health(tmp_path: Pa
             **common, data_dir=str(tmp_path / "connector"), ocpp_port="0", ocpi_port="0"
         )
         sink_env = _env(**common, data_dir=str(tmp_path / "sink"))
+        worker_env = _env(**common, data_dir=str(tmp_path / "worker"))
         with (
             started("connector", tmp_path, connector_env) as connector,
             started("sink", tmp_path, sink_env) as sink,
+            started("worker", tmp_path, worker_env) as worker,
         ):
             ready = connector.next_line()
             url = ready.split(" on ")[1].removesuffix("/{station_id}")
             assert sink.next_line().startswith("gridstream sink:")
+            assert worker.next_line().startswith("gridstream worker:")
             connector_metrics, sink_metrics = metrics_url(connector), metrics_url(sink)
+            worker_metrics = metrics_url(worker)
 
             # A station connected is a station online, until it disconnects.
             async with websockets.connect(
@@ -164,12 +170,60 @@ async def test_metrics_count_each_message_and_status_reports_health(tmp_path: Pa
                 sample(scrape(sink_metrics), "gridstream_sink_files_total", topic="meter.samples")
                 >= 1
             )
+            # The worker timed its batches, which held the 7 samples, and sampled its lag
+            # from its Faust consumer for every partition of meter.samples it was given.
+            wait_until(
+                "the worker's batches",
+                lambda: (
+                    sample(
+                        scrape(worker_metrics),
+                        "gridstream_worker_batch_records_sum",
+                        agent="quarter_hour",
+                    )
+                    == sent
+                ),
+            )
+            worker_samples = scrape(worker_metrics)
+            assert (
+                sample(
+                    worker_samples, "gridstream_worker_batch_seconds_count", agent="quarter_hour"
+                )
+                >= 1
+            )
+            wait_until(
+                "the worker's lag samples",
+                lambda: (
+                    {
+                        dict(labels)["partition"]
+                        for name, labels in scrape(worker_metrics)
+                        if name == "gridstream_consumer_lag"
+                        and dict(labels)["group"] == "gridstream"
+                    }
+                    == {str(p) for p in range(topics.METER_SAMPLES.partitions)}
+                ),
+            )
 
             status_env = _env(kafka_bootstrap=bootstrap, data_dir=str(tmp_path / "sink"),
                               spool_dir=str(tmp_path / "connector" / "spool"))  # fmt: skip
-            code, report = status(
-                status_env, "--metrics", connector_metrics, "--metrics", sink_metrics
-            )
+            every_part = [
+                *("--metrics", connector_metrics),
+                *("--metrics", sink_metrics),
+                *("--metrics", worker_metrics),
+            ]
+            reports: list[tuple[int, dict[str, Any]]] = []
+
+            def caught_up() -> bool:
+                # The sink and the worker commit shortly after they processed: wait for
+                # both groups' commits rather than for a fixed time.
+                reports.append(status(status_env, *every_part))
+                lags = {(t["group"], t["topic"]): t["lag"] for t in reports[-1][1]["lag"]}
+                return (
+                    lags.get(("gridstream-warehouse", "meter.samples")) == 0
+                    and lags.get(("gridstream", "meter.samples")) == 0
+                )
+
+            wait_until("both groups to have committed everything", caught_up)
+            code, report = reports[-1]
             assert code == 0, report
             assert report["healthy"] is True and report["reachable"] is True
             assert report["missing_topics"] == []
@@ -177,15 +231,13 @@ async def test_metrics_count_each_message_and_status_reports_health(tmp_path: Pa
             assert report["spool_entries"] == 0
             assert report["sink_last_write"] is not None
             assert report["sink_last_commit"] is not None
-            lags = {(t["group"], t["topic"]): t["lag"] for t in report["lag"]}  # type: ignore[union-attr]
-            assert lags[("gridstream-warehouse", "meter.samples")] == 0
 
             # A connector whose metrics cannot be read is a problem to report (exit 1).
             code, report = status(status_env, "--metrics", "http://127.0.0.1:9/metrics")
             assert code == 1, report
-            assert any("metrics at" in p for p in report["problems"])  # type: ignore[union-attr]
+            assert any("metrics at" in p for p in report["problems"])
 
-            for part in (connector, sink):
+            for part in (connector, sink, worker):
                 assert part.stop()[0] == 0, part.log()
         assert broker.stop()[0] == 0
     code, report = status(_env(kafka_bootstrap=bootstrap, data_dir=str(tmp_path / "sink")))

@@ -226,8 +226,15 @@ async def _run_ocpi(
     GRIDSTREAM_KAFKA_BOOTSTRAP, or use ``gridstream run``, which serves OCPI too.
     """
     from connectors.spool import Forwarder, KafkaTarget, Spool
+    from gridstream import metrics
     from gridstream.broker import broker_session
-    from gridstream.parts import load_sites, spool_release_mode, start_ocpi, wait_for
+    from gridstream.parts import (
+        load_sites,
+        spool_release_mode,
+        start_metrics,
+        start_ocpi,
+        wait_for,
+    )
     from gridstream.records import DeadLetter
     from gridstream.registry import SiteRegistry
 
@@ -252,6 +259,7 @@ async def _run_ocpi(
                     "and nothing writes the warehouse; set GRIDSTREAM_KAFKA_BOOTSTRAP"
                 )
             async with contextlib.AsyncExitStack() as parts:
+                await start_metrics(parts, settings)
                 spool = Spool(
                     spool_dir,
                     max_bytes=settings.spool_max_bytes,
@@ -259,6 +267,7 @@ async def _run_ocpi(
                 )
                 await spool.start()
                 parts.push_async_callback(spool.close)
+                metrics.watch(metrics.SPOOL_ENTRIES, lambda: spool.held, ["ocpi"])
                 forwarder = Forwarder(
                     spool, KafkaTarget(broker.bootstrap, client_id="gridstream-ocpi")
                 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Final
+from typing import Any, Final
 
 from connectors.ocpp import v16, v21, v201
 from connectors.ocpp.context import OcppVersion
@@ -61,6 +61,13 @@ def observe_frame(version: OcppVersion, frame: str | bytes, seconds: float) -> N
 
     A SEND is never answered: its ``seconds`` is the time it took to keep its records.
     """
-    action = action_label(frame, version)
-    metrics.MESSAGES_IN.labels(version, action).inc()
-    metrics.ANSWER_SECONDS.labels(version, action).observe(seconds)
+    counter, histogram = _children(version, action_label(frame, version))
+    counter.inc()
+    histogram.observe(seconds)
+
+
+@functools.cache  # bounded: versions x labels; saves the label lookup on every frame
+def _children(version: OcppVersion, action: str) -> tuple[Any, Any]:
+    return metrics.MESSAGES_IN.labels(version, action), metrics.ANSWER_SECONDS.labels(
+        version, action
+    )

@@ -211,17 +211,23 @@ def merge_sampled_lag(
 ) -> list[TopicLag]:
     """``lags`` with each partition raised to what a part sampled itself, where larger.
 
-    >>> [(t.lag, t.source) for t in merge_sampled_lag(
-    ...     [TopicLag("g", "a", 0, {0: 0})], {("g", "a", 0): 9, ("h", "b", 1): 2})]
-    [(9, 'metrics'), (2, 'metrics')]
+    A partition the group has committed nothing for is taken from the sample. ``source``
+    says ``metrics`` where a sample showed more lag than the broker's figures.
+
+    >>> [(t.topic, t.lag, t.source) for t in merge_sampled_lag(
+    ...     [TopicLag("g", "a", 0, {0: 0}), TopicLag("g", "c", 3, {0: 3})],
+    ...     {("g", "a", 0): 9, ("g", "c", 0): 1, ("g", "c", 1): 0, ("h", "b", 1): 2})]
+    [('a', 9, 'metrics'), ('c', 3, 'broker'), ('b', 2, 'metrics')]
     """
     by_key = {(t.group, t.topic): t for t in lags}
     for (group, topic, partition), value in sorted(sampled.items()):
         entry = by_key.get((group, topic))
         if entry is None:
             entry = by_key[(group, topic)] = TopicLag(group, topic, 0, {}, "metrics")
-        if value > entry.partitions.get(partition, -1):
+        broker_side = entry.partitions.get(partition)
+        if broker_side is None or value > broker_side:
             entry.partitions[partition] = value
+        if value > (broker_side or 0):  # the part saw more than the broker says
             entry.source = "metrics"
         entry.lag = sum(entry.partitions.values())
     return list(by_key.values())

@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import MutableMapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,11 +88,8 @@ def _rate(
             step = c.process(
                 states[c.name],
                 chunk,
-                BatchContext(
-                    context.as_of, context.zone_for_site, context.rated_power,
-                    context.site_info, context.signals, made,
-                ),
-            )  # fmt: skip
+                replace(context, upstream=made),
+            )
             made = [*made, *step.records]
         outputs += len(made)
     return len(batch) * READINGS_PER_SAMPLE / (time.perf_counter() - began), outputs

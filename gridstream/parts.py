@@ -58,12 +58,17 @@ from gridstream.registry import SiteRegistry, parse_sites_file
 from gridstream.registry_feed import follow_registry
 from gridstream.registry_merge import RegistryMerge
 from gridstream.settings import Settings
-from streams.agents import quarter_hour
+from streams.agents import flex_offers, quarter_hour
+from streams.agents.batch_worker import BatchWorker
 from streams.app import create_app
 from streams.checkpoint_log import CheckpointLog
 from streams.compute.analytics import analytics
+from streams.compute.limit_book import LimitBook
+from streams.compute.needs_book import NeedsBook
 from streams.compute.processor import SiteConfig
 from streams.compute.signal_book import SignalBook
+from streams.limit_feed import follow_limits
+from streams.needs_feed import follow_needs
 from streams.signal_feed import follow_signals
 from streams.state_store import StateStore
 from warehouse.sink import DeadLetterSink, ParquetSink, WrittenHook, make_sink_consumer, run_sink
@@ -234,6 +239,28 @@ async def start_registry_merge(
     publisher = asyncio.create_task(publish_changes(), name="registry-merge:publish")
     parts.push_async_callback(_cancel_task, publisher)
     return merge
+
+
+async def start_limit_feed(
+    parts: contextlib.AsyncExitStack, broker: BrokerInfo, book: LimitBook
+) -> None:
+    """Keep ``book`` in step with ``charging.limits`` until ``parts`` closes."""
+    feed_stop = asyncio.Event()
+    feed_task = asyncio.create_task(
+        follow_limits(broker.bootstrap, book, feed_stop), name="limit-feed"
+    )
+    parts.push_async_callback(_stop_task, feed_task, feed_stop)
+
+
+async def start_needs_feed(
+    parts: contextlib.AsyncExitStack, broker: BrokerInfo, book: NeedsBook
+) -> None:
+    """Keep ``book`` in step with ``ev.charging_needs`` and ``transactions`` until closed."""
+    feed_stop = asyncio.Event()
+    feed_task = asyncio.create_task(
+        follow_needs(broker.bootstrap, book, feed_stop), name="needs-feed"
+    )
+    parts.push_async_callback(_stop_task, feed_task, feed_stop)
 
 
 async def start_signal_feed(
@@ -445,12 +472,15 @@ class WorkerPart:
 
     worker: quarter_hour.QuarterHourWorker
     producer: RecordProducer
+    #: The second stage: the sites' flexibility summed per congestion area.
+    offers: BatchWorker
 
     def __str__(self) -> str:
         w = self.worker
         return (
             f"samples processed {w.samples_in}; quarter-hours {w.loads_out}, peaks "
-            f"{w.peaks_out}, capacity violations {w.counts['violations']}; records produced "
+            f"{w.peaks_out}, capacity violations {w.counts['violations']}, flexibility offers "
+            f"{self.offers.counts['flex_offers']}; records produced "
             f"{self.producer.sent}"
         )
 
@@ -476,30 +506,49 @@ async def start_worker(
         await start_registry_feed(parts, broker, registry)
     signals = SignalBook()
     await start_signal_feed(parts, broker, signals)
+    needs = NeedsBook()
+    await start_needs_feed(parts, broker, needs)
+    limits = LimitBook()
+    await start_limit_feed(parts, broker, limits)
     app = create_app(settings, broker.bootstrap)
-    checkpoint_log = None
-    if settings.checkpoint_topic:
-        checkpoint_log = CheckpointLog(broker.bootstrap, broker.epoch, app.conf.id)
-        await checkpoint_log.start()
-        parts.push_async_callback(checkpoint_log.stop)
-    state_path = settings.data_dir / "state" / f"{quarter_hour.STATE_NAME}.sqlite3"
+    state_dir = settings.data_dir / "state"
+
+    async def checkpoints(topic: topics.Topic) -> CheckpointLog | None:
+        if not settings.checkpoint_topic:
+            return None
+        log = CheckpointLog(broker.bootstrap, broker.epoch, app.conf.id, topic.name)
+        await log.start()
+        parts.push_async_callback(log.stop)
+        return log
+
     worker = quarter_hour.QuarterHourWorker(
         SiteConfig.from_settings(settings),
         registry,
         producer.publish,
-        StateStore(state_path, broker.epoch),
+        StateStore(state_dir / f"{quarter_hour.STATE_NAME}.sqlite3", broker.epoch),
         utc_now,
         quarter_hour.faust_seek(app),
         computations=analytics(settings),
-        checkpoint_log=checkpoint_log,
+        checkpoint_log=await checkpoints(topics.CHECKPOINTS),
         signals=signals,
+        needs=needs,
+        limits=limits,
     )
     quarter_hour.register(app, settings, worker)
+    offers = flex_offers.flex_offers_worker(
+        registry,
+        producer.publish,
+        StateStore(state_dir / f"{flex_offers.STATE_NAME}.sqlite3", broker.epoch),
+        utc_now,
+        flex_offers.faust_seek(app),
+        checkpoint_log=await checkpoints(topics.FLEX_CHECKPOINTS),
+    )
+    flex_offers.register(app, settings, offers)
     app.finalize()
     await app.start()
     parts.push_async_callback(app.stop)
     await start_lag_sampler(parts, app.conf.id, app.consumer)
-    return WorkerPart(worker, producer)
+    return WorkerPart(worker, producer, offers)
 
 
 @dataclass

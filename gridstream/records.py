@@ -582,6 +582,137 @@ class CapacityViolation(Record):
     as_of: UtcDatetime
 
 
+class ChargingLimit(Record):
+    """A power limit or setpoint a station was given for a period (one schedule period).
+
+    From OCPP charging profiles (SetChargingProfile seen by the proxy, 2.x
+    ReportChargingProfiles) and external limits a station reports (2.x NotifyChargingLimit),
+    each schedule period made absolute: ``[interval_start, interval_end)`` (``interval_end``
+    None: until replaced). ``evse_id`` 0 is the whole station. ``rate_limit`` is the limit as
+    sent in ``rate_unit`` (A or W); ``limit_w`` the same in W (A x 230 V x phases, 3 when the
+    profile does not say); ``setpoint_w`` a 2.1 setpoint (negative: discharge).
+    ``profile_key`` names the profile this period belongs to: a later message with the same
+    key replaces all its periods (OCPP: the same EVSE, purpose and stack level).
+    """
+
+    station_id: str
+    site_id: str
+    evse_id: int
+    transaction_id: str | None = None
+    profile_key: str
+    profile_id: int | None = None
+    purpose: str | None = None
+    stack_level: int | None = None
+    #: Who set it: CSMS (a profile the CSMS sent), or the station's chargingLimitSource
+    #: (EMS, Other, SO, CSO).
+    limit_source: str
+    grid_critical: bool | None = None
+    interval_start: UtcDatetime
+    interval_end: UtcDatetime | None = None
+    rate_unit: Literal["A", "W"]
+    rate_limit: float | None = None
+    number_phases: int | None = None
+    limit_w: float | None = None
+    setpoint_w: float | None = None
+    source: Source
+    action: str
+    message_id: str | None = None
+    received_at: UtcDatetime
+
+
+ComplianceScope = Literal["evse", "station", "site"]
+
+
+class ProfileCompliance(Record):
+    """Did a station or site keep to what it was given over one quarter-hour (plan vs meter).
+
+    ``scope`` ``evse``: an EVSE's charging limits (its own profiles, the station's default
+    profiles, external limits on it) against its own meter; ``station``: the station-wide
+    limits (maximum profiles, external limits on EVSE 0) against the sum of its EVSEs;
+    ``site``: a DSO's or aggregator's setpoint for the site (``dispatch_setpoint`` grid
+    signals, as OpenADR sends them) against the site's net load. ``planned_w`` is the
+    time-weighted average of what was in force over the part of the quarter-hour it covered
+    (``covered_s`` of 900 s); ``metered_w`` the average power over the quarter-hour (import
+    for limits, import - export for setpoints); ``deviation_w`` = metered - planned.
+    ``compliant``: a limit is kept when the deviation is at most the tolerance, a setpoint
+    when it is that close either way; judged only for a fully covered quarter-hour (None:
+    partly covered). ``energy_above_plan_wh`` is max(0, deviation) x 0.25 h. ``limit_source``
+    and ``profile_keys`` say where the plan came from; ``transaction_id`` is the session the
+    EVSE's readings carried. The latest revision per (scope, site, station, EVSE, interval)
+    wins.
+    """
+
+    scope: ComplianceScope
+    site_id: str
+    station_id: str | None = None
+    evse_id: int | None = None
+    transaction_id: str | None = None
+    interval_start: UtcDatetime
+    covered_s: float
+    planned_w: float
+    metered_w: float
+    deviation_w: float
+    energy_above_plan_wh: float
+    compliant: bool | None
+    tolerance: float
+    limit_source: str
+    profile_keys: tuple[str, ...]
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
+class SiteFlexibility(Record):
+    """What the charging sessions under way at one site can give in one settlement period.
+
+    DOMAIN.md, Flexibility of a session, summed over the site's sessions with charging
+    needs: ``baseline_w`` the sessions' power now (P0, positive: charging), ``reduce_w``
+    how much less they can take (down to Plo, discharging with V2X), ``increase_w`` how much
+    more (up to Phi), for the period ``[interval_start, +15 min)`` that follows the site's
+    newest reading (``reading_ts``). ``sessions`` counts them; ``unknown_departure`` those
+    among them that did not say when they leave (they offer no reduction). Keyed by
+    congestion area on ``flex.sites``: one worker sums an area (``FlexOffer``). The latest
+    revision per (site, period) wins.
+    """
+
+    site_id: str
+    congestion_area: str
+    interval_start: UtcDatetime
+    baseline_w: float
+    reduce_w: float
+    increase_w: float
+    sessions: int
+    unknown_departure: int = 0
+    reading_ts: UtcDatetime
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
+class FlexOffer(Record):
+    """Flexibility on offer in a congestion area for one settlement period, for its DSO.
+
+    The sums over the area's sites (``SiteFlexibility``, latest revision each) of baseline
+    power, reduction and increase (W; "reduce" and "increase" consumption, as DOMAIN.md
+    names them, because "up" and "down" mean opposite things to a TSO and a DSO), with the
+    number of sessions and sites behind them. ``[interval_start, interval_end)`` is the
+    period. The latest revision per (area, period) wins.
+    """
+
+    offer_id: str
+    congestion_area: str
+    interval_start: UtcDatetime
+    interval_end: UtcDatetime
+    baseline_w: float
+    reduce_w: float
+    increase_w: float
+    sessions: int
+    sites: int
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
 class OcpiCdr(Record):
     """A charge detail record a roaming partner settled (OCPI CDRs module, POST).
 

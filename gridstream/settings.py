@@ -173,6 +173,18 @@ class Settings(BaseSettings):
         description="How long load must stay above a capacity limit, from its first "
         "exceedance, before it is a violation (s; judged per quarter-hour).",
     )
+    compliance_tolerance: float = Field(
+        0.05,
+        ge=0,
+        description="How far a station may go above the charging limit it was given (or off a "
+        "setpoint, either way) and still comply, as a share of the limit (0.05 is 5 %).",
+    )
+    compliance_tolerance_w: float = Field(
+        100.0,
+        ge=0,
+        description="The least deviation (W) that counts against a charging limit or "
+        "setpoint, whatever the share: meters and ramps are not exact.",
+    )
     allowed_lateness_s: float = Field(
         6 * 3600.0,
         description="How late a reading may arrive and still revise its quarter-hour.",

@@ -79,6 +79,13 @@ TARIFFS_CAPACITY = Topic("tariffs.capacity", "site_id", records.CapacityTariff, 
 VIOLATIONS_CAPACITY = Topic(
     "violations.capacity", "site_id", records.CapacityViolation, SITE_PARTITIONS
 )
+CHARGING_LIMITS = Topic("charging.limits", "site_id", records.ChargingLimit, SITE_PARTITIONS)
+COMPLIANCE_PROFILES = Topic(
+    "compliance.profiles", "site_id", records.ProfileCompliance, SITE_PARTITIONS
+)
+#: Keyed by congestion area, so that one worker sees every site of an area and sums them.
+FLEX_SITES = Topic("flex.sites", "congestion_area", records.SiteFlexibility, SITE_PARTITIONS)
+FLEX_OFFERS = Topic("flex.offers", "congestion_area", records.FlexOffer, SITE_PARTITIONS)
 CDRS = Topic("cdrs", "site_id", records.OcpiCdr, SITE_PARTITIONS)
 OCPI_LOCATIONS = Topic(
     "ocpi.locations",
@@ -105,6 +112,10 @@ ALL: tuple[Topic, ...] = (
     ALERTS_PEAKS,
     BALANCES_V2X,
     VIOLATIONS_CAPACITY,
+    FLEX_SITES,
+    FLEX_OFFERS,
+    CHARGING_LIMITS,
+    COMPLIANCE_PROFILES,
     CDRS,
     OCPI_LOCATIONS,
     DLQ,
@@ -122,7 +133,18 @@ CHECKPOINTS = Topic(
 one entry per ``<computation>:<key>`` and an offset marker (``streams.checkpoint_log``), so
 that a partition's state moves with it to a worker on another host."""
 
-INTERNAL: tuple[Topic, ...] = (CHECKPOINTS,)
+FLEX_CHECKPOINTS = Topic(
+    "state.flex_sites",
+    "key",
+    records.Record,  # opaque, as CHECKPOINTS
+    FLEX_SITES.partitions,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+"""Checkpoints of the flexibility sums per congestion area, partition p for input partition
+p of flex.sites (``streams.agents.flex_offers``)."""
+
+INTERNAL: tuple[Topic, ...] = (CHECKPOINTS, FLEX_CHECKPOINTS)
 """Topics gridstream creates but the warehouse does not keep (no record schema)."""
 
 BY_NAME: dict[str, Topic] = {t.name: t for t in ALL}

@@ -312,6 +312,8 @@ def default_fleet(rng: random.Random) -> Fleet:
     - BE-GNT-OFFICE: GNT-OFFICE-V2X1 EVSE 1 discharges 10 kW from S+8 to S+38 while
       GNT-OFFICE-AC1 EVSE 1 charges 11 kW (S+5 to S+25), then GNT-OFFICE-V2X1 EVSE 2
       7.4 kW (from S+28): the site imports, exports, then imports again, netted per minute.
+    - GNT-OFFICE-AC1 EVSE 1 reports an EMS limit of 7 kW for an hour from S+5
+      (NotifyChargingLimit) and keeps charging at 11 kW: it does not comply.
 
     The layout and the quirks are fixed; ``rng`` draws each EVSE's session seed and
     starting registers (sessions after the planned visits are drawn from the seed).
@@ -342,7 +344,9 @@ def default_fleet(rng: random.Random) -> Fleet:
         reset=MeterReset(_min(25 + 1 / 6), new_import_wh=1_000),
     )
     gnt_ac = _evses(rng, "ac_11kw", "ac_11kw", "ac_11kw")
-    gnt_ac = _quirk(gnt_ac, 1, visits=(Visit(_min(5), _min(20), 11_040.0, 30.0),))
+    gnt_ac = _quirk(
+        gnt_ac, 1, visits=(Visit(_min(5), _min(20), 11_040.0, 30.0, ems_limit_w=7_000.0),)
+    )
     # EVSEs 2 and 3 stay free until the discharge is over, so the site exports then.
     gnt_ac = _quirk(gnt_ac, 2, visits=(Visit(_min(40), _min(60), 11_040.0),))
     gnt_ac = _quirk(gnt_ac, 3, visits=(Visit(_min(50), _min(45), 7_360.0),))

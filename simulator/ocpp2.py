@@ -281,7 +281,30 @@ class V2Speaker:
             return False
         if self._charging_needs and evse.bidirectional:
             await self._notify_charging_needs(step, session)
+        if session.ems_limit_w is not None:
+            await self._notify_charging_limit(step, session.ems_limit_w)
         return True
+
+    async def _notify_charging_limit(self, step: EvseStep, limit_w: float) -> None:
+        """2.x NotifyChargingLimit: an EMS limits the EVSE for an hour from now."""
+        schedule = self._types.ChargingScheduleType(
+            id=1,
+            start_schedule=wire_time(step.ts),
+            duration=3600,
+            charging_rate_unit="W",
+            charging_schedule_period=[
+                self._types.ChargingSchedulePeriodType(start_period=0, limit=limit_w)
+            ],
+        )
+        await self._call(
+            self._call_types.NotifyChargingLimit(
+                charging_limit=self._types.ChargingLimitType(
+                    charging_limit_source="EMS", is_grid_critical=False
+                ),
+                evse_id=step.evse.evse_id,
+                charging_schedule=[schedule],
+            )
+        )
 
     async def _notify_charging_needs(self, step: EvseStep, session: Session) -> None:
         """2.1 NotifyEVChargingNeeds for a V2X session: departure, energy, V2X range."""

@@ -127,6 +127,9 @@ class Visit:
 
     ``reuse_transaction_id``: the session takes the transaction id of the EVSE's previous
     session (stations that restart their id counter; 2.x only, where the station picks it).
+    ``ems_limit_w``: a local energy management system limits the session to this power
+    for its first hour, and the station reports the limit (2.x NotifyChargingLimit, source
+    EMS) but does not apply it: the EV draws what it would anyway (compliance shows it).
     """
 
     arrive_after: timedelta
@@ -138,3 +141,4 @@ class Visit:
     taper_from_pct: float = 90.0
     discharge: Discharging | None = None
     reuse_transaction_id: bool = False
+    ems_limit_w: float | None = None

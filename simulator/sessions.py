@@ -59,6 +59,8 @@ class Session:
     efficiency: float = 0.92
     discharge: Discharge | None = None
     transaction_id: str = ""
+    #: A limit the station reports for the session's first hour but does not apply.
+    ems_limit_w: float | None = None
 
     def __post_init__(self) -> None:
         """Refuse sessions that end before they start."""
@@ -144,6 +146,7 @@ def _visit_session(
         transaction_id=previous.transaction_id
         if visit.reuse_transaction_id and previous is not None
         else session_id,
+        ems_limit_w=visit.ems_limit_w,
     )
 
 

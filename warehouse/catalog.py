@@ -64,6 +64,10 @@ BASE_VIEWS: dict[str, str] = {
     topics.LOAD_EVSE_QUARTER_HOUR.name: "evse_quarter_hour_load_revisions",
     topics.PEAKS.name: "peak_revisions",
     topics.VIOLATIONS_CAPACITY.name: "capacity_violation_revisions",
+    topics.FLEX_SITES.name: "site_flexibility_revisions",
+    topics.CHARGING_LIMITS.name: "charging_limits",
+    topics.COMPLIANCE_PROFILES.name: "profile_compliance_revisions",
+    topics.FLEX_OFFERS.name: "flex_offer_revisions",
     topics.PEAKS_HIGHEST.name: "highest_peak_revisions",
     topics.ALERTS_PEAKS.name: "peak_alert_deliveries",
     topics.BALANCES_V2X.name: "energy_balance_revisions",
@@ -211,6 +215,52 @@ DERIVED_VIEWS: dict[str, str] = {
         FROM capacity_violation_revisions
         QUALIFY row_number() OVER (
             PARTITION BY violation_id ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    # Planned against metered per quarter-hour (latest revision).
+    "profile_compliance": f"""
+        SELECT scope, site_id, station_id, evse_id, transaction_id, interval_start, covered_s,
+               planned_w, metered_w, deviation_w, energy_above_plan_wh, compliant, tolerance,
+               limit_source, profile_keys, revision, computed_by, as_of
+        FROM profile_compliance_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY scope, site_id, station_id, evse_id, interval_start
+            ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    # Per session: the EVSE quarter-hours under a limit while its readings carried it.
+    "profile_compliance_sessions": """
+        SELECT site_id, station_id, evse_id, transaction_id,
+               min(interval_start) AS first_interval, max(interval_start) AS last_interval,
+               count(*) AS quarter_hours,
+               count(*) FILTER (WHERE compliant IS NOT NULL) AS judged,
+               count(*) FILTER (WHERE NOT compliant) AS not_compliant,
+               sum(planned_w * covered_s) / 3600 AS planned_wh,
+               sum(metered_w) * 0.25 AS metered_wh,
+               max(deviation_w) AS max_deviation_w,
+               sum(energy_above_plan_wh) AS energy_above_plan_wh
+        FROM profile_compliance
+        WHERE scope = 'evse' AND transaction_id IS NOT NULL
+        GROUP BY site_id, station_id, evse_id, transaction_id
+    """,
+    # Each site's flexibility per period (the figures behind the offers), latest revision.
+    "site_flexibility": f"""
+        SELECT site_id, congestion_area, interval_start, baseline_w, reduce_w, increase_w,
+               sessions, unknown_departure, reading_ts, revision, computed_by, as_of
+        FROM site_flexibility_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY site_id, interval_start ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    # What a DSO sees per congestion area and settlement period: the sites' sums.
+    "flex_offers": f"""
+        SELECT offer_id, congestion_area, interval_start, interval_end, baseline_w,
+               reduce_w, increase_w, baseline_w / 1000 AS baseline_kw,
+               reduce_w / 1000 AS reduce_kw, increase_w / 1000 AS increase_kw, sessions,
+               sites, revision, computed_by, as_of
+        FROM flex_offer_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY offer_id ORDER BY revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     # A signal is (source, kind, scope, interval); a re-published one has a higher revision.

@@ -28,7 +28,11 @@ The rules:
   DataTransfer, ...) are neither tapped nor dead-lettered.
 - A 2.1 SEND (NotifyPeriodicEventStream) is never answered: it is read as it passes
   towards the CSMS (``handle_send``).
-- The CSMS's own CALLs, and the station's answers to them, mean nothing to the tap.
+- The CSMS's own CALLs mean nothing to the tap, but for SetChargingProfile: the limits a
+  station was given (for compliance, ``connectors.ocpp.charging_profiles``). It is
+  remembered as it passes towards the station and read when the station answers Accepted,
+  at the time of that answer; its records are published before the answer goes on to the
+  CSMS. A profile the station rejects, or a frame that breaks the schema, taps nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from typing import Any, Final
 
 from ocpp.messages import MessageType
 
+from connectors.ocpp.charging_profiles import set_charging_profile
 from connectors.ocpp.context import CallContext, OcppVersion
 from connectors.ocpp.parse import (
     CallFrame,
@@ -52,12 +57,14 @@ from connectors.ocpp.parse import (
     parse_frame,
 )
 from connectors.ocpp.replays import Arrival, Fresh, Replay
+from connectors.ocpp.schemas import is_valid
 from connectors.ocpp.sessions import Sessions16, StationState
 from gridstream.records import Record
 
 #: Station CALLs waiting for the CSMS at once. OCPP-J allows one per direction; a few more
 #: are tolerated, and beyond this the oldest is forgotten (counted in ``unanswered``).
 MAX_PENDING: Final = 16
+_PROFILE_ACTION: Final = '"SetChargingProfile"'
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,8 @@ class StationTap:
         self._id_token_key = id_token_key
         self._max_pending = max_pending
         self._pending: dict[str, StationCall] = {}
+        #: The CSMS's SetChargingProfile CALLs the station has not answered yet, by id.
+        self._profiles: dict[str, tuple[str, dict[str, Any]]] = {}
         self.unanswered = 0
 
     def from_station(
@@ -168,6 +177,10 @@ class StationTap:
         the core cannot read is a ``Rejected`` to dead-letter. Answers to the CSMS's CALLs,
         and anything else the core ignores, give None.
         """
+        if self._profiles:
+            profile = self._profile_accepted(raw, received_at, site_id)
+            if profile is not None:
+                return profile
         parsed = parse_frame(raw, self.version)
         if isinstance(parsed, CallFrame):
             self._pending.pop(parsed.message_id, None)
@@ -181,7 +194,13 @@ class StationTap:
         return parsed if isinstance(parsed, Rejected) else None
 
     def from_csms(self, raw: str) -> CsmsAnswer | None:
-        """The CSMS's answer to a remembered station CALL, if ``raw`` is one; else None."""
+        """The CSMS's answer to a remembered station CALL, if ``raw`` is one; else None.
+
+        A CSMS SetChargingProfile CALL is remembered (``from_station`` reads it once the
+        station accepted it): None.
+        """
+        if _PROFILE_ACTION in raw:
+            self._remember_profile(raw)
         if not self._pending:  # most CSMS frames need no parsing at all
             return None
         try:
@@ -224,6 +243,51 @@ class StationTap:
                 return self._read(frame, ctx, arrival, answer.result)
         return self._read(frame, ctx, arrival, answer.result)
 
+    def _remember_profile(self, raw: str) -> None:
+        try:
+            frame = json.loads(raw)
+        except (ValueError, RecursionError):
+            return
+        if (
+            isinstance(frame, list) and len(frame) == 4 and frame[0] == MessageType.Call
+            and frame[2] == "SetChargingProfile" and isinstance(frame[1], str)
+            and isinstance(frame[3], dict)
+        ):  # fmt: skip
+            self._profiles[frame[1]] = (raw, frame[3])
+            if len(self._profiles) > self._max_pending:
+                del self._profiles[next(iter(self._profiles))]
+
+    def _profile_accepted(self, raw: str, received_at: datetime, site_id: str) -> Tapped | None:
+        """The limits of a remembered SetChargingProfile if ``raw`` is the station's yes."""
+        try:
+            frame = json.loads(raw)
+        except (ValueError, RecursionError):
+            return None
+        if not (
+            isinstance(frame, list) and len(frame) >= 2 and isinstance(frame[1], str)
+            and frame[0] in (MessageType.CallResult, MessageType.CallError)
+        ):  # fmt: skip
+            return None
+        held = self._profiles.pop(frame[1], None)
+        if held is None:
+            return None
+        call_raw, payload = held
+        answer = frame[2] if len(frame) == 3 and isinstance(frame[2], dict) else {}
+        package = self.version.removeprefix("ocpp")
+        if answer.get("status") != "Accepted" or not is_valid(
+            "SetChargingProfile", package, payload
+        ):
+            return None
+        message_id = f"csms:{frame[1]}"  # the CSMS's ids, apart from the station's
+        arrival = self._station.state.replays.arrive(message_id, "SetChargingProfile", payload)
+        if arrival.replay is not None:
+            return None  # the same profile under the same id again: tapped already
+        ctx = self._context(message_id, received_at, site_id)
+        fresh = self._station.state.replays.fresh(set_charging_profile(payload, ctx))
+        return Tapped(
+            "SetChargingProfile", message_id, call_raw, fresh.records, arrival, fresh, answer
+        )
+
     def stored(self, tapped: Tapped) -> None:
         """The broker acknowledged ``tapped.records``: remember them as delivered."""
         self._station.state.replays.accepted(tapped.arrival, tapped.fresh, tapped.csms_response)
@@ -232,6 +296,7 @@ class StationTap:
         """End of the connection: count the CALLs still unanswered, return ``unanswered``."""
         self.unanswered += len(self._pending)
         self._pending.clear()
+        self._profiles.clear()
         return self.unanswered
 
     def _context(self, message_id: str, received_at: datetime, site_id: str) -> CallContext:

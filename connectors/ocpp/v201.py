@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from connectors.ocpp import answers
+from connectors.ocpp import answers, charging_profiles
 from connectors.ocpp.charging_needs import to_charging_needs
 from connectors.ocpp.context import CallContext
 from connectors.ocpp.id_tokens import hash_id_token
@@ -43,12 +43,17 @@ def to_records(action: str, payload: Mapping[str, Any], ctx: CallContext) -> lis
     EVSE ``evseId`` (0 = main meter). TransactionEvent: a ``TransactionEvent`` record
     (``event_type`` lower-cased; an Ended one without ``stoppedReason`` stopped "Local")
     followed by the samples of its ``meterValue``, all tagged with the transaction and its
-    EVSE. NotifyEVChargingNeeds: an ``EVChargingNeeds``. NotifyMonitoringReport: no
+    EVSE. NotifyEVChargingNeeds: an ``EVChargingNeeds``. NotifyChargingLimit and
+    ReportChargingProfiles: a ``ChargingLimit`` per schedule period. NotifyMonitoringReport: no
     records; the station's monitors are remembered (for 2.1 periodic event streams).
     Raises ``InvalidPayload`` for unreadable values.
     """
     if action == "NotifyEVChargingNeeds":
         return [to_charging_needs(payload, ctx)]
+    if action == "NotifyChargingLimit":
+        return list(charging_profiles.notify_charging_limit(payload, ctx))
+    if action == "ReportChargingProfiles":
+        return list(charging_profiles.report_charging_profiles(payload, ctx))
     if action == "BootNotification":
         return [_station_info(payload, ctx)]
     if action == "NotifyMonitoringReport":

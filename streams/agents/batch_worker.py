@@ -47,6 +47,8 @@ from gridstream.settings import Settings
 from gridstream.topics import Topic
 from streams.checkpoint_log import CheckpointLog
 from streams.compute.computation import BatchContext, Computation
+from streams.compute.limit_book import LimitBook
+from streams.compute.needs_book import NeedsBook
 from streams.compute.signal_book import SignalBook
 from streams.state_store import StateStore
 
@@ -106,14 +108,20 @@ class BatchWorker:
         key_retention: timedelta = KEY_RETENTION,
         checkpoint_log: CheckpointLog | None = None,
         signals: SignalBook | None = None,
+        needs: NeedsBook | None = None,
+        limits: LimitBook | None = None,
     ) -> None:
         """Wire the computations over ``source`` to publisher, store, clock and seek.
 
-        ``signals`` is the grid-signal book a feed keeps current (``streams.signal_feed``);
-        without one the computations see no signal.
+        ``signals``, ``needs`` and ``limits`` are the grid-signal, charging-needs and
+        charging-limit books their feeds keep current (``streams.signal_feed``,
+        ``streams.needs_feed``, ``streams.limit_feed``); without them the computations see
+        no signal, no session's needs and no limit.
         """
         self.source = source
         self._signals = signals if signals is not None else SignalBook()
+        self._needs = needs if needs is not None else NeedsBook()
+        self._limits = limits if limits is not None else LimitBook()
         self._computations: tuple[Computation[Any], ...] = tuple(computations)
         self._registry = registry
         self._publish = publish
@@ -196,6 +204,8 @@ class BatchWorker:
             self._registry.rated_power_w,
             self._registry.site_info,
             self._signals,
+            self._needs,
+            self._limits,
         )
         for partition, messages in by_partition.items():
             state = await self._partition(partition)

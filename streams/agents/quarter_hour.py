@@ -23,6 +23,8 @@ from streams.agents import batch_worker
 from streams.agents.batch_worker import KEY_RETENTION, BatchWorker, Publish, Seek
 from streams.checkpoint_log import CheckpointLog
 from streams.compute.computation import Computation, SiteLoad
+from streams.compute.limit_book import LimitBook
+from streams.compute.needs_book import NeedsBook
 from streams.compute.processor import SiteConfig
 from streams.compute.signal_book import SignalBook
 from streams.state_store import StateStore
@@ -52,6 +54,8 @@ class QuarterHourWorker(BatchWorker):
         computations: Sequence[Computation[MeterSample]] = (),
         checkpoint_log: CheckpointLog | None = None,
         signals: SignalBook | None = None,
+        needs: NeedsBook | None = None,
+        limits: LimitBook | None = None,
     ) -> None:
         """The site chain with ``config``, then ``computations``, over meter.samples."""
         super().__init__(
@@ -66,6 +70,8 @@ class QuarterHourWorker(BatchWorker):
             key_retention=site_retention,
             checkpoint_log=checkpoint_log,
             signals=signals,
+            needs=needs,
+            limits=limits,
         )
 
     @property

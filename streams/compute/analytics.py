@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from gridstream.records import MeterSample
 from gridstream.settings import Settings
+from streams.compute.compliance import Compliance, ComplianceConfig
 from streams.compute.computation import Computation
 from streams.compute.energy_balance import BalanceConfig, EnergyBalances
+from streams.compute.flexibility import SiteFlexibilities
 from streams.compute.peak_alerts import PeakAlertConfig, PeakAlerts
 from streams.compute.peak_history import PeakHistory, PeakHistoryConfig
 from streams.compute.violations import CapacityViolations, ViolationConfig
@@ -22,4 +24,6 @@ def analytics(settings: Settings) -> list[Computation[MeterSample]]:
         PeakHistory(PeakHistoryConfig.from_settings(settings)),
         CapacityViolations(ViolationConfig.from_settings(settings)),
         EnergyBalances(BalanceConfig.from_settings(settings)),
+        SiteFlexibilities(),
+        Compliance(ComplianceConfig.from_settings(settings)),
     ]

@@ -14,8 +14,8 @@ they are (``newest_ms``: the worker drops keys silent beyond its retention).
 flexibility, ...) are further computations over the same batch, run after it in order:
 each sees in ``BatchContext.upstream`` the records the computations before it made of this
 batch (a violation check reads the site loads just computed rather than recomputing them),
-and in ``BatchContext.signals`` and ``site_info`` the side inputs every worker follows
-whole (the grid signals in force, the registry's sites).
+and in ``BatchContext.signals``, ``needs`` and ``site_info`` the side inputs every worker
+follows whole (the grid signals in force, the EVs' charging needs, the registry's sites).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from gridstream.records import MeterSample, Record, SiteAssignment
+from streams.compute.limit_book import LimitBook
+from streams.compute.needs_book import NeedsBook
 from streams.compute.processor import (
     RatedPower,
     SiteConfig,
@@ -49,8 +51,10 @@ class BatchContext:
     ``as_of``: the worker's clock (for ``received``-style stamps, never for event time).
     ``zone_for_site``, ``rated_power``, ``site_info``: the registry's answers (a site's
     entry carries its EAN, capacities, DSO, congestion area, connection group, BRP and
-    tariff regime). ``signals``: the grid signals in force. ``upstream``: the records the
-    computations before this one made of the same batch, in order.
+    tariff regime). ``signals``: the grid signals in force. ``needs``: the charging needs
+    of the sessions under way. ``limits``: the charging limits stations were given.
+    ``upstream``: the records the computations before this one made of the same batch, in
+    order.
     """
 
     as_of: datetime
@@ -58,6 +62,8 @@ class BatchContext:
     rated_power: RatedPower = unknown_power
     site_info: Callable[[str], SiteAssignment | None] = no_site_info
     signals: SignalBook = field(default_factory=SignalBook)
+    needs: NeedsBook = field(default_factory=NeedsBook)
+    limits: LimitBook = field(default_factory=LimitBook)
     upstream: Sequence[Record] = ()
 
 

@@ -198,6 +198,7 @@ async def test_metrics_count_each_message_and_status_reports_health(tmp_path: Pa
                         for name, labels in scrape(worker_metrics)
                         if name == "gridstream_consumer_lag"
                         and dict(labels)["group"] == "gridstream"
+                        and dict(labels)["topic"] == "meter.samples"
                     }
                     == {str(p) for p in range(topics.METER_SAMPLES.partitions)}
                 ),

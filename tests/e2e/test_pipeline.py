@@ -162,6 +162,43 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
     )
     assert sessions_balanced > 0 and exported_wh > 0
 
+    # Flexibility: the V2X sessions told their needs (2.1 NotifyEVChargingNeeds), so their
+    # congestion area has offers, and each offer is the sum of its sites' latest figures.
+    _, offers = run_query(
+        settings.data_dir,
+        "SELECT congestion_area, interval_start, baseline_w, reduce_w, increase_w, sessions "
+        "FROM flex_offers ORDER BY ALL",
+    )
+    # (GNT-OFFICE-V2X1 discharging at its 10 kW maximum can only take more: increase 21 kW)
+    assert any(
+        sessions > 0 and reduce_w + increase_w > 0 for *_, reduce_w, increase_w, sessions in offers
+    )
+    _, summed = run_query(
+        settings.data_dir,
+        "SELECT congestion_area, interval_start, sum(baseline_w), sum(reduce_w), "
+        "sum(increase_w), sum(sessions) FROM site_flexibility GROUP BY ALL ORDER BY ALL",
+    )
+    assert offers == summed
+    areas = {a.site_id: a.congestion_area for a in fleet.site_assignments()}
+    assert {area for area, *_ in offers} <= set(areas.values())
+
+    # Compliance: GNT-OFFICE-AC1 EVSE 1 reported an EMS limit of 7 kW (NotifyChargingLimit)
+    # and kept charging at 11 kW. Each quarter-hour under the limit holds the EVSE's own
+    # metered average against it; the ones it fully covered are judged (5 %, at least 100 W).
+    _, checks = run_query(
+        settings.data_dir,
+        "SELECT interval_start, covered_s, planned_w, metered_w, compliant, limit_source "
+        "FROM profile_compliance WHERE scope = 'evse' AND station_id = 'GNT-OFFICE-AC1' "
+        "AND evse_id = 1",
+    )
+    assert checks
+    for start, covered_s, planned_w, metered_w, compliant, source in checks:
+        assert (planned_w, source) == (7_000, "EMS"), start
+        metered = gross.get(("GNT-OFFICE-AC1", 1, start), (0.0, 0.0))[0] / 0.25
+        assert metered_w == pytest.approx(metered, abs=1e-6), start
+        assert compliant == (None if covered_s < 900 else metered_w - 7_000 <= 350), start
+    assert any(compliant is False for *_, compliant, _ in checks)
+
     # Early warnings went out while quarter-hours were open, each above what it crossed, at
     # most one per site, quarter-hour and limit.
     _, alerts = run_query(

@@ -277,6 +277,11 @@ def _csms2(recorder: Recorder, base: type[Any], result: Any) -> type[Any]:
         def charging_needs(self, **_: Any) -> Any:
             return result.NotifyEVChargingNeeds(status="Accepted")
 
+        @on("NotifyChargingLimit")
+        def charging_limit(self, **_: Any) -> Any:
+            recorder.check("NotifyChargingLimit")
+            return result.NotifyChargingLimit()
+
     return Csms
 
 

@@ -408,6 +408,15 @@ async def test_the_default_fleet_s_quirks_reach_the_wire_where_the_fleet_says(cs
     assert gnt[minutes(0)][0] < gross_import  # the discharge from 10:08 is netted away
     assert {site for site, _ in load} == {"BE-ANT-DEPOT", "BE-GNT-OFFICE", "BE-BRU-RETAIL"}
 
+    # GNT-OFFICE-AC1 EVSE 1 reports an EMS limit of 7 kW for an hour from its start at
+    # 10:05, and goes on charging at 11 kW over it.
+    [notified] = csms.of("GNT-OFFICE-AC1", "NotifyChargingLimit")
+    [schedule] = notified["chargingSchedule"]
+    assert (notified["evseId"], notified["chargingLimit"]["chargingLimitSource"]) == (1, "EMS")
+    assert (parse_time(schedule["startSchedule"]), schedule["duration"]) == (minutes(5), 3600)
+    assert schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 7000.0}]
+    assert gross[("GNT-OFFICE-AC1", 1, minutes(15))][0] / 0.25 > 7_000 * 1.05
+
 
 async def test_an_offline_station_sends_its_queue_late_when_the_window_ends(csms: Any) -> None:
     # A 1.6 station sampling every 5 min, offline from 10:20 to 10:40, charging all along;

@@ -174,3 +174,45 @@ def test_a_21_send_is_read_as_it_passes() -> None:
     [sample] = tapped.records
     assert isinstance(sample, MeterSample)
     assert (sample.message_id, sample.ts) == ("s-1", datetime(2026, 1, 15, 17, tzinfo=UTC))
+
+
+PROFILE_16 = {
+    "connectorId": 2,
+    "csChargingProfiles": {
+        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "startSchedule": "2026-01-15T18:00:00Z", "chargingRateUnit": "W",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7000.0}],
+        },
+    },
+}  # fmt: skip
+
+
+def test_a_profile_the_station_accepts_is_tapped_at_its_answer(tap: StationTap) -> None:
+    # The CSMS's SetChargingProfile goes to the station; its Accepted comes back.
+    assert tap.from_csms(call("csms-7", "SetChargingProfile", PROFILE_16)) is None
+    tapped = tap.from_station(result("csms-7", {"status": "Accepted"}), NOW, SITE)
+    assert isinstance(tapped, Tapped)
+    [limit] = tapped.records
+    assert (limit.station_id, limit.site_id, limit.evse_id) == ("CS-1", SITE, 2)  # type: ignore[attr-defined]
+    assert (limit.limit_w, limit.received_at, limit.action) == (7_000, NOW, "SetChargingProfile")  # type: ignore[attr-defined]
+    tap.stored(tapped)
+    # The same CALL (same id and payload) sent again is not tapped twice.
+    tap.from_csms(call("csms-7", "SetChargingProfile", PROFILE_16))
+    assert tap.from_station(result("csms-7", {"status": "Accepted"}), NOW, SITE) is None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [result("csms-8", {"status": "Rejected"}), error("csms-8")],
+)
+def test_a_profile_the_station_refuses_taps_nothing(tap: StationTap, answer: str) -> None:
+    tap.from_csms(call("csms-8", "SetChargingProfile", PROFILE_16))
+    assert tap.from_station(answer, NOW, SITE) is None
+
+
+def test_a_profile_outside_the_schema_taps_nothing(tap: StationTap) -> None:
+    broken = {"connectorId": 2, "csChargingProfiles": {"stackLevel": "high"}}
+    tap.from_csms(call("csms-9", "SetChargingProfile", broken))
+    assert tap.from_station(result("csms-9", {"status": "Accepted"}), NOW, SITE) is None

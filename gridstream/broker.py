@@ -44,6 +44,9 @@ GROUP_HEARTBEAT_INTERVAL_S = 1.0
 GROUP_REBALANCE_TIMEOUT_S = 6.0
 CLIENT_REQUEST_TIMEOUT_S = 10.0
 
+#: The warehouse sink's consumer group (``gridstream status`` judges its lag).
+SINK_GROUP: Final = "gridstream-warehouse"
+
 
 @dataclass(frozen=True)
 class BrokerInfo:
@@ -152,7 +155,7 @@ class EmbeddedBroker:
         self.stop()
 
 
-def _accepts_connections(bootstrap: str) -> bool:
+def accepts_connections(bootstrap: str) -> bool:
     """True when some host:port of ``bootstrap`` accepts a TCP connection."""
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
@@ -185,7 +188,7 @@ def wait_until_ready(
                 log_file.seek(0)
                 err = log_file.read().decode(errors="replace")
             raise BrokerError(f"embedded broker exited with {proc.returncode}: {err[-2000:]}")
-        if not _accepts_connections(bootstrap):
+        if not accepts_connections(bootstrap):
             # kafka-python's client would spend its own long timeouts on a closed port.
             time.sleep(0.1)
             continue

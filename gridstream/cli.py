@@ -7,6 +7,7 @@ Subcommands:
     query    SQL over the warehouse (DuckDB views over Parquet)
     report   per-site summary read back from the warehouse
     settings the GRIDSTREAM_* settings in force
+    status   is the pipeline healthy? (broker, lag, sink, spool, stations; exit code)
     credentials  add, remove or list station credentials (OCPP security profiles 1 and 2)
     signals  import grid signals from files (ENTSO-E, OpenADR 3, TenneT, Elia, P1, CSV)
     ocpi     the OCPI receiver alone; ``ocpi partner add|list|remove`` provisions partners
@@ -86,10 +87,64 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--epoch", help="only one run's data (a broker cluster id)")
     sub.add_parser("settings", help="print the GRIDSTREAM_* settings table")
+    _status_parser(sub)
     _credentials_parser(sub)
     _signals_parser(sub)
     _ocpi_parser(sub)
     return p
+
+
+def _status_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from gridstream.status import Limits
+
+    status = sub.add_parser(
+        "status",
+        help="broker, topics and their lag, last sink write, spool, stations online; "
+        "exit 0 healthy, 1 unhealthy, 2 broker unreachable (a container health check)",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.add_argument(
+        "--metrics",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a part's /metrics to read (repeat for each part; default: this host's "
+        "GRIDSTREAM_METRICS_PORT, if set)",
+    )
+    status.add_argument(
+        "--max-lag",
+        type=int,
+        default=Limits.max_lag,
+        help=f"records a group may be behind on a topic (default {Limits.max_lag})",
+    )
+    status.add_argument(
+        "--max-commit-age",
+        type=float,
+        default=Limits.max_commit_age_s,
+        metavar="SECONDS",
+        help="seconds without a sink write while the sink has lag "
+        f"(default {Limits.max_commit_age_s:.0f})",
+    )
+    status.add_argument(
+        "--max-spool",
+        type=int,
+        default=Limits.max_spool_entries,
+        metavar="ENTRIES",
+        help=f"entries a spool may hold (default {Limits.max_spool_entries})",
+    )
+    status.add_argument(
+        "--timeout", type=float, default=5.0, metavar="SECONDS", help="per request (default 5)"
+    )
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the pipeline's health; the exit code says it (0, 1, or 2 unreachable)."""
+    from gridstream.status import Limits, collect, format_status
+
+    limits = Limits(args.max_lag, args.max_commit_age, args.max_spool)
+    status = collect(settings, metrics=args.metrics, limits=limits, timeout_s=args.timeout)
+    print(status.to_json() if args.json else format_status(status))
+    return status.exit_code
 
 
 def _signals_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -171,8 +226,15 @@ async def _run_ocpi(
     GRIDSTREAM_KAFKA_BOOTSTRAP, or use ``gridstream run``, which serves OCPI too.
     """
     from connectors.spool import Forwarder, KafkaTarget, Spool
+    from gridstream import metrics
     from gridstream.broker import broker_session
-    from gridstream.parts import load_sites, spool_release_mode, start_ocpi, wait_for
+    from gridstream.parts import (
+        load_sites,
+        spool_release_mode,
+        start_metrics,
+        start_ocpi,
+        wait_for,
+    )
     from gridstream.records import DeadLetter
     from gridstream.registry import SiteRegistry
 
@@ -197,6 +259,7 @@ async def _run_ocpi(
                     "and nothing writes the warehouse; set GRIDSTREAM_KAFKA_BOOTSTRAP"
                 )
             async with contextlib.AsyncExitStack() as parts:
+                await start_metrics(parts, settings)
                 spool = Spool(
                     spool_dir,
                     max_bytes=settings.spool_max_bytes,
@@ -204,6 +267,7 @@ async def _run_ocpi(
                 )
                 await spool.start()
                 parts.push_async_callback(spool.close)
+                metrics.watch(metrics.SPOOL_ENTRIES, lambda: spool.held, ["ocpi"])
                 forwarder = Forwarder(
                     spool, KafkaTarget(broker.bootstrap, client_id="gridstream-ocpi")
                 )
@@ -478,6 +542,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "settings":
             print(settings_table())
             return 0
+        if args.command == "status":
+            return _status(settings, args)
         if args.command == "credentials":
             return _credentials(settings, args)
         if args.command == "signals":

@@ -42,12 +42,13 @@ from connectors.ocpi import (
     serve_ocpi,
 )
 from connectors.ocpi import app as ocpi_app
+from connectors.ocpi.server import serve_asgi
 from connectors.ocpp.proxy import OcppProxy, serve_ocpp_proxy
 from connectors.ocpp.security import security_from_settings
 from connectors.ocpp.server import OcppServer, serve_ocpp
 from connectors.spool import Forwarder, KafkaTarget, ReleaseMode, Spool
-from gridstream import topics
-from gridstream.broker import BrokerInfo
+from gridstream import metrics, topics
+from gridstream.broker import SINK_GROUP, BrokerInfo
 from gridstream.errors import ConfigError
 from gridstream.follow import follow_topic
 from gridstream.grid_feeds import start_openadr_ven, start_signals_endpoint
@@ -273,6 +274,38 @@ async def start_signal_feed(
     parts.push_async_callback(_stop_task, feed_task, feed_stop)
 
 
+async def start_metrics(parts: contextlib.AsyncExitStack, settings: Settings) -> int | None:
+    """Serve this process's metrics on ``GRIDSTREAM_METRICS_HOST:PORT``/metrics, if set.
+
+    Each process serves its own registry on a port of its own, from its own event loop
+    (the uvicorn that serves OCPI): the worker and the sink have no HTTP server to mount it
+    on, and one way for every part is simpler than two. Returns the port (None: not
+    served); ``ConfigError`` if the port is taken.
+    """
+    if settings.metrics_port is None:
+        return None
+    try:
+        server = await serve_asgi(settings.metrics_host, settings.metrics_port, metrics.asgi_app())
+    except OSError as exc:
+        raise ConfigError(
+            f"the metrics endpoint cannot listen on {settings.metrics_host}:"
+            f"{settings.metrics_port} ({exc.strerror}); set GRIDSTREAM_METRICS_PORT to a "
+            "free port (0 picks one), one per process on a host"
+        ) from None
+    parts.push_async_callback(server.close)
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, server.port)
+    return server.port
+
+
+async def start_lag_sampler(
+    parts: contextlib.AsyncExitStack, group: str, consumer: metrics.LagSource
+) -> None:
+    """Keep ``gridstream_consumer_lag`` of ``group`` current until ``parts`` closes."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(metrics.follow_lag(group, consumer, stop), name=f"lag:{group}")
+    parts.push_async_callback(_stop_task, task, stop)
+
+
 def partners_file(settings: Settings) -> Path:
     """Where the OCPI partners (tokens as hashes, registrations) are kept."""
     return settings.data_dir / "ocpi" / "partners.json"
@@ -418,6 +451,8 @@ async def start_connector(
     # The grid feeds (each only when configured) publish through the same spool.
     await start_openadr_ven(settings, spool.publish, parts, utc_now)
     await start_signals_endpoint(settings, spool.publish, parts, utc_now)
+    metrics.watch(metrics.SPOOL_ENTRIES, lambda: spool.held, ["connector"])
+    metrics.watch(metrics.STATIONS_CONNECTED, lambda: _open_connections(server))
     log.info(
         "OCPP connector listening on %s://%s:%d/ocpp/{station_id}",
         security.scheme,
@@ -425,6 +460,10 @@ async def start_connector(
         server.port,
     )
     return ConnectorPart(spool, forwarder, server, security.scheme, ocpi, dead_letter)
+
+
+def _open_connections(server: OcppServer | OcppProxy) -> int:
+    return len(server.server.connections) if server.server is not None else 0
 
 
 @dataclass
@@ -513,6 +552,7 @@ async def start_worker(
     parts.push_async_callback(worker.flush)
     await app.start()
     parts.push_async_callback(app.stop)
+    await start_lag_sampler(parts, app.conf.id, app.consumer)
     return WorkerPart(worker, producer, offers)
 
 
@@ -542,11 +582,10 @@ async def start_sink(
     every flush (a spool in sink release mode lets go of what was written).
     """
     sink = ParquetSink(settings.data_dir, broker.epoch)
-    consumer = make_sink_consumer(
-        broker.bootstrap, "gridstream-warehouse", [t.name for t in topics.ALL], sink
-    )
+    consumer = make_sink_consumer(broker.bootstrap, SINK_GROUP, [t.name for t in topics.ALL], sink)
     await consumer.start()
     parts.push_async_callback(consumer.stop)
+    await start_lag_sampler(parts, SINK_GROUP, consumer)
     sink_stop = asyncio.Event()
     sink_task = asyncio.create_task(
         run_sink(

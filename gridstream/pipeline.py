@@ -33,6 +33,7 @@ from gridstream.grid_feeds import openadr_ven_config
 from gridstream.parts import (
     load_sites,
     start_connector,
+    start_metrics,
     start_sink,
     start_worker,
     stop_on_signals,
@@ -259,6 +260,7 @@ async def _run_on(
             parts, settings, broker, registry, assignments, connector_now
         )
         server, spool, forwarder = connector.server, connector.spool, connector.forwarder
+        await start_metrics(parts, settings)
         sink_part = await start_sink(
             parts, settings, broker, connector.dead_letter, on_written=spool.release
         )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
-from gridstream import topics
+from gridstream import metrics, topics
 from gridstream.records import Record
 
 
@@ -65,6 +65,8 @@ class RecordProducer:
             if meta.offset > self.acked.get(key, -1):
                 self.acked[key] = meta.offset
         self.sent += len(records)
+        metrics.count_produced(topics.for_record(r).name for r in records)
+        metrics.count_dead_letters(records)
 
     async def __aenter__(self) -> RecordProducer:
         await self.start()

@@ -23,6 +23,7 @@ from gridstream.parts import (
     PartName,
     load_sites,
     start_connector,
+    start_metrics,
     start_sink,
     start_worker,
     stop_on_signals,
@@ -122,6 +123,7 @@ async def serve_part(
         for assignment in sites:
             registry.assign(assignment)
         async with contextlib.AsyncExitStack() as parts:
+            await start_metrics(parts, settings)
             if part == "connector":
                 connector = await start_connector(parts, settings, broker, registry, sites)
                 announce(

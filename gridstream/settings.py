@@ -262,6 +262,16 @@ class Settings(BaseSettings):
         None, description="The site of OpenADR events that target none (a VEN per grid connection)."
     )
     openadr_poll_interval_s: float = Field(60.0, description="How often the VEN polls the VTN.")
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        description="Port on which each gridstream process serves its Prometheus metrics "
+        "(GET /metrics; README, Monitoring); 0 picks a free one (logged). Unset: not served. "
+        "Parts on one host need one port each.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the metrics endpoint listens on (loopback by default)."
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     @field_validator("ocpp_upstream_url")

@@ -44,6 +44,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
+from gridstream import metrics
 from gridstream import topics as catalog
 from gridstream.broker import (
     CLIENT_REQUEST_TIMEOUT_S,
@@ -256,6 +257,8 @@ class ParquetSink:
         with self._lock:
             self._rows[topic] += rows
             self._files += len(parts)
+        metrics.SINK_ROWS.labels(topic).inc(rows)
+        metrics.SINK_FILES.labels(topic).inc(len(parts))
         return offsets[-1]
 
     def _decode(
@@ -557,6 +560,7 @@ async def _flush_and_commit(
         return
     try:
         await consumer.commit(offsets)
+        metrics.SINK_LAST_COMMIT.set_to_current_time()  # `gridstream status` reads its age
     except (CommitFailedError, IllegalStateError) as exc:
         # A rebalance took partitions away: the files are written, the next owner resumes
         # from them (seek_to_resume), so nothing is lost or doubled.

@@ -33,11 +33,13 @@ from datetime import datetime
 from typing import Any, Protocol, TypeAlias
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors.ocpi import cdrs, handshake, locations, meter_samples, sessions
+from connectors.ocpi.observe import ObserveRequests
 from connectors.ocpi.openapi import openapi_document
 from connectors.ocpi.partners import Partner, PartnerStore, Stage
 from connectors.ocpi.wire import (
@@ -190,7 +192,8 @@ class OcpiReceiver:
                     self.meter_sample,
                     methods=["POST"],
                 ),
-            ]
+            ],
+            middleware=[Middleware(ObserveRequests)],  # gridstream_messages_in, answer time
         )
 
     # -- helpers -------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import asyncio
 import itertools
 import logging
 import ssl
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -38,6 +39,7 @@ from connectors.ocpp.auth import REALM, Authenticator
 from connectors.ocpp.context import OCPP_VERSIONS, OcppVersion
 from connectors.ocpp.handler import Clock, Counters, DeadLetterSink, MessageHandler, Publish
 from connectors.ocpp.limits import OcppLimits, TokenBucket
+from connectors.ocpp.observe import observe_frame
 from connectors.ocpp.sessions import Sessions16, StationState
 from gridstream.registry import SiteRegistry
 
@@ -239,7 +241,9 @@ class OcppServer:
                     self.counters.throttled += 1
                     if await _closed_within(connection, wait_s):
                         break  # unanswered, so the station sends it again: nothing lost
+                started = time.perf_counter()  # after the rate wait: that is throttling
                 await self._handler.on_message(connection, message, station_id, version, state)
+                observe_frame(version, message, time.perf_counter() - started)
         except ConnectionClosed as closed:
             if closed.sent is not None and closed.sent.code == CloseCode.MESSAGE_TOO_BIG:
                 self.counters.oversize_closed += 1

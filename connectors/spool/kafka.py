@@ -34,6 +34,7 @@ from aiokafka.structs import RecordMetadata
 
 from connectors.spool.frames import SpoolEntry
 from connectors.spool.ledger import Ack
+from gridstream import metrics
 from gridstream.errors import BrokerError
 
 
@@ -165,6 +166,7 @@ class KafkaTarget:
             meta = future.result()
             for position, index in enumerate(in_batch):
                 acks[index] = Ack(meta.topic, meta.partition, meta.offset + position)
+        metrics.count_produced(entry.topic for entry in entries)
         return acks
 
     def _batches(

@@ -42,7 +42,7 @@ from connectors.spool.errors import SpoolError, SpoolFull
 from connectors.spool.frames import SpoolEntry
 from connectors.spool.ledger import Ack, ReleaseLedger, ReleaseMode
 from connectors.spool.segments import Recovery, SegmentInfo, SegmentLog, SegmentReader
-from gridstream import topics
+from gridstream import metrics, topics
 from gridstream.records import Record
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,7 @@ class Spool:
         await self.append(
             [(topics.for_record(r).name, topics.key_of(r), r.to_json()) for r in records]
         )
+        metrics.count_dead_letters(records)  # kept: they reach the dlq topic from here
 
     async def append(self, items: Sequence[Item]) -> None:
         """Keep already serialised ``(topic, key, value)`` items; return once synced."""

@@ -40,7 +40,7 @@ import orjson
 from faust.types import TP, EventT
 from pydantic import ValidationError
 
-from gridstream import topics
+from gridstream import metrics, topics
 from gridstream.records import DeadLetter, Record
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
@@ -417,7 +417,10 @@ def register(app: faust.App, settings: Settings, worker: BatchWorker, name: str)
         async for events in stream.take_events(
             settings.worker_batch_size, within=settings.worker_batch_within_s
         ):
+            started = time.perf_counter()
             await worker.process([(e.message.partition, e.message.offset, e.value) for e in events])
+            metrics.WORKER_BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
+            metrics.WORKER_BATCH_RECORDS.labels(name).observe(len(events))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's signal stubs
     async def _revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:

@@ -21,6 +21,7 @@ WIRING = {
     "gridstream/serve.py",
     "gridstream/signals_import.py",
     "gridstream/grid_feeds.py",
+    "gridstream/status.py",  # reads the warehouse's files and the spool's, like the CLI
 }
 
 # package -> top-level modules it must not import

@@ -662,6 +662,46 @@ class ProfileCompliance(Record):
     as_of: UtcDatetime
 
 
+class GridCodeEvent(Record):
+    """Frequency or voltage outside its band at a site, and how V2X sessions responded.
+
+    DOMAIN.md, Grid-code checks. ``kind`` ``frequency``: the site's stations read the
+    grid frequency outside ``[band_low, band_high]`` (49.8-50.2 Hz by default); ``voltage``:
+    one meter's (station, EVSE) phase-to-neutral voltage (``phase``) outside 230 V +/- 10 %.
+    The event
+    starts at the first reading outside the band and ends (``end``) at the first reading
+    back inside (None while ``open``); ``duration_s`` runs to the end, or to the last
+    reading outside while open. ``extreme`` is the lowest (``under``) or highest (``over``)
+    value read. For frequency: ``sessions_affected`` counts the bidirectional (V2X) EVSEs
+    with a session when it began, ``sessions_responded`` those whose power moved the way the
+    grid needed (less charging or more discharge below the band, less discharge or more
+    charging above it), each in ``responses`` as ``station|evse|W before|W during|yes/no``.
+    The latest revision per ``event_id`` wins.
+    """
+
+    event_id: str
+    kind: Literal["frequency", "voltage"]
+    site_id: str
+    station_id: str | None = None
+    evse_id: int | None = None
+    phase: str | None = None
+    direction: Literal["under", "over"]
+    state: Literal["open", "closed"]
+    start: UtcDatetime
+    end: UtcDatetime | None = None
+    duration_s: float
+    extreme: float
+    band_low: float
+    band_high: float
+    readings: int
+    sessions_affected: int | None = None
+    sessions_responded: int | None = None
+    responses: tuple[str, ...] = ()
+    revision: int
+    computed_by: str
+    as_of: UtcDatetime
+
+
 class SiteFlexibility(Record):
     """What the charging sessions under way at one site can give in one settlement period.
 

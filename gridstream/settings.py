@@ -198,6 +198,15 @@ class Settings(BaseSettings):
         "state.meter_samples, so that a partition moving to a worker on another host (or "
         "one whose data dir was wiped) resumes with its state; off: the local store only.",
     )
+    frequency_band_hz: tuple[float, float] = Field(
+        (49.8, 50.2),
+        description="Grid frequency band (Hz, low and high, as JSON: [49.8, 50.2]); outside "
+        "it V2X sessions are expected to respond (DOMAIN.md, Grid-code checks).",
+    )
+    voltage_band_v: tuple[float, float] = Field(
+        (207.0, 253.0),
+        description="Phase-to-neutral voltage band (V, low and high: 230 V +/- 10 %, EN 50160).",
+    )
     checkpoint_interval_s: float = Field(
         1.0,
         ge=0,

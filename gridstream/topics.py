@@ -79,6 +79,7 @@ TARIFFS_CAPACITY = Topic("tariffs.capacity", "site_id", records.CapacityTariff, 
 VIOLATIONS_CAPACITY = Topic(
     "violations.capacity", "site_id", records.CapacityViolation, SITE_PARTITIONS
 )
+EVENTS_GRID_CODE = Topic("events.grid_code", "site_id", records.GridCodeEvent, SITE_PARTITIONS)
 CHARGING_LIMITS = Topic("charging.limits", "site_id", records.ChargingLimit, SITE_PARTITIONS)
 COMPLIANCE_PROFILES = Topic(
     "compliance.profiles", "site_id", records.ProfileCompliance, SITE_PARTITIONS
@@ -116,6 +117,7 @@ ALL: tuple[Topic, ...] = (
     FLEX_OFFERS,
     CHARGING_LIMITS,
     COMPLIANCE_PROFILES,
+    EVENTS_GRID_CODE,
     CDRS,
     OCPI_LOCATIONS,
     DLQ,

@@ -87,6 +87,7 @@ class EvseSim:
         self.meter_no = 0
         self._reset_at = None if evse.reset is None else start + evse.reset.after
         self._misread_at = None if evse.misread is None else start + evse.misread.after
+        self._start = start
         self._last: MeterReading | None = None
         self._sessions = sessions
         self._next: Session | None = next(sessions, None)
@@ -204,6 +205,20 @@ class EvseSim:
         self.power_w = session_power_w(self.session, self.evse, self.battery.soc_pct, t)
         self.charging_state = "Charging" if self.power_w != 0.0 else "SuspendedEV"
 
+    def _grid(self, meter: MeterReading) -> MeterReading:
+        """The reading with the grid's frequency and any disturbance in force at its time."""
+        frequency = 50.0 if self.evse.reports_frequency else None
+        voltages = meter.voltages_v
+        for event in self.evse.grid:
+            if self._start + event.after <= meter.ts < self._start + event.after + event.lasting:
+                if event.frequency_hz is not None and frequency is not None:
+                    frequency = event.frequency_hz
+                if event.voltage_l1_v is not None:
+                    voltages = (event.voltage_l1_v, *voltages[1:])
+        if frequency is None and voltages is meter.voltages_v:
+            return meter
+        return replace(meter, frequency_hz=frequency, voltages_v=voltages)
+
     def _step(
         self,
         sample: SampleKind | None,
@@ -227,6 +242,7 @@ class EvseSim:
                 soc,
                 self.meter_no,
             )
+            meter = self._grid(meter)
             self._last = meter
         quiet = ended is None and started is None and not mode_changed and not state_changed
         if (

@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 from gridstream.records import SiteAssignment
 from simulator.quirks import (
     Discharging,
+    GridDisturbance,
     MeterReset,
     Misread,
     Offline,
@@ -71,7 +72,7 @@ class EvseSpec:
     ``seed`` drives its sessions (``sessions.plan_sessions``); ``initial_import_wh`` and
     ``initial_export_wh`` are the registers when the simulation starts. ``visits`` are
     sessions planned at fixed times, before the drawn ones; ``meter``, ``misread`` and
-    ``reset`` are the meter's quirks (``simulator.quirks``).
+    ``reset`` are the meter's quirks (``simulator.quirks``), ``grid`` what the grid does.
     """
 
     evse_id: int
@@ -84,6 +85,10 @@ class EvseSpec:
     misread: Misread | None = None
     reset: MeterReset | None = None
     visits: tuple[Visit, ...] = ()
+    #: Whether its meter reports the grid frequency (``Frequency``), and the grid's
+    #: excursions it reads (``quirks.GridDisturbance``).
+    reports_frequency: bool = False
+    grid: tuple[GridDisturbance, ...] = ()
 
     def __post_init__(self) -> None:
         """Refuse register quirks without a register, discharge without V2X, overlapping visits."""
@@ -314,6 +319,9 @@ def default_fleet(rng: random.Random) -> Fleet:
       7.4 kW (from S+28): the site imports, exports, then imports again, netted per minute.
     - GNT-OFFICE-AC1 EVSE 1 reports an EMS limit of 7 kW for an hour from S+5
       (NotifyChargingLimit) and keeps charging at 11 kW: it does not comply.
+    - GNT-OFFICE-V2X1 EVSE 1 reads the grid frequency: 49.72 Hz from S+20 to S+22, while
+      it discharges at its 10 kW maximum (no response possible); its EVSE 2 reads 204 V on
+      L1 from S+45 to S+48.
 
     The layout and the quirks are fixed; ``rng`` draws each EVSE's session seed and
     starting registers (sessions after the planned visits are drawn from the seed).
@@ -357,8 +365,19 @@ def default_fleet(rng: random.Random) -> Fleet:
         soc_start_pct=60.0,
         discharge=Discharging(_min(8), _min(30), power_w=10_000.0),
     )
-    gnt_v2x = _quirk(_evses(rng, "dc_v2x_11kw", "ac_7kw"), 1, visits=(v2x_visit,))
-    gnt_v2x = _quirk(gnt_v2x, 2, visits=(Visit(_min(28), _min(60), 7_360.0, 30.0),))
+    gnt_v2x = _quirk(
+        _evses(rng, "dc_v2x_11kw", "ac_7kw"),
+        1,
+        visits=(v2x_visit,),
+        reports_frequency=True,
+        grid=(GridDisturbance(_min(20), _min(2), frequency_hz=49.72),),
+    )
+    gnt_v2x = _quirk(
+        gnt_v2x,
+        2,
+        visits=(Visit(_min(28), _min(60), 7_360.0, 30.0),),
+        grid=(GridDisturbance(_min(45), _min(3), voltage_l1_v=204.0),),
+    )
     bru_dc_visit = replace(dc_visit, capacity_wh=100_000.0)
     bru_dc = _quirk(
         _evses(rng, "dc_50kw", "dc_50kw"),

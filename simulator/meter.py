@@ -149,6 +149,8 @@ class MeterReading:
     soc_pct: float | None
     meter_no: int = 0
     misread_wh: int | None = None
+    #: The grid frequency the meter reads (Hz); None for a meter that does not report it.
+    frequency_hz: float | None = None
 
     @property
     def shown_import_wh(self) -> int:

@@ -74,6 +74,8 @@ def sampled_values(types: ModuleType, step: EvseStep, context: str) -> list[Any]
         values.append(value(amps, current, "A", phase=phase))
     for phase, volts in zip(VOLTAGE_PHASES, meter.voltages_v, strict=False):
         values.append(value(volts, "Voltage", "V", phase=phase))
+    if meter.frequency_hz is not None:
+        values.append(value(meter.frequency_hz, "Frequency", "Hz"))
     if evse.spec.dc and meter.soc_pct is not None:
         values.append(value(meter.soc_pct, "SoC", "Percent", location="EV"))
     return values

@@ -77,6 +77,20 @@ class Misread:
     kind: MisreadKind = "zero"
 
 
+@dataclass(frozen=True)
+class GridDisturbance:
+    """The grid off its band over ``[after, after + lasting)``, as the EVSE's meter reads it.
+
+    ``frequency_hz``: the frequency it reads then (an EVSE that reports frequency reads
+    50 Hz otherwise); ``voltage_l1_v``: its first phase's voltage then.
+    """
+
+    after: timedelta
+    lasting: timedelta
+    frequency_hz: float | None = None
+    voltage_l1_v: float | None = None
+
+
 def misread_wh(true_wh: int, kind: MisreadKind) -> int:
     """The wrong value a meter shows instead of ``true_wh``.
 

@@ -66,6 +66,7 @@ BASE_VIEWS: dict[str, str] = {
     topics.VIOLATIONS_CAPACITY.name: "capacity_violation_revisions",
     topics.FLEX_SITES.name: "site_flexibility_revisions",
     topics.CHARGING_LIMITS.name: "charging_limits",
+    topics.EVENTS_GRID_CODE.name: "grid_code_event_revisions",
     topics.COMPLIANCE_PROFILES.name: "profile_compliance_revisions",
     topics.FLEX_OFFERS.name: "flex_offer_revisions",
     topics.PEAKS_HIGHEST.name: "highest_peak_revisions",
@@ -215,6 +216,16 @@ DERIVED_VIEWS: dict[str, str] = {
         FROM capacity_violation_revisions
         QUALIFY row_number() OVER (
             PARTITION BY violation_id ORDER BY revision DESC, as_of DESC, {_LATEST}
+        ) = 1
+    """,
+    # An excursion is re-emitted with revision + 1 as it grows and when it closes.
+    "grid_code_events": f"""
+        SELECT event_id, kind, site_id, station_id, evse_id, phase, direction, state, start, "end",
+               duration_s, extreme, band_low, band_high, readings, sessions_affected,
+               sessions_responded, responses, revision, computed_by, as_of
+        FROM grid_code_event_revisions
+        QUALIFY row_number() OVER (
+            PARTITION BY event_id ORDER BY revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     # Planned against metered per quarter-hour (latest revision).

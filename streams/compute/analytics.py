@@ -12,6 +12,7 @@ from streams.compute.compliance import Compliance, ComplianceConfig
 from streams.compute.computation import Computation
 from streams.compute.energy_balance import BalanceConfig, EnergyBalances
 from streams.compute.flexibility import SiteFlexibilities
+from streams.compute.grid_code import GridCodeChecks, GridCodeConfig
 from streams.compute.peak_alerts import PeakAlertConfig, PeakAlerts
 from streams.compute.peak_history import PeakHistory, PeakHistoryConfig
 from streams.compute.violations import CapacityViolations, ViolationConfig
@@ -26,4 +27,5 @@ def analytics(settings: Settings) -> list[Computation[MeterSample]]:
         EnergyBalances(BalanceConfig.from_settings(settings)),
         SiteFlexibilities(),
         Compliance(ComplianceConfig.from_settings(settings)),
+        GridCodeChecks(GridCodeConfig.from_settings(settings)),
     ]

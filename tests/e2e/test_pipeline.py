@@ -199,6 +199,22 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
         assert compliant == (None if covered_s < 900 else metered_w - 7_000 <= 350), start
     assert any(compliant is False for *_, compliant, _ in checks)
 
+    # Grid-code checks: GNT-OFFICE-V2X1 EVSE 1 read 49.72 Hz for two minutes while it
+    # discharged at its maximum (it could not discharge more: no response), and its EVSE 2
+    # read 204 V on L1 for three. Each meter samples every 37 s or every minute, so an
+    # event lasts its disturbance give or take one sample period.
+    _, events = run_query(
+        settings.data_dir,
+        "SELECT kind, site_id, station_id, phase, direction, state, duration_s, extreme, "
+        "sessions_affected, sessions_responded FROM grid_code_events ORDER BY kind",
+    )
+    [frequency, voltage] = events
+    assert frequency[:6] == ("frequency", "BE-GNT-OFFICE", None, None, "under", "closed")
+    assert (frequency[7], frequency[8], frequency[9]) == (49.72, 1, 0)
+    assert 120 - 37 <= frequency[6] <= 120 + 37
+    assert voltage[:6] == ("voltage", "BE-GNT-OFFICE", "GNT-OFFICE-V2X1", "L1-N", "under", "closed")
+    assert voltage[7] == 204.0 and 180 - 60 <= voltage[6] <= 180 + 60
+
     # Early warnings went out while quarter-hours were open, each above what it crossed, at
     # most one per site, quarter-hour and limit.
     _, alerts = run_query(

@@ -17,8 +17,8 @@ orjson) over the same topic, and as a ratio to it.
    alert latency at 10,000 readings/s (``bench.analytics``).
 6. signals: the ENTSO-E import of a year of PT15M day-ahead prices, beside a plain
    aiokafka producer sending the same signals (``bench.signals``).
-7. worker scale: the worker at 100 and 10,000 sites, in one and in two processes of one
-   group, each beside the plain loop (``bench.worker_scale``).
+7. worker scale: the worker with every computation at 100, 1,000 and 10,000 sites, in one
+   and in two processes of one group, each beside the plain loop (``bench.worker_scale``).
 8. OCPI: session PATCHes per second through the real OCPI receiver over HTTP, acks=all
    before each answer, beside a raw aiokafka produce loop of the same records
    (``bench.ocpi``).
@@ -238,8 +238,8 @@ if __name__ == "__main__":
         print(analytics_bench.report(results["analytics"]))
     results["signals"] = asyncio.run(signals.measure(signals.year_of_prices()))
     print(signals.report(results["signals"]))
-    if not args.only_signals:  # 7. the worker at 100 and 10,000 sites, one and two processes
-        scale = [worker_scale.measure(sites, 20_000) for sites in (100, 10_000)]
+    if not args.only_signals:  # 7. the worker at 100, 1,000 and 10,000 sites, one and two
+        scale = [worker_scale.measure(sites, 20_000) for sites in (100, 1_000, 10_000)]
         for r in scale:
             results[f"worker_scale_{int(r['sites'])}_sites"] = r
         print(worker_scale.report(scale))

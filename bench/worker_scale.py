@@ -1,10 +1,11 @@
-"""``python -m bench.worker_scale``: the worker at 100 and 10,000 sites, one and two processes.
+"""``python -m bench.worker_scale``: the worker at 100 to 10,000 sites, one and two processes.
 
 For each number of sites, one embedded broker gets the same number of meter samples (ten
 readings each, every site's samples a minute apart), produced straight to meter.samples.
 Then, beside the plain aiokafka getmany + orjson loop over the same records (the
-yardstick, ``bench.__main__.bench_baseline``), the quarter-hour worker (its Faust app,
-local store and checkpoint topic, as ``gridstream run`` has them) processes all of them in
+yardstick, ``bench.__main__.bench_baseline``), the quarter-hour worker with every
+computation (its Faust app, local store, checkpoint topic and checkpoint interval, as
+``gridstream run`` has them) processes all of them in
 one process, and then in two processes of one consumer group (fresh group, from the
 start). Reported: readings/s, the ratio to the yardstick, 10,000 sites against 100, two
 workers against one, and the machine's cores (two workers need two free cores to double).
@@ -167,6 +168,6 @@ def report(results: list[dict[str, float]]) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.worker_scale", description=__doc__)
     parser.add_argument("--samples", type=int, default=40_000)
-    parser.add_argument("--sites", type=int, nargs="+", default=[100, 10_000])
+    parser.add_argument("--sites", type=int, nargs="+", default=[100, 1_000, 10_000])
     args = parser.parse_args()
     print(report([measure(n, args.samples) for n in args.sites]))

@@ -159,20 +159,42 @@ DERIVED_VIEWS: dict[str, str] = {
         FROM v2x_balances WHERE scope = 'site'
     """,
     # Round-trip efficiency: energy out per % of SoC discharged over energy in per % charged.
+    # The EV's own word on what it could give (OCPP 2.1 NotifyEVChargingNeeds, the latest
+    # told on the EVSE up to the session's last period): a negative evMinV2XEnergyRequest
+    # is energy above its minimum V2X state of charge, so -min_v2x_energy_wh Wh were on
+    # offer for discharge (DOMAIN.md, V2X energy balances).
     "v2x_balance_sessions": """
-        SELECT site_id, station_id, evse_id, transaction_id, min(interval_start) AS first_period,
-               count(*) AS periods, sum(import_wh) AS import_wh, sum(export_wh) AS export_wh,
-               sum(net_wh) AS net_wh, sum(import_cost_eur) AS import_cost_eur,
-               sum(export_value_eur) AS export_value_eur, sum(net_cost_eur) AS net_cost_eur,
-               (sum(export_wh) FILTER (WHERE soc_end_pct < soc_start_pct)
-                / NULLIF(sum(soc_start_pct - soc_end_pct)
-                         FILTER (WHERE soc_end_pct < soc_start_pct), 0))
-               / NULLIF(sum(import_wh) FILTER (WHERE soc_end_pct > soc_start_pct)
-                        / NULLIF(sum(soc_end_pct - soc_start_pct)
-                                 FILTER (WHERE soc_end_pct > soc_start_pct), 0), 0)
-                   AS round_trip_efficiency
-        FROM v2x_balances WHERE scope = 'session'
-        GROUP BY site_id, station_id, evse_id, transaction_id
+        WITH sessions AS (
+            SELECT site_id, station_id, evse_id, transaction_id,
+                   min(interval_start) AS first_period, max(interval_start) AS last_period,
+                   count(*) AS periods, sum(import_wh) AS import_wh, sum(export_wh) AS export_wh,
+                   sum(net_wh) AS net_wh, sum(import_cost_eur) AS import_cost_eur,
+                   sum(export_value_eur) AS export_value_eur, sum(net_cost_eur) AS net_cost_eur,
+                   (sum(export_wh) FILTER (WHERE soc_end_pct < soc_start_pct)
+                    / NULLIF(sum(soc_start_pct - soc_end_pct)
+                             FILTER (WHERE soc_end_pct < soc_start_pct), 0))
+                   / NULLIF(sum(import_wh) FILTER (WHERE soc_end_pct > soc_start_pct)
+                            / NULLIF(sum(soc_end_pct - soc_start_pct)
+                                     FILTER (WHERE soc_end_pct > soc_start_pct), 0), 0)
+                       AS round_trip_efficiency
+            FROM v2x_balances WHERE scope = 'session'
+            GROUP BY site_id, station_id, evse_id, transaction_id
+        ),
+        offered AS (
+            SELECT s.station_id, s.evse_id, s.transaction_id,
+                   arg_max(greatest(-n.min_v2x_energy_wh, 0), n.ts) AS ev_dischargeable_wh
+            FROM sessions s JOIN ev_charging_needs n
+              ON n.station_id = s.station_id AND n.evse_id = s.evse_id
+             AND n.ts >= s.first_period - INTERVAL 15 MINUTE
+             AND n.ts < s.last_period + INTERVAL 15 MINUTE
+            WHERE n.min_v2x_energy_wh IS NOT NULL
+            GROUP BY ALL
+        )
+        SELECT s.site_id, s.station_id, s.evse_id, s.transaction_id, s.first_period, s.periods,
+               s.import_wh, s.export_wh, s.net_wh, s.import_cost_eur, s.export_value_eur,
+               s.net_cost_eur, s.round_trip_efficiency, o.ev_dischargeable_wh,
+               s.export_wh - o.ev_dischargeable_wh AS discharged_beyond_offer_wh
+        FROM sessions s LEFT JOIN offered o USING (station_id, evse_id, transaction_id)
     """,
     "v2x_balance_brps": """
         SELECT brp, interval_start, count(*) AS sites, sum(import_wh) AS import_wh,

@@ -164,6 +164,11 @@ class BatchWorker:
         self.rewinds = 0
         self.sites_dropped = 0
 
+    @property
+    def signals(self) -> SignalBook:
+        """The grid signals the computations see (for waiting on a feed, and inspection)."""
+        return self._signals
+
     async def _partition(self, partition: int) -> _PartitionState:
         state = self._partitions.get(partition)
         if state is None:

@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from gridstream.records import StationInfo
+from gridstream.records import EnergyBalance, EVChargingNeeds, StationInfo
 from warehouse.catalog import open_catalog, refresh_views, view_names
 from warehouse.layout import BatchFile
 from warehouse.sink import ParquetSink
@@ -485,3 +485,34 @@ def test_a_session_across_a_meter_reset_has_no_energy_rather_than_a_negative_one
     assert query(data_dir, "SELECT meter_start_wh, meter_end_wh, energy_wh FROM sessions") == [
         (317_693.0, 1_000.0, None)
     ]
+
+
+def test_a_v2x_session_s_discharge_is_held_against_what_its_ev_offered(
+    data_dir: Path, write: Write
+) -> None:
+    def period(minutes: int, export_wh: float) -> EnergyBalance:
+        return EnergyBalance(
+            scope="session", site_id="site1", station_id="st1", evse_id=1,
+            transaction_id="T1", bidding_zone="10YBE----------2",
+            interval_start=T0 + timedelta(minutes=minutes), import_wh=0.0,
+            export_wh=export_wh, net_wh=-export_wh, revision=0, computed_by="test", as_of=T0,
+        )  # fmt: skip
+
+    def needs(minutes: int, min_v2x_wh: float) -> EVChargingNeeds:
+        return EVChargingNeeds(
+            ts=T0 + timedelta(minutes=minutes), station_id="st1", site_id="site1", evse_id=1,
+            source="ocpp2.1", received_at=T0, requested_energy_transfer="DC_BPT",
+            min_v2x_energy_wh=min_v2x_wh,
+        )  # fmt: skip
+
+    # Told at 10:01 that 3 kWh lie above its minimum V2X state of charge (-3,000 Wh), then
+    # at 10:20 that 1 kWh do; another EV on the EVSE told 9 kWh at 12:00, after the session.
+    write([period(0, 1_500.0), period(15, 2_000.0)])
+    write([needs(1, -3_000.0), needs(20, -1_000.0), needs(120, -9_000.0)])
+    rows = query(
+        data_dir,
+        "SELECT export_wh, ev_dischargeable_wh, discharged_beyond_offer_wh "
+        "FROM v2x_balance_sessions",
+    )
+    # The latest word within the session (10:20): 1,000 Wh on offer, 3,500 Wh discharged.
+    assert rows == [(3_500.0, 1_000.0, 2_500.0)]

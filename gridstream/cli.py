@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("sql", help='e.g. "SELECT * FROM peaks"')
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
-    sub.add_parser("report", help="per-site energy, highest quarter-hour and sessions")
+    _report_parser(sub)
 
     verify = sub.add_parser(
         "verify",
@@ -92,6 +92,65 @@ def _parser() -> argparse.ArgumentParser:
     _signals_parser(sub)
     _ocpi_parser(sub)
     return p
+
+
+def _report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from warehouse.reports import REPORTS
+
+    listing = "\n".join(f"  {r.name:<13} {r.about}" for r in REPORTS.values())
+    report = sub.add_parser(
+        "report",
+        help="named reports over the warehouse (peaks, violations, v2x-..., ...)",
+        description="Reports over the warehouse views; without NAME the per-site summary "
+        "(energy, highest quarter-hour, sessions).\n\nreports:\n" + listing,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("name", nargs="?", choices=["sites", *REPORTS], default="sites")
+    report.add_argument("--site", help="one site (grid connection) id")
+    report.add_argument("--area", help="one congestion area (through the site registry)")
+    report.add_argument("--brp", help="one balance responsible party (EIC code)")
+    report.add_argument("--month", help="one month, YYYY-MM")
+    report.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    report.add_argument("--output", type=Path, help="write to this file (required for parquet)")
+    report.add_argument(
+        "--chart",
+        type=Path,
+        help="peaks only: draw the site's quarter-hour load against its peak and limit "
+        "(PNG; needs --site and --month)",
+    )
+
+
+def _report(settings: Settings, args: argparse.Namespace) -> int:
+    from warehouse.query import format_result
+    from warehouse.report import format_site_summary, site_summary
+    from warehouse.reports import Filters, peak_chart, run_report, write_parquet
+
+    if args.name == "sites":
+        print(format_site_summary(site_summary(settings.data_dir)))
+        return 0
+    if args.chart is not None:
+        if args.name != "peaks" or not (args.site and args.month):
+            print("gridstream report: --chart goes with peaks, --site and --month", file=sys.stderr)
+            return 2
+        drawn = peak_chart(settings.data_dir, args.site, args.month, args.chart)
+        print(f"{args.chart}: {drawn} quarter-hours of {args.site} in {args.month}")
+        return 0
+    filters = Filters(args.site, args.area, args.brp, args.month)
+    columns, rows = run_report(settings.data_dir, args.name, filters)
+    if args.format == "parquet":
+        if args.output is None:
+            print("gridstream report: --format parquet needs --output FILE", file=sys.stderr)
+            return 2
+        write_parquet(columns, rows, args.output)
+        print(f"{args.output}: {len(rows)} rows")
+        return 0
+    text = format_result(columns, rows, args.format)
+    if args.output is not None:
+        args.output.write_text(text + "\n")
+        print(f"{args.output}: {len(rows)} rows")
+    else:
+        print(text)
+    return 0
 
 
 def _status_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -533,10 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(format_result(columns, rows, args.format))
             return 0
         if args.command == "report":
-            from warehouse.report import format_site_summary, site_summary
-
-            print(format_site_summary(site_summary(settings.data_dir)))
-            return 0
+            return _report(settings, args)
         if args.command == "verify":
             return _verify(settings, args.epoch)
         if args.command == "settings":

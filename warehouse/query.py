@@ -25,15 +25,17 @@ Format = Literal["table", "csv", "json"]
 Row = tuple[Any, ...]
 
 
-def run_query(data_dir: Path, sql: str) -> tuple[list[str], list[Row]]:
-    """Run ``sql`` on the catalog of ``data_dir``; its column names and rows.
+def run_query(
+    data_dir: Path, sql: str, params: dict[str, Any] | None = None
+) -> tuple[list[str], list[Row]]:
+    """Run ``sql`` (with named ``params``: ``$name``) on the catalog of ``data_dir``.
 
-    A statement without a result gives ``([], [])``. Raises ``QueryError`` with DuckDB's
-    reason; for an unknown table the message lists the views.
+    Its column names and rows; a statement without a result gives ``([], [])``. Raises
+    ``QueryError`` with DuckDB's reason; for an unknown table the message lists the views.
     """
     connection = open_catalog(data_dir)
     try:
-        cursor = connection.execute(sql)
+        cursor = connection.execute(sql, params or {})
         if cursor.description is None:
             return [], []
         columns = [d[0] for d in cursor.description]

@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="run SQL against the warehouse views")
     query.add_argument("sql", help='e.g. "SELECT * FROM peaks"')
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    query.add_argument(
+        "--safe",
+        action="store_true",
+        help="no file access outside the data dir (for SQL that comes from elsewhere)",
+    )
 
     _report_parser(sub)
 
@@ -588,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "query":
             from warehouse.query import format_result, run_query
 
-            columns, rows = run_query(settings.data_dir, args.sql)
+            columns, rows = run_query(settings.data_dir, args.sql, safe=args.safe)
             print(format_result(columns, rows, args.format))
             return 0
         if args.command == "report":

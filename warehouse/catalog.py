@@ -81,6 +81,16 @@ BASE_VIEWS: dict[str, str] = {
 dots as underscores."""
 
 _LATEST = "_epoch DESC, _partition DESC, _offset DESC"
+
+
+def _by_epoch(revisions: str) -> str:
+    """``revisions`` with ``_epoch_began``: when its broker epoch began (its first as_of).
+
+    Revisions count per epoch (a restarted embedded broker is a new epoch whose worker
+    starts from empty state), so the latest figure is the newest epoch's highest revision,
+    never an older epoch's higher one: views order by ``_epoch_began`` first.
+    """
+    return f"(SELECT *, min(as_of) OVER (PARTITION BY _epoch) AS _epoch_began FROM {revisions})"
 _EARLIEST = "received_at, _epoch, _partition, _offset"
 
 #: What says how a transaction event was delivered, or what the connector added from its
@@ -117,26 +127,28 @@ DERIVED_VIEWS: dict[str, str] = {
     "quarter_hour_load": f"""
         SELECT site_id, interval_start, import_wh, export_wh, avg_import_w, avg_export_w,
                completeness, estimated, revision, meters, computed_by, as_of, date
-        FROM quarter_hour_load_revisions
+        FROM {_by_epoch('quarter_hour_load_revisions')}
         QUALIFY row_number() OVER (
-            PARTITION BY site_id, interval_start ORDER BY revision DESC, as_of DESC, {_LATEST}
+            PARTITION BY site_id, interval_start
+            ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     "evse_quarter_hour_load": f"""
         SELECT site_id, station_id, evse_id, transaction_id, interval_start, import_wh,
                export_wh, avg_import_w, avg_export_w, completeness, estimated, in_site_load,
                revision, computed_by, as_of, date
-        FROM evse_quarter_hour_load_revisions
+        FROM {_by_epoch('evse_quarter_hour_load_revisions')}
         QUALIFY row_number() OVER (
             PARTITION BY site_id, station_id, evse_id, transaction_id, interval_start
-            ORDER BY revision DESC, as_of DESC, {_LATEST}
+            ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     "peaks": f"""
         SELECT site_id, month, peak_w, interval_start, revision, computed_by, as_of
-        FROM peak_revisions
+        FROM {_by_epoch('peak_revisions')}
         QUALIFY row_number() OVER (
-            PARTITION BY site_id, month ORDER BY revision DESC, as_of DESC, {_LATEST}
+            PARTITION BY site_id, month
+            ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     "v2x_balances": f"""
@@ -146,10 +158,10 @@ DERIVED_VIEWS: dict[str, str] = {
                imbalance_price_eur_mwh, imbalance_value_eur, import_cost_eur,
                export_value_eur, net_cost_eur, soc_start_pct, soc_end_pct, revision,
                computed_by, as_of
-        FROM energy_balance_revisions
+        FROM {_by_epoch('energy_balance_revisions')}
         QUALIFY row_number() OVER (
             PARTITION BY scope, site_id, station_id, evse_id, transaction_id, interval_start
-            ORDER BY revision DESC, as_of DESC, {_LATEST}
+            ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     "v2x_balance_sites": """
@@ -213,19 +225,20 @@ DERIVED_VIEWS: dict[str, str] = {
     "highest_peaks": f"""
         SELECT site_id, station_id, evse_id, transaction_id, peak_w, interval_start, revision,
                computed_by, as_of
-        FROM highest_peak_revisions
+        FROM {_by_epoch('highest_peak_revisions')}
         QUALIFY row_number() OVER (
             PARTITION BY site_id, station_id, evse_id, transaction_id
-            ORDER BY revision DESC, as_of DESC, {_LATEST}
+            ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     "capacity_tariff": f"""
         SELECT site_id, month, tariff_regime, peak_w, peak_interval_start, floor_w,
                billed_peak_w, months_averaged, months_measured, average_billed_peak_w,
                revision, computed_by, as_of
-        FROM capacity_tariff_revisions
+        FROM {_by_epoch('capacity_tariff_revisions')}
         QUALIFY row_number() OVER (
-            PARTITION BY site_id, month ORDER BY revision DESC, as_of DESC, {_LATEST}
+            PARTITION BY site_id, month
+            ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     # A violation is re-emitted with revision + 1 as it grows, closes or is withdrawn.
@@ -235,9 +248,10 @@ DERIVED_VIEWS: dict[str, str] = {
                max_exceedance_w / 1000 AS max_exceedance_kw, energy_above_limit_wh,
                energy_above_limit_wh / 1000 AS energy_above_limit_kwh, revision,
                computed_by, as_of
-        FROM capacity_violation_revisions
+        FROM {_by_epoch('capacity_violation_revisions')}
         QUALIFY row_number() OVER (
-            PARTITION BY violation_id ORDER BY revision DESC, as_of DESC, {_LATEST}
+            PARTITION BY violation_id
+            ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     # An excursion is re-emitted with revision + 1 as it grows and when it closes.
@@ -245,9 +259,10 @@ DERIVED_VIEWS: dict[str, str] = {
         SELECT event_id, kind, site_id, station_id, evse_id, phase, direction, state, start, "end",
                duration_s, extreme, band_low, band_high, readings, sessions_affected,
                sessions_responded, responses, revision, computed_by, as_of
-        FROM grid_code_event_revisions
+        FROM {_by_epoch('grid_code_event_revisions')}
         QUALIFY row_number() OVER (
-            PARTITION BY event_id ORDER BY revision DESC, as_of DESC, {_LATEST}
+            PARTITION BY event_id
+            ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     # Planned against metered per quarter-hour (latest revision).
@@ -255,10 +270,10 @@ DERIVED_VIEWS: dict[str, str] = {
         SELECT scope, site_id, station_id, evse_id, transaction_id, interval_start, covered_s,
                planned_w, metered_w, deviation_w, energy_above_plan_wh, compliant, tolerance,
                limit_source, profile_keys, revision, computed_by, as_of
-        FROM profile_compliance_revisions
+        FROM {_by_epoch('profile_compliance_revisions')}
         QUALIFY row_number() OVER (
             PARTITION BY scope, site_id, station_id, evse_id, interval_start
-            ORDER BY revision DESC, as_of DESC, {_LATEST}
+            ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     # Per session: the EVSE quarter-hours under a limit while its readings carried it.
@@ -280,9 +295,10 @@ DERIVED_VIEWS: dict[str, str] = {
     "site_flexibility": f"""
         SELECT site_id, congestion_area, interval_start, baseline_w, reduce_w, increase_w,
                sessions, unknown_departure, reading_ts, revision, computed_by, as_of
-        FROM site_flexibility_revisions
+        FROM {_by_epoch('site_flexibility_revisions')}
         QUALIFY row_number() OVER (
-            PARTITION BY site_id, interval_start ORDER BY revision DESC, as_of DESC, {_LATEST}
+            PARTITION BY site_id, interval_start
+            ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     # What a DSO sees per congestion area and settlement period: the sites' sums.
@@ -291,9 +307,10 @@ DERIVED_VIEWS: dict[str, str] = {
                reduce_w, increase_w, baseline_w / 1000 AS baseline_kw,
                reduce_w / 1000 AS reduce_kw, increase_w / 1000 AS increase_kw, sessions,
                sites, revision, computed_by, as_of
-        FROM flex_offer_revisions
+        FROM {_by_epoch('flex_offer_revisions')}
         QUALIFY row_number() OVER (
-            PARTITION BY offer_id ORDER BY revision DESC, as_of DESC, {_LATEST}
+            PARTITION BY offer_id
+            ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
     # A signal is (source, kind, scope, interval); a re-published one has a higher revision.

@@ -25,16 +25,30 @@ Format = Literal["table", "csv", "json"]
 Row = tuple[Any, ...]
 
 
+#: What a reader may run: queries and their plans. Everything else (COPY ... TO, CREATE,
+#: ATTACH, INSTALL, SET, PRAGMA ...) writes somewhere or changes the session.
+READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+
 def run_query(
-    data_dir: Path, sql: str, params: dict[str, Any] | None = None
+    data_dir: Path, sql: str, params: dict[str, Any] | None = None, *, safe: bool = False
 ) -> tuple[list[str], list[Row]]:
     """Run ``sql`` (with named ``params``: ``$name``) on the catalog of ``data_dir``.
 
-    Its column names and rows; a statement without a result gives ``([], [])``. Raises
-    ``QueryError`` with DuckDB's reason; for an unknown table the message lists the views.
+    Its column names and rows; a statement without a result gives ``([], [])``. Only
+    reading statements run (``READ_STATEMENTS``); ``safe`` also keeps DuckDB to the data dir
+    (no ``read_text('/etc/passwd')``, no file outside the warehouse), for anything that
+    runs SQL it did not write itself. Raises ``QueryError`` with the reason; for an unknown
+    table the message lists the views.
     """
+    refuse_writes(sql)
     connection = open_catalog(data_dir)
     try:
+        if safe:
+            connection.execute(
+                "SET allowed_directories = $dirs", {"dirs": [f"{Path(data_dir).resolve()}/"]}
+            )
+            connection.execute("SET enable_external_access = false")
         cursor = connection.execute(sql, params or {})
         if cursor.description is None:
             return [], []
@@ -46,6 +60,28 @@ def run_query(
         raise QueryError(str(exc)) from exc
     finally:
         connection.close()
+
+
+def keep_to_data_dir(connection: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """No file access but under ``data_dir`` for the rest of the connection's life."""
+    allowed = [f"{data_dir.resolve()}/", f"{data_dir.absolute()}/"]
+    connection.execute(f"SET allowed_directories = {allowed!r}")  # paths we made, not input
+    connection.execute("SET enable_external_access = false")
+
+
+def refuse_writes(sql: str) -> None:
+    """``QueryError`` unless every statement of ``sql`` only reads (``READ_STATEMENTS``)."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(str(exc)) from exc
+    for statement in statements:
+        if statement.type not in READ_STATEMENTS:
+            kind = statement.type.name
+            raise QueryError(
+                f"the warehouse is read-only here: a {kind} statement is refused "
+                "(SELECT and EXPLAIN run; write files with gridstream report --output)"
+            )
 
 
 def format_result(columns: Sequence[str], rows: Sequence[Row], fmt: Format) -> str:

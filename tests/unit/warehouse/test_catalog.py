@@ -190,6 +190,24 @@ def test_quarter_hour_load_keeps_only_the_latest_revision(
     assert query(data_dir, "SELECT count(*) FROM quarter_hour_load_revisions") == [(4,)]
 
 
+def test_a_newer_broker_epoch_wins_over_an_older_one_s_higher_revision(
+    data_dir: Path, write: Write, load_factory: Factory, peak_factory: Factory
+) -> None:
+    # Run one revised q1 three times; the embedded broker restarted (a new epoch, a worker
+    # from empty state) and run two's first figure for q1 is its revision 0.
+    later = timedelta(hours=2)
+    write([load_factory(T0, 130.0, revision=3), peak_factory("2026-01", 520.0, T0, 3)])
+    write(
+        [
+            load_factory(T0, 150.0, revision=0).model_copy(update={"as_of": T0 + later}),
+            peak_factory("2026-01", 600.0, T0, 0).model_copy(update={"as_of": T0 + later}),
+        ],
+        epoch="gridstream-e0",  # sorts before e1: the order of epoch ids says nothing
+    )
+    assert query(data_dir, "SELECT import_wh, revision FROM quarter_hour_load") == [(150.0, 0)]
+    assert query(data_dir, "SELECT peak_w, revision FROM peaks") == [(600.0, 0)]
+
+
 def test_peaks_keeps_the_latest_revision_per_site_and_month(
     data_dir: Path, write: Write, peak_factory: Factory
 ) -> None:

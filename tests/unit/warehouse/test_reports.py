@@ -13,6 +13,7 @@ import pytest
 from gridstream.cli import main
 from gridstream.records import CapacityTariff, FlexOffer, Record
 from warehouse.errors import QueryError
+from warehouse.query import run_query
 from warehouse.reports import REPORTS, Filters, peak_chart, report_sql, run_report
 
 T0 = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
@@ -126,3 +127,29 @@ def test_the_cli_writes_a_report_as_parquet(
     table = pq.read_table(out)
     assert table.column("site_id").to_pylist() == ["site1", "site1"]
     assert f"{out}: 2 rows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "COPY (SELECT * FROM peaks) TO '/tmp/peaks.csv'",
+        "CREATE TABLE t AS SELECT 1",
+        "SELECT 1; DROP VIEW peaks",
+        "ATTACH '/tmp/other.duckdb'",
+        "INSTALL httpfs",
+    ],
+)
+def test_a_query_that_writes_is_refused(warehouse: Path, sql: str) -> None:
+    with pytest.raises(QueryError, match="read-only here"):
+        run_query(warehouse, sql)
+
+
+def test_safe_queries_read_the_warehouse_and_no_other_file(warehouse: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"  # beside the data dir, not in it
+    secret.write_text("token")
+    _, rows = run_query(warehouse, "SELECT count(*) FROM capacity_tariff", safe=True)
+    assert rows == [(3,)]
+    with pytest.raises(QueryError, match="disabled by configuration"):
+        run_query(warehouse, f"SELECT * FROM read_text('{secret}')", safe=True)
+    # not safe: a local analyst may read their own files
+    assert run_query(warehouse, f"SELECT content FROM read_text('{secret}')")[1] == [("token",)]

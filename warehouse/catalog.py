@@ -91,6 +91,8 @@ def _by_epoch(revisions: str) -> str:
     never an older epoch's higher one: views order by ``_epoch_began`` first.
     """
     return f"(SELECT *, min(as_of) OVER (PARTITION BY _epoch) AS _epoch_began FROM {revisions})"
+
+
 _EARLIEST = "received_at, _epoch, _partition, _offset"
 
 #: What says how a transaction event was delivered, or what the connector added from its
@@ -127,7 +129,7 @@ DERIVED_VIEWS: dict[str, str] = {
     "quarter_hour_load": f"""
         SELECT site_id, interval_start, import_wh, export_wh, avg_import_w, avg_export_w,
                completeness, estimated, revision, meters, computed_by, as_of, date
-        FROM {_by_epoch('quarter_hour_load_revisions')}
+        FROM {_by_epoch("quarter_hour_load_revisions")}
         QUALIFY row_number() OVER (
             PARTITION BY site_id, interval_start
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
@@ -137,7 +139,7 @@ DERIVED_VIEWS: dict[str, str] = {
         SELECT site_id, station_id, evse_id, transaction_id, interval_start, import_wh,
                export_wh, avg_import_w, avg_export_w, completeness, estimated, in_site_load,
                revision, computed_by, as_of, date
-        FROM {_by_epoch('evse_quarter_hour_load_revisions')}
+        FROM {_by_epoch("evse_quarter_hour_load_revisions")}
         QUALIFY row_number() OVER (
             PARTITION BY site_id, station_id, evse_id, transaction_id, interval_start
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
@@ -145,7 +147,7 @@ DERIVED_VIEWS: dict[str, str] = {
     """,
     "peaks": f"""
         SELECT site_id, month, peak_w, interval_start, revision, computed_by, as_of
-        FROM {_by_epoch('peak_revisions')}
+        FROM {_by_epoch("peak_revisions")}
         QUALIFY row_number() OVER (
             PARTITION BY site_id, month
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
@@ -158,7 +160,7 @@ DERIVED_VIEWS: dict[str, str] = {
                imbalance_price_eur_mwh, imbalance_value_eur, import_cost_eur,
                export_value_eur, net_cost_eur, soc_start_pct, soc_end_pct, revision,
                computed_by, as_of
-        FROM {_by_epoch('energy_balance_revisions')}
+        FROM {_by_epoch("energy_balance_revisions")}
         QUALIFY row_number() OVER (
             PARTITION BY scope, site_id, station_id, evse_id, transaction_id, interval_start
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
@@ -225,7 +227,7 @@ DERIVED_VIEWS: dict[str, str] = {
     "highest_peaks": f"""
         SELECT site_id, station_id, evse_id, transaction_id, peak_w, interval_start, revision,
                computed_by, as_of
-        FROM {_by_epoch('highest_peak_revisions')}
+        FROM {_by_epoch("highest_peak_revisions")}
         QUALIFY row_number() OVER (
             PARTITION BY site_id, station_id, evse_id, transaction_id
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
@@ -235,7 +237,7 @@ DERIVED_VIEWS: dict[str, str] = {
         SELECT site_id, month, tariff_regime, peak_w, peak_interval_start, floor_w,
                billed_peak_w, months_averaged, months_measured, average_billed_peak_w,
                revision, computed_by, as_of
-        FROM {_by_epoch('capacity_tariff_revisions')}
+        FROM {_by_epoch("capacity_tariff_revisions")}
         QUALIFY row_number() OVER (
             PARTITION BY site_id, month
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
@@ -248,7 +250,7 @@ DERIVED_VIEWS: dict[str, str] = {
                max_exceedance_w / 1000 AS max_exceedance_kw, energy_above_limit_wh,
                energy_above_limit_wh / 1000 AS energy_above_limit_kwh, revision,
                computed_by, as_of
-        FROM {_by_epoch('capacity_violation_revisions')}
+        FROM {_by_epoch("capacity_violation_revisions")}
         QUALIFY row_number() OVER (
             PARTITION BY violation_id
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
@@ -259,7 +261,7 @@ DERIVED_VIEWS: dict[str, str] = {
         SELECT event_id, kind, site_id, station_id, evse_id, phase, direction, state, start, "end",
                duration_s, extreme, band_low, band_high, readings, sessions_affected,
                sessions_responded, responses, revision, computed_by, as_of
-        FROM {_by_epoch('grid_code_event_revisions')}
+        FROM {_by_epoch("grid_code_event_revisions")}
         QUALIFY row_number() OVER (
             PARTITION BY event_id
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
@@ -270,7 +272,7 @@ DERIVED_VIEWS: dict[str, str] = {
         SELECT scope, site_id, station_id, evse_id, transaction_id, interval_start, covered_s,
                planned_w, metered_w, deviation_w, energy_above_plan_wh, compliant, tolerance,
                limit_source, profile_keys, revision, computed_by, as_of
-        FROM {_by_epoch('profile_compliance_revisions')}
+        FROM {_by_epoch("profile_compliance_revisions")}
         QUALIFY row_number() OVER (
             PARTITION BY scope, site_id, station_id, evse_id, interval_start
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
@@ -295,7 +297,7 @@ DERIVED_VIEWS: dict[str, str] = {
     "site_flexibility": f"""
         SELECT site_id, congestion_area, interval_start, baseline_w, reduce_w, increase_w,
                sessions, unknown_departure, reading_ts, revision, computed_by, as_of
-        FROM {_by_epoch('site_flexibility_revisions')}
+        FROM {_by_epoch("site_flexibility_revisions")}
         QUALIFY row_number() OVER (
             PARTITION BY site_id, interval_start
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
@@ -307,7 +309,7 @@ DERIVED_VIEWS: dict[str, str] = {
                reduce_w, increase_w, baseline_w / 1000 AS baseline_kw,
                reduce_w / 1000 AS reduce_kw, increase_w / 1000 AS increase_kw, sessions,
                sites, revision, computed_by, as_of
-        FROM {_by_epoch('flex_offer_revisions')}
+        FROM {_by_epoch("flex_offer_revisions")}
         QUALIFY row_number() OVER (
             PARTITION BY offer_id
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}

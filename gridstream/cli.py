@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gridstream.errors import ConfigError, GridstreamError
+from gridstream.logs import configure_logging
 from gridstream.settings import Settings, settings_table
 
 
@@ -562,10 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gridstream`` console script."""
     args = _parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     # Third-party libraries log every frame and every state change at INFO.
     for noisy in ("ocpp", "websockets", "faust", "mode", "aiokafka", "kafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gridstream.logs import LogFormat
+
 
 class Settings(BaseSettings):
     """gridstream's configuration. Each field is ``GRIDSTREAM_<NAME>`` in the environment."""
@@ -72,6 +74,13 @@ class Settings(BaseSettings):
     )
     ocpp_max_connections: int = Field(
         0, description="Open station connections beyond which handshakes get 503. 0 = no limit."
+    )
+    ocpp_max_stations: int = Field(
+        100_000,
+        ge=1,
+        description="Most stations the OCPP connector remembers (session memory, rate bucket); "
+        "beyond it the least recently seen one not connected is forgotten, so invented "
+        "station ids cannot grow it without bound.",
     )
     ocpp_upstream_url: str | None = Field(
         None,
@@ -282,6 +291,11 @@ class Settings(BaseSettings):
         "127.0.0.1", description="Address the metrics endpoint listens on (loopback by default)."
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: LogFormat = Field(
+        "text",
+        description="Log lines as readable text (a terminal) or one JSON object per line "
+        "(json: for a log shipper). Either way station-supplied text is escaped.",
+    )
 
     @field_validator("ocpp_upstream_url")
     @classmethod

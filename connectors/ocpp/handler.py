@@ -105,6 +105,8 @@ class Counters:
     oversize_closed: int = 0
     #: Open connections closed because the same station connected again.
     connections_replaced: int = 0
+    #: Disconnected stations whose memory was dropped beyond ``max_stations``.
+    stations_forgotten: int = 0
     #: CALLs answered again from memory, not published again (retransmissions, re-sent
     #: TransactionEvents); not in ``accepted``.
     duplicates: int = 0

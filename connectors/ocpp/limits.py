@@ -10,6 +10,11 @@
   socket (TCP backpressure). Throttled frames are counted.
 - Handshake: ``open_timeout_s`` bounds the time from TCP accept to the end of the HTTP
   upgrade (TLS and password check included); ``max_connections`` answers 503 beyond it.
+- Memory per station id: ``max_stations`` bounds how many stations the connector remembers
+  (session memory, rate bucket). Beyond it the least recently seen station that is not
+  connected is forgotten, so that invented station ids (profile 0 lets any id connect)
+  cannot grow the connector without bound; a forgotten station that comes back starts
+  afresh (its re-sent messages are then kept twice, and the warehouse shows them once).
 
 ``TokenBucket`` is pure: the shell hands it a monotonic time in seconds.
 """
@@ -36,11 +41,14 @@ class OcppLimits:
     message_burst: int = 200
     open_timeout_s: float | None = 10.0
     max_connections: int | None = None
+    max_stations: int = 100_000
 
     def __post_init__(self) -> None:
         """Refuse bounds that cannot work."""
         if self.messages_per_s is not None and self.messages_per_s <= 0:
             raise ValueError("messages_per_s must be positive (or None: no limit)")
+        if self.max_stations < 1:
+            raise ValueError("max_stations must be at least 1")
         if self.message_burst < 1:
             raise ValueError("message_burst must be at least 1")
         if self.max_message_bytes is not None and self.max_message_bytes < 1024:

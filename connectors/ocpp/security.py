@@ -58,6 +58,7 @@ def limits_from_settings(settings: Settings) -> OcppLimits:
             message_burst=settings.ocpp_message_burst,
             open_timeout_s=settings.ocpp_handshake_timeout_s or None,
             max_connections=settings.ocpp_max_connections or None,
+            max_stations=settings.ocpp_max_stations,
         )
     except ValueError as exc:
         raise ConfigError(f"GRIDSTREAM_OCPP_* limits: {exc}") from None

@@ -215,12 +215,13 @@ class OcppServer:
         if station_id is None or subprotocol not in OCPP_VERSIONS:  # handshake refused it
             return
         version = cast(OcppVersion, subprotocol)
-        state = self._stations.get(station_id)
+        # Popped and put back: the maps are ordered by when each station was last seen.
+        state = self._stations.pop(station_id, None)
         if state is None:
             state = StationState(sessions16=Sessions16(allocate=self._allocate))
-            self._stations[station_id] = state
+        self._stations[station_id] = state
         loop = asyncio.get_running_loop()
-        bucket = self._buckets.get(station_id) or self.limits.bucket(loop.time())
+        bucket = self._buckets.pop(station_id, None) or self.limits.bucket(loop.time())
         if bucket is not None:
             self._buckets[station_id] = bucket  # per station: a reconnect does not refill it
         previous = self._connections.get(station_id)
@@ -256,7 +257,18 @@ class OcppServer:
         finally:
             if self._connections.get(station_id) is connection:  # not if replaced meanwhile
                 del self._connections[station_id]
+            self._forget_beyond_limit()
         log.info("station %s disconnected", station_id)
+
+    def _forget_beyond_limit(self) -> None:
+        """Forget the least recently seen stations not connected, beyond ``max_stations``."""
+        excess = len(self._stations) - self.limits.max_stations
+        if excess <= 0:
+            return
+        for station_id in [s for s in self._stations if s not in self._connections][:excess]:
+            del self._stations[station_id]
+            self._buckets.pop(station_id, None)
+            self.counters.stations_forgotten += 1
 
 
 async def serve_ocpp(

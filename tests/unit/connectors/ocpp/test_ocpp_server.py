@@ -22,6 +22,7 @@ from ocpp.v201 import call as call201
 from websockets.exceptions import InvalidStatus
 
 from connectors.ocpp import OcppServer, hash_id_token, serve_ocpp
+from connectors.ocpp.limits import OcppLimits
 from connectors.ocpp.server import REPLACED, station_id_from_path
 from gridstream.records import DeadLetter, MeterSample, Reading, Record, SiteAssignment
 from gridstream.registry import SiteRegistry
@@ -566,3 +567,28 @@ async def test_one_unusable_value_costs_only_that_reading(server, broker):
     )
     assert "meterValue[0].sampledValue[1].value: '' is not a decimal number" in letter.detail
     assert json.loads(letter.raw)["sampledValue"]["measurand"] == "Power.Active.Import"
+
+
+async def test_invented_station_ids_cannot_grow_the_connector_s_memory(broker):
+    # Profile 0 lets any id connect: 20 invented ids, one after another, each sending a
+    # Heartbeat; the connector remembers at most 3 stations, never one still connected.
+    running = await serve_ocpp(
+        "127.0.0.1", 0, publish=broker.publish, dead_letter=broker.dead_letter,
+        registry=SiteRegistry(), now=lambda: NOW, id_token_key=KEY,
+        transaction_ids=itertools.count(1),
+        limits=OcppLimits(max_stations=3, messages_per_s=100.0),
+    )  # fmt: skip
+    async with running:
+        async with websockets.connect(url(running, "KEEP"), subprotocols=["ocpp1.6"]) as kept:
+            assert (await exchange(kept, '[2, "k", "Heartbeat", {}]'))[0] == 3
+            for n in range(20):
+                async with websockets.connect(
+                    url(running, f"INVENTED-{n}"), subprotocols=["ocpp1.6"]
+                ) as ws:
+                    assert (await exchange(ws, f'[2, "h{n}", "Heartbeat", {{}}]'))[0] == 3
+                async with asyncio.timeout(TIMEOUT_S):  # the server saw the close
+                    while f"INVENTED-{n}" in running._connections:
+                        await asyncio.sleep(0.01)
+            assert len(running._stations) <= 3 and len(running._buckets) <= 3
+            assert "KEEP" in running._stations  # connected: never forgotten
+            assert running.counters.stations_forgotten >= 17

@@ -404,14 +404,6 @@ async def start_connector(
     try:
         server: OcppServer | OcppProxy
         if settings.ocpp_upstream_url is not None:
-            # Proxy mode: the CSMS authenticates its stations; credentials here would
-            # protect nothing.
-            if security.authenticator is not None:
-                raise ConfigError(
-                    "GRIDSTREAM_OCPP_CREDENTIALS_FILE is not used in proxy mode "
-                    "(GRIDSTREAM_OCPP_UPSTREAM_URL: the CSMS authenticates its stations); "
-                    "unset one of them"
-                )
             server = await serve_ocpp_proxy(
                 settings.ocpp_host,
                 settings.ocpp_port,
@@ -422,6 +414,10 @@ async def start_connector(
                 now=now,
                 id_token_key=id_token_key(settings),
                 ssl_context=security.ssl_context,
+                limits=security.limits,
+                # With a credentials file, stations are checked before the CSMS is
+                # contacted for them (the CSMS checks them again).
+                authenticator=security.authenticator,
             )
             log.info("proxy mode: stations' frames go to %s", settings.ocpp_upstream_url)
         else:

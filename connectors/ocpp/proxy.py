@@ -49,14 +49,16 @@ from websockets.exceptions import (
     NegotiationError,
 )
 from websockets.frames import Close, CloseCode
-from websockets.headers import parse_subprotocol
+from websockets.headers import build_www_authenticate_basic, parse_subprotocol
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Data, Subprotocol
 
+from connectors.ocpp.auth import REALM, Authenticator
 from connectors.ocpp.context import OCPP_VERSIONS, OcppVersion
 from connectors.ocpp.handler import INTERNAL_ERROR_REASON, Clock, DeadLetterSink, Publish
 from connectors.ocpp.id_tokens import redact_id_tokens
+from connectors.ocpp.limits import OcppLimits
 from connectors.ocpp.parse import Rejected
 from connectors.ocpp.relay import close_to_forward, handshake_refusal, upstream_url_for
 from connectors.ocpp.replays import Replay
@@ -88,7 +90,9 @@ class ProxyCounters:
     ``publish_failed``: taps lost because the broker did not acknowledge in time (the
     station got the CSMS's answer; the frame went to the dead-letter topic).
     ``handshakes_refused``: station connections refused because the CSMS refused them or
-    could not be reached.
+    could not be reached, because ``max_connections`` were open, or (with an
+    authenticator) before any CSMS connection because their credentials were wrong.
+    ``throttled``: frames forwarded late because the station went over its message rate.
     """
 
     accepted: int = 0
@@ -102,6 +106,7 @@ class ProxyCounters:
     internal_errors: int = 0
     dead_letter_failed: int = 0
     handshakes_refused: int = 0
+    throttled: int = 0
 
 
 def _text(message: Data) -> str:
@@ -131,8 +136,16 @@ class OcppProxy:
         id_token_key: bytes,
         upstream_open_timeout_s: float = UPSTREAM_OPEN_TIMEOUT_S,
         publish_timeout_s: float = PUBLISH_TIMEOUT_S,
+        limits: OcppLimits | None = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
-        """Hold the injected dependencies; ``serve_ocpp_proxy`` builds and starts it."""
+        """Hold the injected dependencies; ``serve_ocpp_proxy`` builds and starts it.
+
+        ``limits``: the connector's bounds (frame size, message rate, connections, stations
+        remembered) hold in front of the CSMS too. ``authenticator``: stations are checked
+        here before a CSMS connection is opened for them (the CSMS checks them again), so
+        that an unauthenticated client cannot make the proxy open connections to the CSMS.
+        """
         if urlsplit(upstream_url).scheme not in ("ws", "wss"):
             raise ValueError(f"upstream_url must be a ws:// or wss:// URL, not {upstream_url!r}")
         if not id_token_key:
@@ -145,7 +158,10 @@ class OcppProxy:
         self._id_token_key = id_token_key
         self._open_timeout_s = upstream_open_timeout_s
         self._publish_timeout_s = publish_timeout_s
+        self.limits = limits if limits is not None else OcppLimits()
+        self._authenticator = authenticator
         self._stations: dict[str, TappedStation] = {}
+        self._connected: dict[str, int] = {}  # station -> its open connections
         # CSMS connections opened for a station whose handshake is not finished yet.
         self._handshaking: dict[ServerConnection, ClientConnection] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -203,8 +219,27 @@ class OcppProxy:
             return connection.respond(HTTPStatus.BAD_REQUEST, "bad Sec-WebSocket-Protocol\n")
         if not offered:
             return connection.respond(HTTPStatus.BAD_REQUEST, "no OCPP subprotocol offered\n")
+        limit = self.limits.max_connections
+        if limit is not None and self.server is not None and len(self.server.connections) >= limit:
+            self.counters.handshakes_refused += 1
+            log.warning("station %s refused: %d connections open (the limit)", station_id, limit)
+            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+            response.headers["Retry-After"] = "60"
+            return response
+        authorization = request.headers.get_all("Authorization")
+        if self._authenticator is not None:  # before any CSMS connection is opened
+            result = await self._authenticator.authenticate(
+                station_id,
+                authorization[0] if len(authorization) == 1 else None,
+                tls=connection.transport.get_extra_info("ssl_object") is not None,
+            )
+            if not result.accepted:
+                self.counters.handshakes_refused += 1
+                response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
+                response.headers["WWW-Authenticate"] = build_www_authenticate_basic(REALM)
+                return response
         url = upstream_url_for(self._upstream_url, station_id)
-        credentials = [("Authorization", v) for v in request.headers.get_all("Authorization")]
+        credentials = [("Authorization", v) for v in authorization]
         try:
             upstream = await connect(
                 url,
@@ -264,10 +299,11 @@ class OcppProxy:
             return
         subprotocol = station.subprotocol
         tap: StationTap | None = None
+        self._connected[station_id] = self._connected.get(station_id, 0) + 1
         if subprotocol in OCPP_VERSIONS:
-            tapped = self._stations.get(station_id)
-            if tapped is None:
-                tapped = self._stations[station_id] = TappedStation()
+            # Popped and put back: the map is ordered by when each station was last seen.
+            tapped = self._stations.pop(station_id, None) or TappedStation()
+            self._stations[station_id] = tapped
             version = cast(OcppVersion, subprotocol)
             tap = StationTap(station_id, version, tapped, self._id_token_key)
         else:
@@ -286,17 +322,34 @@ class OcppProxy:
                 self._close_later(upstream)
             if tap is not None:
                 self.counters.unanswered += tap.close()
+            self._connected[station_id] -= 1
+            if not self._connected[station_id]:
+                del self._connected[station_id]
+            self._forget_beyond_limit()
         log.info("station %s disconnected from the proxy", station_id)
+
+    def _forget_beyond_limit(self) -> None:
+        """Forget the least recently seen stations not connected, beyond ``max_stations``."""
+        excess = len(self._stations) - self.limits.max_stations
+        if excess > 0:
+            for station_id in [s for s in self._stations if s not in self._connected][:excess]:
+                del self._stations[station_id]
 
     async def _station_to_csms(
         self, station: ServerConnection, upstream: ClientConnection, tap: StationTap | None
     ) -> None:
+        loop = asyncio.get_running_loop()
+        bucket = self.limits.bucket(loop.time())  # per connection: the CSMS's pace is kept
         while True:
             try:
                 message = await station.recv()
             except ConnectionClosed as closed:
                 rcvd = closed.rcvd
                 break
+            wait_s = bucket.take(loop.time()) if bucket is not None else 0.0
+            if wait_s > 0:  # over the rate: forwarded later, never dropped
+                self.counters.throttled += 1
+                await asyncio.sleep(wait_s)
             received_at = self._now()
             outcome: Tapped | Rejected | Replay | None = None
             if tap is not None:
@@ -422,6 +475,8 @@ async def serve_ocpp_proxy(
     upstream_open_timeout_s: float = UPSTREAM_OPEN_TIMEOUT_S,
     publish_timeout_s: float = PUBLISH_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
+    limits: OcppLimits | None = None,
+    authenticator: Authenticator | None = None,
 ) -> OcppProxy:
     """Start the proxy on ``host``:``port`` (0 = any free port) in front of ``upstream_url``.
 
@@ -441,6 +496,8 @@ async def serve_ocpp_proxy(
         id_token_key=id_token_key,
         upstream_open_timeout_s=upstream_open_timeout_s,
         publish_timeout_s=publish_timeout_s,
+        limits=limits,
+        authenticator=authenticator,
     )
     proxy.server = await serve(
         proxy.handle_connection,
@@ -450,5 +507,7 @@ async def serve_ocpp_proxy(
         process_request=proxy.process_request,
         process_response=proxy.process_response,
         ssl=ssl_context,
+        max_size=proxy.limits.max_message_bytes,
+        open_timeout=proxy.limits.open_timeout_s,
     )
     return proxy

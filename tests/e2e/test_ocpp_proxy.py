@@ -37,6 +37,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.http11 import Request, Response
 
 from connectors.ocpp import OcppProxy, serve_ocpp_proxy
+from connectors.ocpp.auth import Authenticator
+from connectors.ocpp.credentials import ScryptCost, StationCredential, hash_password
+from connectors.ocpp.limits import OcppLimits
 from gridstream.pipeline import RunOptions, run
 from gridstream.records import DeadLetter, MeterSample, Record, TransactionEvent
 from gridstream.registry import SiteRegistry
@@ -94,6 +97,7 @@ class FarCsms:
         self.refuse: set[str] = set()  # actions answered with a CALLERROR
         self.call_after: set[str] = set()  # actions after whose answer the CSMS calls back
         self.passwords: dict[str, str] = {}  # station -> password; empty: no authentication
+        self.handshakes = 0  # connection attempts that reached the CSMS
         self.port = 0
 
     async def link(self, station_id: str) -> Link:
@@ -102,6 +106,7 @@ class FarCsms:
         return self.links[station_id]
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        self.handshakes += 1
         if not self.passwords:
             return None
         station_id = unquote(request.path.rsplit("/", 1)[-1])
@@ -288,7 +293,9 @@ async def csms() -> AsyncIterator[FarCsms]:
 
 
 @contextlib.asynccontextmanager
-async def gridstream_proxy(upstream_url: str, broker: FakeBroker) -> AsyncIterator[OcppProxy]:
+async def gridstream_proxy(
+    upstream_url: str, broker: FakeBroker, **bounds: Any
+) -> AsyncIterator[OcppProxy]:
     proxy = await serve_ocpp_proxy(
         "127.0.0.1",
         0,
@@ -298,6 +305,7 @@ async def gridstream_proxy(upstream_url: str, broker: FakeBroker) -> AsyncIterat
         registry=SiteRegistry(),
         now=lambda: NOW,
         id_token_key=KEY,
+        **bounds,
     )
     async with proxy:
         yield proxy
@@ -778,3 +786,53 @@ async def test_gridstream_run_in_proxy_mode_stores_the_session_under_the_csms_id
         "MeterValues",
         "StopTransaction",
     ]
+
+
+async def test_with_credentials_here_a_stranger_never_reaches_the_csms(
+    csms: FarCsms, broker: FakeBroker
+) -> None:
+    cost = ScryptCost(log2_n=4)
+    known = StationCredential("CS-16", 1, hash_password(b"s3cret", b"s" * 16, cost))
+    authenticator = Authenticator({"CS-16": known}, secret=b"proxy-test-secret-32-bytes!!")
+    upstream = f"ws://127.0.0.1:{csms.port}/ocpp"
+    async with gridstream_proxy(upstream, broker, authenticator=authenticator) as proxy:
+        for who, password in (("CS-16", "guess"), ("INVENTED", "x")):
+            header = "Basic " + base64.b64encode(f"{who}:{password}".encode()).decode()
+            with pytest.raises(InvalidStatus) as refused:
+                async with station(proxy, who, Station16, ["ocpp1.6"], {"Authorization": header}):
+                    pass
+            assert refused.value.response.status_code == 401
+        assert csms.handshakes == 0  # no CSMS connection was opened for either
+        good = "Basic " + base64.b64encode(b"CS-16:s3cret").decode()
+        async with station(proxy, "CS-16", Station16, ["ocpp1.6"], {"Authorization": good}):
+            await csms.link("CS-16")
+        assert csms.handshakes == 1
+
+
+async def test_a_frame_over_the_size_limit_closes_the_station_and_never_reaches_the_csms(
+    csms: FarCsms, broker: FakeBroker
+) -> None:
+    upstream = f"ws://127.0.0.1:{csms.port}/ocpp"
+    limits = OcppLimits(max_message_bytes=2048)
+    async with gridstream_proxy(upstream, broker, limits=limits) as proxy:
+        async with station(proxy, "CS-16", Station16, ["ocpp1.6"]) as near:
+            far = await csms.link("CS-16")
+            await near.ws.send(json.dumps([2, "big", "DataTransfer", {"vendorId": "x" * 4096}]))
+            async with asyncio.timeout(TIMEOUT_S):
+                await near.ws.wait_closed()
+            assert near.ws.close_code == 1009
+    assert far.wire.received == []
+
+
+async def test_connections_beyond_the_cap_get_503_before_the_csms_is_contacted(
+    csms: FarCsms, broker: FakeBroker
+) -> None:
+    upstream = f"ws://127.0.0.1:{csms.port}/ocpp"
+    async with gridstream_proxy(upstream, broker, limits=OcppLimits(max_connections=1)) as proxy:
+        async with station(proxy, "CS-1", Station16, ["ocpp1.6"]):
+            await csms.link("CS-1")
+            with pytest.raises(InvalidStatus) as refused:
+                async with station(proxy, "CS-2", Station16, ["ocpp1.6"]):
+                    pass
+            assert refused.value.response.status_code == 503
+        assert csms.handshakes == 1

@@ -13,6 +13,11 @@ handshake with the same password costs one HMAC. A failure is remembered the sam
 bounded LRU), so a station retrying with a stale password does not cost a KDF run each
 time. An unknown station is checked against an unusable hash, so it costs what a wrong
 password costs. The caches live in memory only and hold no password.
+
+Bounded under abuse: at most ``max_queued`` distinct checks wait for or hold a KDF slot;
+beyond that a new (station, password) pair is refused as ``busy`` at once (the server
+answers 503 with Retry-After), so invented credentials cannot queue KDF work without end.
+A profile-2 station that came without TLS is refused before any KDF runs.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ Refusal: TypeAlias = Literal[
     "unknown_station",
     "wrong_password",
     "tls_required",
+    "busy",
 ]
 
 
@@ -105,10 +111,12 @@ class Authenticator:
         secret: bytes,
         max_parallel: int = 2,
         failure_cache_size: int = 10_000,
+        max_queued: int = 64,
     ) -> None:
         """``secret``: random bytes of this process, keying the cache entries (never stored).
 
         ``max_parallel``: KDF runs at once (each takes a core and 16 MiB for ~50 ms).
+        ``max_queued``: distinct checks running or waiting at once; beyond, ``busy``.
         """
         if len(secret) < 16:
             raise ValueError("the cache secret must be at least 16 random bytes")
@@ -119,6 +127,7 @@ class Authenticator:
         self._failed: OrderedDict[bytes, None] = OrderedDict()
         self._failure_cache_size = failure_cache_size
         self._running: dict[bytes, asyncio.Task[bool]] = {}
+        self._max_queued = max_queued
         self._unusable = unusable_hash()
         self.counters = AuthCounters()
 
@@ -152,22 +161,25 @@ class Authenticator:
         if username != station_id:  # tells the client nothing it did not send
             return AuthResult(station_id, "username_mismatch", cached=False)
         credential = self._credentials.get(station_id)
+        if credential is not None and credential.security_profile >= 2 and not tls:
+            return AuthResult(station_id, "tls_required", cached=False)  # before any KDF
         # An unknown station is checked against an unusable hash: it costs what a wrong
         # password costs, so timing does not tell which stations exist.
         password_hash = credential.password_hash if credential else self._unusable
-        matched, cached = await self._check(station_id, password, password_hash)
+        checked = await self._check(station_id, password, password_hash)
+        if checked is None:
+            return AuthResult(station_id, "busy", cached=False)
+        matched, cached = checked
         if credential is None:
             return AuthResult(station_id, "unknown_station", cached)
         if not matched:
             return AuthResult(station_id, "wrong_password", cached)
-        if credential.security_profile >= 2 and not tls:
-            return AuthResult(station_id, "tls_required", cached)
         return AuthResult(station_id, None, cached)
 
     async def _check(
         self, station_id: str, password: bytes, password_hash: str
-    ) -> tuple[bool, bool]:
-        """(matched, from cache) for ``station_id``'s presented ``password``."""
+    ) -> tuple[bool, bool] | None:
+        """(matched, from cache) for ``station_id``'s presented ``password``; None: busy."""
         mark = hmac.new(
             self._secret, station_id.encode() + b"\0" + password, hashlib.sha256
         ).digest()
@@ -183,6 +195,8 @@ class Authenticator:
         # handshake times out meanwhile, the result still lands in the cache, so the
         # station's retry is cheap (a storm converges instead of starting over).
         running = self._running.get(mark)
+        if running is None and len(self._running) >= self._max_queued:
+            return None  # enough KDF work queued: no task for yet another new pair
         if running is None:
             running = asyncio.create_task(self._run_kdf(station_id, mark, password, password_hash))
             self._running[mark] = running

@@ -233,6 +233,11 @@ class OcppProxy:
                 authorization[0] if len(authorization) == 1 else None,
                 tls=connection.transport.get_extra_info("ssl_object") is not None,
             )
+            if result.refusal == "busy":  # no verdict on the credentials: come back later
+                self.counters.handshakes_refused += 1
+                response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "busy\n")
+                response.headers["Retry-After"] = "10"
+                return response
             if not result.accepted:
                 self.counters.handshakes_refused += 1
                 response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")

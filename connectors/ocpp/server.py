@@ -197,6 +197,11 @@ class OcppServer:
         )
         if result.accepted:
             return None
+        if result.refusal == "busy":  # not a verdict on the credentials: come back later
+            self.counters.connections_refused += 1
+            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "busy, retry later\n")
+            response.headers["Retry-After"] = "10"
+            return response
         self.counters.auth_refused += 1
         response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
         response.headers["WWW-Authenticate"] = build_www_authenticate_basic(REALM)

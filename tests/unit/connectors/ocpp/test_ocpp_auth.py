@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 
 import pytest
 
@@ -99,7 +100,7 @@ async def test_a_cached_success_still_requires_tls_for_a_profile_2_station(authe
     header = basic("CP-2", "password-of-cp-2")
     assert (await authenticator.authenticate("CP-2", header, tls=True)).accepted
     plain = await authenticator.authenticate("CP-2", header, tls=False)
-    assert (plain.refusal, plain.cached) == ("tls_required", True)
+    assert (plain.refusal, plain.cached) == ("tls_required", False)  # refused before any check
 
 
 async def test_a_station_retrying_a_stale_password_costs_one_kdf_run(authenticator):
@@ -153,3 +154,40 @@ async def test_a_handshake_abandoned_mid_check_still_fills_the_cache(authenticat
     retry = await authenticator.authenticate("CP-1", header, tls=False)
     assert retry.accepted
     assert authenticator.counters.kdf_checks == 1  # the retry used the first run's result
+
+
+async def test_invented_credentials_cannot_queue_kdf_work_without_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each KDF run blocks until released, as a slow scrypt under a storm would: 20 new
+    # (station, password) pairs at once find 3 checks queued at most, the rest are "busy"
+    # at once; nothing is left running once the 3 finish.
+    release = threading.Event()
+
+    def slow_verify(password: bytes, password_hash: str) -> bool:
+        release.wait(10)
+        return False
+
+    monkeypatch.setattr("connectors.ocpp.auth.verify_password", slow_verify)
+    small = Authenticator({}, secret=SECRET, max_parallel=1, max_queued=3)
+    attempts = [
+        asyncio.create_task(small.authenticate(f"X{n}", basic(f"X{n}", f"p{n}"), tls=True))
+        for n in range(20)
+    ]
+    await asyncio.sleep(0)  # every attempt reached its decision or its queue
+    async with asyncio.timeout(10):
+        while sum(a.done() for a in attempts) < 17:
+            await asyncio.sleep(0.01)
+    assert len(small._running) == 3
+    release.set()
+    results = await asyncio.gather(*attempts)
+    refusals = [r.refusal for r in results]
+    assert refusals.count("busy") == 17 and refusals.count("unknown_station") == 3
+    assert small._running == {} and small.counters.kdf_checks == 3
+
+
+async def test_a_profile_2_station_without_tls_is_refused_before_any_kdf(
+    authenticator: Authenticator,
+) -> None:
+    result = await authenticator.authenticate("CP-2", basic("CP-2", "password-of-cp-2"), tls=False)
+    assert (result.refusal, authenticator.counters.kdf_checks) == ("tls_required", 0)

@@ -77,3 +77,39 @@ def test_compose_sets_only_settings_that_exist(part: str) -> None:
     env = _services()[part]["environment"]
     known = {f"GRIDSTREAM_{name.upper()}" for name in Settings.model_fields}
     assert set(env) <= known
+
+
+INSECURE = COMPOSE.with_name("docker-compose.insecure.yml")
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """YAML with Compose's ``!reset`` tag (an override that empties a value)."""
+
+
+_ComposeLoader.add_constructor("!reset", lambda loader, node: {"!reset": node.value})
+
+
+def test_the_default_stack_makes_stations_authenticate_over_tls() -> None:
+    compose = yaml.safe_load(COMPOSE.read_text())
+    connector = compose["services"]["connector"]
+    env = connector["environment"]
+    secrets = {
+        "GRIDSTREAM_OCPP_CREDENTIALS_FILE": "ocpp-credentials",
+        "GRIDSTREAM_OCPP_TLS_CERT_FILE": "ocpp-tls-cert",
+        "GRIDSTREAM_OCPP_TLS_KEY_FILE": "ocpp-tls-key",
+    }
+    for variable, secret in secrets.items():
+        assert env[variable] == f"/run/secrets/{secret}"  # where Docker mounts a secret
+        assert compose["secrets"][secret]["file"].startswith("./secrets/")
+    assert sorted(connector["secrets"]) == sorted(secrets.values())
+
+
+def test_the_insecure_mode_is_an_explicit_override_that_drops_the_secrets() -> None:
+    override = yaml.load(INSECURE.read_text(), Loader=_ComposeLoader)  # noqa: S506 - SafeLoader subclass
+    connector = override["services"]["connector"]
+    assert connector["secrets"] == {"!reset": []}
+    script = connector["command"][-1]
+    for variable in ("CREDENTIALS_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE"):
+        assert f"GRIDSTREAM_OCPP_{variable}" in script.split("; exec")[0]
+    assert script.endswith("exec gridstream connector")
+    assert "profile 0" in INSECURE.read_text()  # it says what it gives up

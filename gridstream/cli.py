@@ -8,7 +8,7 @@ Subcommands:
     report   per-site summary read back from the warehouse
     settings the GRIDSTREAM_* settings in force
     status   is the pipeline healthy? (broker, lag, sink, spool, stations; exit code)
-    credentials  add, remove or list station credentials (OCPP security profiles 1 and 2)
+    credentials  add, remove or list station credentials (OCPP security profiles 1, 2 and 3)
     signals  import grid signals from files (ENTSO-E, OpenADR 3, TenneT, Elia, P1, CSV)
     ocpi     the OCPI receiver alone; ``ocpi partner add|list|remove`` provisions partners
 """
@@ -403,7 +403,7 @@ def _base64(token: str) -> str:
 def _credentials_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     creds = sub.add_parser(
         "credentials",
-        help="station passwords for OCPP security profiles 1 and 2 (only hashes are stored)",
+        help="station credentials for OCPP security profiles 1, 2 and 3 (only hashes are stored)",
     )
     creds.add_argument(
         "--file",
@@ -420,9 +420,11 @@ def _credentials_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     add.add_argument(
         "--profile",
         type=int,
-        choices=[1, 2],
+        choices=[1, 2, 3],
         default=2,
-        help="lowest security profile accepted: 1 = ws:// + Basic, 2 = wss:// + Basic (default 2)",
+        help="lowest security profile accepted: 1 = ws:// + Basic, 2 = wss:// + Basic "
+        "(default 2), 3 = wss:// + a client certificate named for the station (no password; "
+        "set GRIDSTREAM_OCPP_TLS_CLIENT_CA_FILE)",
     )
     add.add_argument(
         "--hex-key",
@@ -474,6 +476,16 @@ def _credentials(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if args.station_id in entries and not args.replace:
         raise ConfigError(f"{path}: station {args.station_id!r} exists; pass --replace")
+    if args.profile == 3:  # the certificate is the credential: no password to keep
+        entries[args.station_id] = StationCredential(args.station_id, 3, "")
+        _write_private(path, format_credentials(entries))
+        print(
+            f"station {args.station_id} added to {path} (security profile 3): it connects with "
+            f"a client certificate whose common name is {args.station_id}, signed by the CA "
+            "in GRIDSTREAM_OCPP_TLS_CLIENT_CA_FILE",
+            file=sys.stderr,
+        )
+        return 0
     generated = not args.password_stdin
     password = (
         generate_password(secrets.choice, hex_key=args.hex_key)

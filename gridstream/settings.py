@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     ocpp_tls_key_file: Path | None = Field(
         None, description="PEM private key of GRIDSTREAM_OCPP_TLS_CERT_FILE."
     )
+    ocpp_tls_client_ca_file: Path | None = Field(
+        None,
+        description="PEM CA certificate(s) that sign station client certificates (OCPP security "
+        "profile 3: the certificate's common name must be the station id; no password).",
+    )
     ocpp_max_message_bytes: int = Field(
         65536,
         description="Largest websocket frame a station may send; a bigger one closes its "

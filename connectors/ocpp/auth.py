@@ -12,7 +12,10 @@ success is remembered as HMAC(process secret, station id, presented password): t
 handshake with the same password costs one HMAC. A failure is remembered the same way (a
 bounded LRU), so a station retrying with a stale password does not cost a KDF run each
 time. An unknown station is checked against an unusable hash, so it costs what a wrong
-password costs. The caches live in memory only and hold no password.
+password costs. The caches live in memory only and hold no password. A profile-3 station
+presents no password: the TLS layer verified its client certificate against the station CA
+(``GRIDSTREAM_OCPP_TLS_CLIENT_CA_FILE``), and its subject common name must be the station
+identity in the URL.
 
 Bounded under abuse: at most ``max_queued`` distinct checks wait for or hold a KDF slot;
 beyond that a new (station, password) pair is refused as ``busy`` at once (the server
@@ -48,6 +51,8 @@ Refusal: TypeAlias = Literal[
     "wrong_password",
     "tls_required",
     "busy",
+    "client_certificate_required",
+    "certificate_mismatch",
 ]
 
 
@@ -137,13 +142,20 @@ class Authenticator:
         return self._credentials
 
     async def authenticate(
-        self, station_id: str, authorization: str | None, *, tls: bool
+        self,
+        station_id: str,
+        authorization: str | None,
+        *,
+        tls: bool,
+        certificate_name: str | None = None,
     ) -> AuthResult:
         """Decide a handshake for ``station_id`` (from the URL) with its Authorization header.
 
-        ``tls``: whether the connection came over TLS. Logs refusals (never the password).
+        ``tls``: whether the connection came over TLS. ``certificate_name``: the subject
+        common name of the client certificate the TLS layer verified against the station
+        CA, if any (security profile 3). Logs refusals (never the password).
         """
-        result = await self._decide(station_id, authorization, tls=tls)
+        result = await self._decide(station_id, authorization, tls=tls, name=certificate_name)
         if result.accepted:
             self.counters.accepted += 1
         else:
@@ -151,7 +163,19 @@ class Authenticator:
             log.info("station %s refused at the handshake: %s", station_id, result.refusal)
         return result
 
-    async def _decide(self, station_id: str, authorization: str | None, *, tls: bool) -> AuthResult:
+    async def _decide(
+        self, station_id: str, authorization: str | None, *, tls: bool, name: str | None
+    ) -> AuthResult:
+        credential = self._credentials.get(station_id)
+        if credential is not None and credential.security_profile == 3:
+            # The certificate is the credential: verified by TLS, named for the station.
+            if not tls:
+                return AuthResult(station_id, "tls_required", cached=False)
+            if name is None:
+                return AuthResult(station_id, "client_certificate_required", cached=False)
+            if name != station_id:
+                return AuthResult(station_id, "certificate_mismatch", cached=False)
+            return AuthResult(station_id, None, cached=False)
         if authorization is None:
             return AuthResult(station_id, "missing_credentials", cached=False)
         parsed = parse_basic_authorization(authorization)
@@ -160,7 +184,6 @@ class Authenticator:
         username, password = parsed
         if username != station_id:  # tells the client nothing it did not send
             return AuthResult(station_id, "username_mismatch", cached=False)
-        credential = self._credentials.get(station_id)
         if credential is not None and credential.security_profile >= 2 and not tls:
             return AuthResult(station_id, "tls_required", cached=False)  # before any KDF
         # An unknown station is checked against an unusable hash: it costs what a wrong

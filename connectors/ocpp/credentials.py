@@ -39,8 +39,10 @@ from typing import Any, Final, Literal, TypeAlias, get_args
 
 from gridstream.errors import ConfigError
 
-SecurityProfile: TypeAlias = Literal[1, 2]
-"""1: ws:// + HTTP Basic; 2: wss:// (server certificate) + HTTP Basic. 3 (mTLS) is not offered."""
+SecurityProfile: TypeAlias = Literal[1, 2, 3]
+"""1: ws:// + HTTP Basic; 2: wss:// (server certificate) + HTTP Basic; 3: wss:// with a TLS
+client certificate whose subject common name is the station identity (no password: its
+entry's ``password_hash`` is empty)."""
 
 SECURITY_PROFILES: Final[tuple[SecurityProfile, ...]] = get_args(SecurityProfile)
 
@@ -226,7 +228,7 @@ def parse_credentials(text: str, where: str = "credentials file") -> dict[str, S
     r"""Entries of a credentials file (JSON lines), by station id.
 
     Raises ``ConfigError`` naming the line and the problem (bad JSON, missing or unknown
-    field, profile not 1 or 2, malformed hash, a station listed twice).
+    field, profile not 1, 2 or 3, malformed hash, a station listed twice).
 
     >>> line = '{"station_id": "CP-1", "security_profile": 1, "password_hash": "%s"}'
     >>> list(parse_credentials("# fleet A\n" + line % unusable_hash()))
@@ -263,7 +265,11 @@ def _entry(value: Any) -> StationCredential:
         raise ValueError(f"security_profile must be one of {SECURITY_PROFILES}, got {profile!r}")
     if not isinstance(password_hash, str):
         raise ValueError("password_hash must be a string")
-    parse_hash(password_hash)
+    if profile == 3:
+        if password_hash:
+            raise ValueError("a security profile 3 station has no password: password_hash ''")
+    else:
+        parse_hash(password_hash)
     return StationCredential(station_id, profile, password_hash)
 
 

@@ -62,6 +62,7 @@ from connectors.ocpp.limits import OcppLimits
 from connectors.ocpp.parse import Rejected
 from connectors.ocpp.relay import close_to_forward, handshake_refusal, upstream_url_for
 from connectors.ocpp.replays import Replay
+from connectors.ocpp.security import certificate_name
 from connectors.ocpp.server import bound_port, station_id_from_path
 from connectors.ocpp.tap import CsmsAnswer, StationTap, Tapped, TappedStation
 from gridstream.records import DeadLetter
@@ -228,10 +229,12 @@ class OcppProxy:
             return response
         authorization = request.headers.get_all("Authorization")
         if self._authenticator is not None:  # before any CSMS connection is opened
+            tls = connection.transport.get_extra_info("ssl_object")
             result = await self._authenticator.authenticate(
                 station_id,
                 authorization[0] if len(authorization) == 1 else None,
-                tls=connection.transport.get_extra_info("ssl_object") is not None,
+                tls=tls is not None,
+                certificate_name=certificate_name(tls),
             )
             if result.refusal == "busy":  # no verdict on the credentials: come back later
                 self.counters.handshakes_refused += 1

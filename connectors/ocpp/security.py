@@ -37,16 +37,39 @@ class OcppSecurity:
         return "ws" if self.ssl_context is None else "wss"
 
 
-def server_ssl_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+def server_ssl_context(
+    cert_file: Path, key_file: Path, client_ca_file: Path | None = None
+) -> ssl.SSLContext:
     """A TLS server context with the certificate (chain) and key, TLS 1.2 or newer.
 
     OCPP 2.0.1 forbids TLS below 1.2 (PROTOCOLS.md §1). The default ciphers of Python's
-    server context include the ones OCPP requires (ECDHE-ECDSA / RSA with AES-GCM).
+    server context include the ones OCPP requires (ECDHE-ECDSA / RSA with AES-GCM). With
+    ``client_ca_file``, a client certificate is asked for and, when one is sent, verified
+    against that CA (security profile 3); stations of profiles 1 and 2 send none and go
+    on to their password.
     """
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_file, key_file)
+    if client_ca_file is not None:
+        context.load_verify_locations(client_ca_file)
+        context.verify_mode = ssl.CERT_OPTIONAL
     return context
+
+
+def certificate_name(ssl_object: ssl.SSLObject | None) -> str | None:
+    """The subject common name of the verified client certificate, if one was sent."""
+    if ssl_object is None:
+        return None
+    certificate = ssl_object.getpeercert()
+    if not certificate:
+        return None
+    subject: tuple[tuple[tuple[str, str], ...], ...] = certificate.get("subject", ())  # type: ignore[assignment]
+    for rdn in subject:
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
 
 
 def limits_from_settings(settings: Settings) -> OcppLimits:
@@ -79,7 +102,7 @@ def security_from_settings(settings: Settings) -> OcppSecurity:
     context = None
     if cert is not None and key is not None:
         try:
-            context = server_ssl_context(cert, key)
+            context = server_ssl_context(cert, key, settings.ocpp_tls_client_ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(
                 f"GRIDSTREAM_OCPP_TLS_CERT_FILE={cert} / GRIDSTREAM_OCPP_TLS_KEY_FILE={key}: "

@@ -40,6 +40,7 @@ from connectors.ocpp.context import OCPP_VERSIONS, OcppVersion
 from connectors.ocpp.handler import Clock, Counters, DeadLetterSink, MessageHandler, Publish
 from connectors.ocpp.limits import OcppLimits, TokenBucket
 from connectors.ocpp.observe import observe_frame
+from connectors.ocpp.security import certificate_name
 from connectors.ocpp.sessions import Sessions16, StationState
 from gridstream.registry import SiteRegistry
 
@@ -190,10 +191,12 @@ class OcppServer:
         if self.authenticator is None:
             return None
         authorization = request.headers.get_all("Authorization")
+        tls = connection.transport.get_extra_info("ssl_object")
         result = await self.authenticator.authenticate(
             station_id,
             authorization[0] if len(authorization) == 1 else None,
-            tls=connection.transport.get_extra_info("ssl_object") is not None,
+            tls=tls is not None,
+            certificate_name=certificate_name(tls),
         )
         if result.accepted:
             return None

@@ -368,3 +368,45 @@ async def test_a_silent_client_is_dropped_after_the_handshake_timeout():
                 assert await reader.read() == b""  # the server closed it: EOF
         finally:
             writer.close()
+
+
+@pytest.fixture
+def mtls(ca, tmp_path) -> ssl.SSLContext:
+    """The server's context for security profile 3: station certificates from ``ca``."""
+    leaf = ca.issue_cert("127.0.0.1")
+    cert_file, key_file, ca_file = tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "ca.pem"
+    cert_file.write_bytes(b"".join(p.bytes() for p in leaf.cert_chain_pems))
+    key_file.write_bytes(leaf.private_key_pem.bytes())
+    ca_file.write_bytes(ca.cert_pem.bytes())
+    return server_ssl_context(cert_file, key_file, client_ca_file=ca_file)
+
+
+def station_tls(server_ca: trustme.CA, signer: trustme.CA, name: str) -> ssl.SSLContext:
+    """A station's context trusting ``server_ca``, with a client certificate for ``name``."""
+    context = ssl.create_default_context()
+    server_ca.configure_trust(context)
+    signer.issue_cert(name, common_name=name).configure_cert(context)
+    return context
+
+
+async def test_profile_3_station_connects_with_its_certificate_and_no_password(ca, mtls):
+    credentials = {"CS-3": StationCredential("CS-3", 3, "")}
+    async with running(Recorder(), credentials, tls=mtls) as server:
+        async with websockets.connect(
+            url(server, "CS-3", "wss"), subprotocols=["ocpp1.6"], ssl=station_tls(ca, ca, "CS-3")
+        ) as ws:
+            assert await boot16(ws) == "Accepted"
+        # no certificate, or one named for another station: the same 401 as a bad password
+        no_cert = ssl.create_default_context()
+        ca.configure_trust(no_cert)
+        assert await refused_status(url(server, "CS-3", "wss"), None, ssl=no_cert) == 401
+        other = station_tls(ca, ca, "CS-OTHER")
+        assert await refused_status(url(server, "CS-3", "wss"), None, ssl=other) == 401
+        # a certificate from another CA does not get through TLS at all
+        with pytest.raises((ssl.SSLError, OSError, websockets.InvalidHandshake)):
+            async with websockets.connect(
+                url(server, "CS-3", "wss"),
+                subprotocols=["ocpp1.6"],
+                ssl=station_tls(ca, trustme.CA(), "CS-3"),
+            ) as ws:
+                await boot16(ws)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -242,10 +243,13 @@ def peak_chart(data_dir: Path, site_id: str, month: str, path: Path) -> int:
         {"site": site_id},
     )
     figure, axes = plt.subplots(figsize=(10, 4), dpi=100)
-    starts = [row[0] for row in loads]
-    axes.step(starts, [row[1] for row in loads], where="post", label="import (kW, 15-min avg)")
+    # Each quarter-hour drawn over its 15 minutes: the last one's end closes the steps.
+    starts = [row[0] for row in loads] + [loads[-1][0] + timedelta(minutes=15)]
+    imports = [row[1] for row in loads] + [loads[-1][1]]
+    axes.step(starts, imports, where="post", label="import (kW, 15-min avg)")
     if any(row[2] for row in loads):
-        axes.step(starts, [-row[2] for row in loads], where="post", label="export (kW)")
+        exports = [-row[2] for row in loads] + [-loads[-1][2]]
+        axes.step(starts, exports, where="post", label="export (kW)")
     if peak and peak[0][0] is not None:
         axes.axhline(peak[0][0], color="tab:red", linestyle="--", label="month's peak")
     if limit and limit[0][0] is not None:

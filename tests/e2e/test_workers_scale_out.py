@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,9 +29,21 @@ from bench.worker_scale import _worker_process
 from gridstream import topics
 from gridstream.broker import EmbeddedBroker, ensure_topics
 from gridstream.producer import RecordProducer
-from gridstream.records import MeterSample, QuarterHourLoad, Reading
+from gridstream.records import (
+    CapacityTariff,
+    EnergyBalance,
+    HighestPeak,
+    MeterSample,
+    QuarterHourLoad,
+    Reading,
+    Record,
+)
+from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
+from streams.compute.analytics import analytics
+from streams.compute.computation import BatchContext, SiteLoad
 from streams.compute.processor import SiteConfig, SiteState, process_batch
+from warehouse.replay import latest, replay
 
 pytestmark = pytest.mark.e2e
 
@@ -97,6 +110,51 @@ async def read_loads(bootstrap: str, until: dict[tuple[str, datetime], float]) -
     return seen
 
 
+def analytics_reference(
+    all_samples: Sequence[MeterSample],
+) -> dict[type[Record], dict[Any, Record]]:
+    """What one worker's analytics make of the input, latest per identity (the batch path)."""
+    registry = SiteRegistry()  # as the bench worker has it: no entries, Brussels time
+    settings = Settings()
+    made = replay(
+        all_samples,
+        [SiteLoad(SiteConfig.from_settings(settings)), *analytics(settings)],
+        BatchContext(T0, registry.timezone_of, registry.rated_power_w, registry.site_info),
+    )
+    return {kind: latest(made, kind) for kind in (HighestPeak, CapacityTariff, EnergyBalance)}
+
+
+async def read_latest(
+    bootstrap: str, topic: topics.Topic, expected: dict[Any, Record]
+) -> dict[Any, Record]:
+    """The latest revision per identity on ``topic``, once it equals ``expected``'s figures."""
+    consumer = AIOKafkaConsumer(
+        topic.name, bootstrap_servers=bootstrap, group_id=None,
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )  # fmt: skip
+    await consumer.start()
+    seen: list[Record] = []
+    deadline = asyncio.get_running_loop().time() + 60
+    try:
+        while True:
+            got = latest(seen, topic.record)
+            if {k: values_of(v) for k, v in got.items()} == {
+                k: values_of(v) for k, v in expected.items()
+            }:
+                return got
+            if asyncio.get_running_loop().time() > deadline:
+                return got  # the caller's comparison names the difference
+            for messages in (await consumer.getmany(timeout_ms=500)).values():
+                seen += [topic.record.from_json(m.value) for m in messages]
+    finally:
+        await consumer.stop()
+
+
+def values_of(record: Record) -> dict[str, Any]:
+    """A record's values, without when and how often it was computed."""
+    return record.model_dump(exclude={"revision", "as_of"})
+
+
 async def produce(bootstrap: str, records: Sequence[MeterSample]) -> None:
     async with RecordProducer(bootstrap, client_id="test-scale-out") as producer:
         await producer.publish(records)
@@ -105,6 +163,7 @@ async def produce(bootstrap: str, records: Sequence[MeterSample]) -> None:
 def test_a_worker_killed_mid_stream_and_one_joining_change_no_figure() -> None:
     data = samples()
     expected = reference(data)
+    expected_analytics = analytics_reference(data)
     context = multiprocessing.get_context("spawn")
     done = context.Value("q", 0)
     app_id = f"scale-out-{uuid.uuid4().hex[:8]}"
@@ -134,6 +193,19 @@ def test_a_worker_killed_mid_stream_and_one_joining_change_no_figure() -> None:
             asyncio.run(produce(broker.bootstrap, data[half:]))
             workers.append(start("three"))
             seen = asyncio.run(read_loads(broker.bootstrap, expected))
+            # The analytics resume with the same results too: highest peaks, capacity
+            # tariffs and energy balances equal one uninterrupted batch's, value by value.
+            for topic, kind in (
+                (topics.PEAKS_HIGHEST, HighestPeak),
+                (topics.TARIFFS_CAPACITY, CapacityTariff),
+                (topics.BALANCES_V2X, EnergyBalance),
+            ):
+                want = expected_analytics[kind]
+                got = asyncio.run(read_latest(broker.bootstrap, topic, want))
+                assert len(want) > 0, kind
+                assert {k: values_of(v) for k, v in got.items()} == {
+                    k: values_of(v) for k, v in want.items()
+                }, kind
         finally:
             for w in workers:
                 if w.is_alive():

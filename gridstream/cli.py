@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _report_parser(sub)
+    sub.add_parser(
+        "dictionary", help="print the data dictionary (every stored record's columns and meaning)"
+    )
 
     verify = sub.add_parser(
         "verify",
@@ -608,6 +611,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "report":
             return _report(settings, args)
+        if args.command == "dictionary":
+            from warehouse.dictionary import data_dictionary
+
+            print(data_dictionary(), end="")
+            return 0
         if args.command == "verify":
             return _verify(settings, args.epoch)
         if args.command == "settings":

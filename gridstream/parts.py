@@ -25,11 +25,12 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -47,7 +48,7 @@ from connectors.ocpp.proxy import OcppProxy, serve_ocpp_proxy
 from connectors.ocpp.security import security_from_settings
 from connectors.ocpp.server import OcppServer, serve_ocpp
 from connectors.spool import Forwarder, KafkaTarget, ReleaseMode, Spool
-from gridstream import metrics, topics
+from gridstream import metrics, registry_feed, topics
 from gridstream.broker import SINK_GROUP, BrokerInfo
 from gridstream.errors import ConfigError
 from gridstream.follow import follow_topic
@@ -55,7 +56,6 @@ from gridstream.grid_feeds import start_openadr_ven, start_signals_endpoint
 from gridstream.producer import RecordProducer
 from gridstream.records import DeadLetter, OcpiEvse, Record, SiteAssignment, StationInfo
 from gridstream.registry import SiteRegistry, parse_sites_file
-from gridstream.registry_feed import follow_registry
 from gridstream.registry_merge import RegistryMerge
 from gridstream.settings import Settings
 from streams.agents import flex_offers, quarter_hour
@@ -183,15 +183,15 @@ async def _cancel_task(task: asyncio.Task[None]) -> None:
         await task
 
 
-async def start_registry_feed(
-    parts: contextlib.AsyncExitStack, broker: BrokerInfo, registry: SiteRegistry
+def start_feed(
+    parts: contextlib.AsyncExitStack,
+    name: str,
+    follow: Callable[[asyncio.Event], Coroutine[Any, Any, object]],
 ) -> None:
-    """Keep ``registry`` in step with ``registry.sites`` until ``parts`` closes."""
-    feed_stop = asyncio.Event()
-    feed_task = asyncio.create_task(
-        follow_registry(broker.bootstrap, registry, feed_stop), name="registry-feed"
-    )
-    parts.push_async_callback(_stop_task, feed_task, feed_stop)
+    """Run a side-input feed (``follow(stop)``) until ``parts`` closes, then stop it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(follow(stop), name=name)
+    parts.push_async_callback(_stop_task, task, stop)
 
 
 async def start_registry_merge(
@@ -239,39 +239,6 @@ async def start_registry_merge(
     publisher = asyncio.create_task(publish_changes(), name="registry-merge:publish")
     parts.push_async_callback(_cancel_task, publisher)
     return merge
-
-
-async def start_limit_feed(
-    parts: contextlib.AsyncExitStack, broker: BrokerInfo, book: LimitBook
-) -> None:
-    """Keep ``book`` in step with ``charging.limits`` until ``parts`` closes."""
-    feed_stop = asyncio.Event()
-    feed_task = asyncio.create_task(
-        follow_limits(broker.bootstrap, book, feed_stop), name="limit-feed"
-    )
-    parts.push_async_callback(_stop_task, feed_task, feed_stop)
-
-
-async def start_needs_feed(
-    parts: contextlib.AsyncExitStack, broker: BrokerInfo, book: NeedsBook
-) -> None:
-    """Keep ``book`` in step with ``ev.charging_needs`` and ``transactions`` until closed."""
-    feed_stop = asyncio.Event()
-    feed_task = asyncio.create_task(
-        follow_needs(broker.bootstrap, book, feed_stop), name="needs-feed"
-    )
-    parts.push_async_callback(_stop_task, feed_task, feed_stop)
-
-
-async def start_signal_feed(
-    parts: contextlib.AsyncExitStack, broker: BrokerInfo, book: SignalBook
-) -> None:
-    """Keep ``book`` in step with ``grid.signals`` until ``parts`` closes."""
-    feed_stop = asyncio.Event()
-    feed_task = asyncio.create_task(
-        follow_signals(broker.bootstrap, book, feed_stop), name="signal-feed"
-    )
-    parts.push_async_callback(_stop_task, feed_task, feed_stop)
 
 
 async def start_metrics(parts: contextlib.AsyncExitStack, settings: Settings) -> int | None:
@@ -443,7 +410,9 @@ async def start_connector(
     ocpi = await start_ocpi(settings, spool.publish, dead_letter, registry.site_of)
     parts.push_async_callback(ocpi.close)
     await start_registry_merge(parts, broker, spool.publish, assignments)
-    await start_registry_feed(parts, broker, registry)
+    start_feed(
+        parts, "registry-feed", partial(registry_feed.follow_registry, broker.bootstrap, registry)
+    )
     # The grid feeds (each only when configured) publish through the same spool.
     await start_openadr_ven(settings, spool.publish, parts, utc_now)
     await start_signals_endpoint(settings, spool.publish, parts, utc_now)
@@ -499,13 +468,17 @@ async def start_worker(
     await producer.start()
     parts.push_async_callback(producer.stop)
     if follow_registry:
-        await start_registry_feed(parts, broker, registry)
+        start_feed(
+            parts,
+            "registry-feed",
+            partial(registry_feed.follow_registry, broker.bootstrap, registry),
+        )
     signals = SignalBook()
-    await start_signal_feed(parts, broker, signals)
+    start_feed(parts, "signal-feed", partial(follow_signals, broker.bootstrap, signals))
     needs = NeedsBook()
-    await start_needs_feed(parts, broker, needs)
+    start_feed(parts, "needs-feed", partial(follow_needs, broker.bootstrap, needs))
     limits = LimitBook()
-    await start_limit_feed(parts, broker, limits)
+    start_feed(parts, "limit-feed", partial(follow_limits, broker.bootstrap, limits))
     app = create_app(settings, broker.bootstrap)
     state_dir = settings.data_dir / "state"
 

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 QUARTER_HOUR = timedelta(minutes=15)
+QUARTER_HOUR_MS = 15 * 60 * 1000
+"""The same in epoch milliseconds, as the computations count time."""
 QUARTER_HOUR_H = 0.25
 
 

@@ -49,12 +49,12 @@ from websockets.exceptions import (
     NegotiationError,
 )
 from websockets.frames import Close, CloseCode
-from websockets.headers import build_www_authenticate_basic, parse_subprotocol
+from websockets.headers import parse_subprotocol
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Data, Subprotocol
 
-from connectors.ocpp.auth import REALM, Authenticator
+from connectors.ocpp.auth import Authenticator
 from connectors.ocpp.context import OCPP_VERSIONS, OcppVersion
 from connectors.ocpp.handler import INTERNAL_ERROR_REASON, Clock, DeadLetterSink, Publish
 from connectors.ocpp.id_tokens import redact_id_tokens
@@ -62,8 +62,7 @@ from connectors.ocpp.limits import OcppLimits
 from connectors.ocpp.parse import Rejected
 from connectors.ocpp.relay import close_to_forward, handshake_refusal, upstream_url_for
 from connectors.ocpp.replays import Replay
-from connectors.ocpp.security import certificate_name
-from connectors.ocpp.server import bound_port, station_id_from_path
+from connectors.ocpp.server import admission, bound_port, station_id_from_path
 from connectors.ocpp.tap import CsmsAnswer, StationTap, Tapped, TappedStation
 from gridstream.records import DeadLetter
 from gridstream.registry import SiteRegistry
@@ -220,34 +219,15 @@ class OcppProxy:
             return connection.respond(HTTPStatus.BAD_REQUEST, "bad Sec-WebSocket-Protocol\n")
         if not offered:
             return connection.respond(HTTPStatus.BAD_REQUEST, "no OCPP subprotocol offered\n")
-        limit = self.limits.max_connections
-        if limit is not None and self.server is not None and len(self.server.connections) >= limit:
+        # Before any CSMS connection is opened: a stranger costs the CSMS nothing.
+        refusal = await admission(
+            connection, request, station_id, self.limits, self.server, self._authenticator
+        )
+        if refusal is not None:
             self.counters.handshakes_refused += 1
-            log.warning("station %s refused: %d connections open (the limit)", station_id, limit)
-            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
-            response.headers["Retry-After"] = "60"
-            return response
-        authorization = request.headers.get_all("Authorization")
-        if self._authenticator is not None:  # before any CSMS connection is opened
-            tls = connection.transport.get_extra_info("ssl_object")
-            result = await self._authenticator.authenticate(
-                station_id,
-                authorization[0] if len(authorization) == 1 else None,
-                tls=tls is not None,
-                certificate_name=certificate_name(tls),
-            )
-            if result.refusal == "busy":  # no verdict on the credentials: come back later
-                self.counters.handshakes_refused += 1
-                response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "busy\n")
-                response.headers["Retry-After"] = "10"
-                return response
-            if not result.accepted:
-                self.counters.handshakes_refused += 1
-                response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
-                response.headers["WWW-Authenticate"] = build_www_authenticate_basic(REALM)
-                return response
+            return refusal
         url = upstream_url_for(self._upstream_url, station_id)
-        credentials = [("Authorization", v) for v in authorization]
+        credentials = [("Authorization", v) for v in request.headers.get_all("Authorization")]
         try:
             upstream = await connect(
                 url,

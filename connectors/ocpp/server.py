@@ -112,6 +112,48 @@ def clock_seeded_ids(now: datetime) -> Iterator[int]:
     return itertools.count(start)
 
 
+async def admission(
+    connection: ServerConnection,
+    request: Request,
+    station_id: str,
+    limits: OcppLimits,
+    server: Server | None,
+    authenticator: Authenticator | None,
+) -> Response | None:
+    """The handshake gate both the connector and the proxy hold: None lets the station in.
+
+    503 (with Retry-After) when ``max_connections`` are open or the password checks are
+    all taken (``busy``: no verdict on the credentials); 401 unless authenticated (the same
+    answer whatever the reason, so a client learns nothing about which stations exist;
+    the authenticator logs the reason).
+    """
+    limit = limits.max_connections
+    if limit is not None and server is not None and len(server.connections) >= limit:
+        log.warning("station %s refused: %d connections open (the limit)", station_id, limit)
+        response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+        response.headers["Retry-After"] = "60"
+        return response
+    if authenticator is None:
+        return None
+    authorization = request.headers.get_all("Authorization")
+    tls = connection.transport.get_extra_info("ssl_object")
+    result = await authenticator.authenticate(
+        station_id,
+        authorization[0] if len(authorization) == 1 else None,
+        tls=tls is not None,
+        certificate_name=certificate_name(tls),
+    )
+    if result.accepted:
+        return None
+    if result.refusal == "busy":
+        response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "busy, retry later\n")
+        response.headers["Retry-After"] = "10"
+        return response
+    response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
+    response.headers["WWW-Authenticate"] = build_www_authenticate_basic(REALM)
+    return response
+
+
 class OcppServer:
     """A running OCPP server: the websockets ``server``, its ``counters`` and ``port``."""
 
@@ -181,34 +223,16 @@ class OcppServer:
         station_id = station_id_from_path(request.path)
         if station_id is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "expected /ocpp/{station_id}\n")
-        limit = self.limits.max_connections
-        if limit is not None and self.server is not None and len(self.server.connections) >= limit:
-            self.counters.connections_refused += 1
-            log.warning("station %s refused: %d connections open (the limit)", station_id, limit)
-            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
-            response.headers["Retry-After"] = "60"
-            return response
-        if self.authenticator is None:
-            return None
-        authorization = request.headers.get_all("Authorization")
-        tls = connection.transport.get_extra_info("ssl_object")
-        result = await self.authenticator.authenticate(
-            station_id,
-            authorization[0] if len(authorization) == 1 else None,
-            tls=tls is not None,
-            certificate_name=certificate_name(tls),
+        refusal = await admission(
+            connection, request, station_id, self.limits, self.server, self.authenticator
         )
-        if result.accepted:
+        if refusal is None:
             return None
-        if result.refusal == "busy":  # not a verdict on the credentials: come back later
+        if refusal.status_code == HTTPStatus.UNAUTHORIZED:
+            self.counters.auth_refused += 1
+        else:
             self.counters.connections_refused += 1
-            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "busy, retry later\n")
-            response.headers["Retry-After"] = "10"
-            return response
-        self.counters.auth_refused += 1
-        response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
-        response.headers["WWW-Authenticate"] = build_www_authenticate_basic(REALM)
-        return response
+        return refusal
 
     async def handle_connection(self, connection: ServerConnection) -> None:
         """Serve one station connection; its CALLs are handled strictly one after another.

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from gridstream.periods import QUARTER_HOUR_MS as QH_MS
 from gridstream.periods import from_epoch_ms, to_epoch_ms
 from gridstream.records import (
     ChargingLimit,
@@ -38,11 +39,15 @@ from gridstream.records import (
     Record,
 )
 from gridstream.settings import Settings
-from streams.compute.computation import BatchContext, ComputationStep
+from streams.compute.computation import (
+    BatchContext,
+    ComputationStep,
+    evse_key,
+    note_transaction,
+)
 from streams.compute.signal_book import Scope
 
 COMPUTED_BY = "compliance/1"
-QH_MS = 15 * 60 * 1000
 QH_S = 900.0
 _QH_HOURS = 0.25
 _TX = ("TxProfile", "TxDefaultProfile")
@@ -159,28 +164,25 @@ def evse_limit(transaction_id: str | None) -> InForce:
             if h.purpose in _TX and h.limit_w is not None
             and (h.purpose != "TxProfile" or h.transaction_id in (None, transaction_id))
         ]  # fmt: skip
-        chosen: list[ChargingLimit] = []
-        tx = [h for h in profiles if h.purpose == "TxProfile"] or profiles
-        if tx:
-            top = max(h.stack_level or 0 for h in tx)
-            chosen.append(min((h for h in tx if (h.stack_level or 0) == top), key=_limit))
-        chosen += [h for h in held if h.purpose is None and h.limit_w is not None]
-        if not chosen:
-            return None
-        lowest = min(chosen, key=_limit)
-        return _limit(lowest), [lowest]
+        return _lowest(held, [h for h in profiles if h.purpose == "TxProfile"] or profiles)
 
     return in_force
 
 
 def station_limit(held: list[ChargingLimit]) -> tuple[float, list[Any]] | None:
     """The station-wide limit in force among its held limits (module docstring)."""
-    chosen: list[ChargingLimit] = []
-    maxima = [h for h in held if h.purpose in _STATION_MAX and h.limit_w is not None]
-    if maxima:
-        top = max(h.stack_level or 0 for h in maxima)
-        chosen.append(min((h for h in maxima if (h.stack_level or 0) == top), key=_limit))
-    chosen += [h for h in held if h.purpose is None and h.limit_w is not None]
+    return _lowest(held, [h for h in held if h.purpose in _STATION_MAX])
+
+
+def _lowest(
+    held: list[ChargingLimit], stacked: list[ChargingLimit]
+) -> tuple[float, list[Any]] | None:
+    """The lowest of the top stack level of ``stacked`` and the external limits held."""
+    stacked = [h for h in stacked if h.limit_w is not None]
+    chosen = [h for h in held if h.purpose is None and h.limit_w is not None]
+    if stacked:
+        top = max(h.stack_level or 0 for h in stacked)
+        chosen += [h for h in stacked if (h.stack_level or 0) == top]
     if not chosen:
         return None
     lowest = min(chosen, key=_limit)
@@ -206,10 +208,6 @@ def _signal_window(signal: GridSignal) -> tuple[datetime, datetime | None]:
     return signal.interval_start, signal.interval_end
 
 
-def _meter(station: str, evse: int) -> str:
-    return f"{station}|{evse}"
-
-
 class Compliance:
     """Planned against metered per quarter-hour for EVSEs, stations and sites; by site."""
 
@@ -231,11 +229,8 @@ class Compliance:
             if sample.transaction_id is None or not sample.evse_id:
                 continue
             state = self._state(states, sample.site_id)
-            t = to_epoch_ms(sample.ts)
-            seen = state.transactions.setdefault(_meter(sample.station_id, sample.evse_id), {})
-            seen[t - t % QH_MS] = sample.transaction_id
-            if t % QH_MS == 0:  # the reading that closes the period before is its too
-                seen.setdefault(t - QH_MS, sample.transaction_id)
+            seen = state.transactions.setdefault(evse_key(sample.station_id, sample.evse_id), {})
+            note_transaction(seen, to_epoch_ms(sample.ts), sample.transaction_id)
         out: list[Record] = []
         changed: set[str] = set()
         stations: set[tuple[str, str, int]] = set()
@@ -243,7 +238,7 @@ class Compliance:
             if isinstance(record, EvseQuarterHourLoad) and record.evse_id:
                 state = self._state(states, record.site_id)
                 t = to_epoch_ms(record.interval_start)
-                state.loads.setdefault(_meter(record.station_id, record.evse_id), {})[t] = (
+                state.loads.setdefault(evse_key(record.station_id, record.evse_id), {})[t] = (
                     record.avg_import_w
                 )
                 state.newest_ms = max(state.newest_ms or t, t)
@@ -271,7 +266,7 @@ class Compliance:
     ) -> list[Record]:
         assert load.evse_id is not None
         start = load.interval_start
-        transaction = state.transactions.get(_meter(load.station_id, load.evse_id), {}).get(
+        transaction = state.transactions.get(evse_key(load.station_id, load.evse_id), {}).get(
             to_epoch_ms(start)
         )
         held = [

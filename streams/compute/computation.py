@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from gridstream.periods import QUARTER_HOUR_MS
 from gridstream.records import MeterSample, Record, SiteAssignment
 from streams.compute.limit_book import LimitBook
 from streams.compute.needs_book import NeedsBook
@@ -37,6 +38,26 @@ from streams.compute.processor import (
     unknown_power,
 )
 from streams.compute.signal_book import SignalBook
+
+
+def evse_key(station_id: str, evse_id: int | None) -> str:
+    """The key of one EVSE's meter in a computation's state: ``station|evse``.
+
+    ``station|`` when the EVSE is not known.
+    """
+    return f"{station_id}|{'' if evse_id is None else evse_id}"
+
+
+def note_transaction(by_quarter_hour: dict[int, str], t_ms: int, transaction_id: str) -> None:
+    """Note the session a meter's reading at ``t_ms`` carries, for its quarter-hour.
+
+    A reading on a boundary closes the quarter-hour before it too: it belongs to that
+    session as well, unless a reading inside it already said otherwise.
+    """
+    start = t_ms - t_ms % QUARTER_HOUR_MS
+    by_quarter_hour[start] = transaction_id
+    if t_ms == start:
+        by_quarter_hour.setdefault(start - QUARTER_HOUR_MS, transaction_id)
 
 
 def no_site_info(site_id: str) -> SiteAssignment | None:

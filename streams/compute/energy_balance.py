@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from gridstream.periods import QUARTER_HOUR_MS as QH_MS
 from gridstream.periods import from_epoch_ms, to_epoch_ms
 from gridstream.records import (
     EnergyBalance,
@@ -43,11 +44,15 @@ from gridstream.records import (
 )
 from gridstream.settings import Settings
 from gridstream.units import energy_value
-from streams.compute.computation import BatchContext, ComputationStep
+from streams.compute.computation import (
+    BatchContext,
+    ComputationStep,
+    evse_key,
+    note_transaction,
+)
 from streams.compute.signal_book import Scope, SignalBook
 
 COMPUTED_BY = "energy_balance/1"
-QH_MS = 15 * 60 * 1000
 SOC = "SoC"
 
 
@@ -173,10 +178,6 @@ def balance(
     )
 
 
-def _meter(station: str, evse: int | None) -> str:
-    return f"{station}|{'' if evse is None else evse}"
-
-
 class EnergyBalances:
     """Session and site energy balances per settlement period, keyed by site."""
 
@@ -198,14 +199,11 @@ class EnergyBalances:
             if sample.evse_id is None or sample.evse_id == 0:
                 continue
             state = self._state(states, sample.site_id)
-            meter = _meter(sample.station_id, sample.evse_id)
+            meter = evse_key(sample.station_id, sample.evse_id)
             t = to_epoch_ms(sample.ts)
             period = t - t % QH_MS
             if sample.transaction_id is not None:
-                seen = state.transactions.setdefault(meter, {})
-                seen[period] = sample.transaction_id
-                if t == period:  # the reading that closes the period before is its too
-                    seen.setdefault(period - QH_MS, sample.transaction_id)
+                note_transaction(state.transactions.setdefault(meter, {}), t, sample.transaction_id)
             soc = [r.value for r in sample.readings if r.measurand == SOC and r.value is not None]
             if soc:
                 first, _ = state.soc.setdefault(meter, {}).get(period, (soc[0], soc[0]))
@@ -253,7 +251,7 @@ class EnergyBalances:
     ) -> list[Record]:
         state = self._state(states, load.site_id)
         period = to_epoch_ms(load.interval_start)
-        meter = _meter(load.station_id, load.evse_id)
+        meter = evse_key(load.station_id, load.evse_id)
         transaction = load.transaction_id or state.transactions.get(meter, {}).get(period)
         if transaction is None:
             return []  # no session on this EVSE in the period

@@ -15,12 +15,12 @@ from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gridstream.periods import QUARTER_HOUR_MS as QH_MS
 from gridstream.periods import from_epoch_ms, to_epoch_ms
 from gridstream.records import FlexOffer, Record, SiteFlexibility
 from streams.compute.computation import BatchContext, ComputationStep
 
 COMPUTED_BY = "flex_offers/1"
-QH_MS = 15 * 60 * 1000
 #: Periods this long before the area's newest one are forgotten: offers are about what
 #: comes next, and a day covers every revision a site still sends for one.
 PERIOD_MEMORY_MS = 24 * 3600 * 1000

@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from gridstream.periods import QUARTER_HOUR_MS as QH_MS
 from gridstream.periods import from_epoch_ms, to_epoch_ms
 from gridstream.records import EVChargingNeeds, MeterSample, Record, SiteFlexibility
 from gridstream.registers import EXPORT_POWER, IMPORT_POWER, sample_power, sample_registers
-from streams.compute.computation import BatchContext, ComputationStep
+from streams.compute.computation import BatchContext, ComputationStep, evse_key
 
 PERIOD_H = 0.25
 
@@ -77,7 +78,6 @@ def session_flexibility(
 # --- The computation: each site's sessions summed per settlement period -------------------
 
 COMPUTED_BY = "flexibility/1"
-QH_MS = 15 * 60 * 1000
 #: A power reading older than this behind the EVSE's newest reading no longer says P0.
 POWER_FRESH_MS = 5 * 60 * 1000
 #: How long the figures emitted per period are remembered (to emit only what changed).
@@ -164,10 +164,6 @@ class SiteFlexState:
         )
 
 
-def _evse_key(station_id: str, evse_id: int) -> str:
-    return f"{station_id}|{evse_id}"
-
-
 class SiteFlexibilities:
     """Per site and next settlement period, the flexibility of its sessions, keyed by site.
 
@@ -216,7 +212,7 @@ class SiteFlexibilities:
         t = from_epoch_ms(state.newest_ms)
         figures = [0.0, 0.0, 0.0, 0.0, 0.0]  # baseline, reduce, increase, sessions, unknown
         for needs in context.needs.needs_at(site_id, t):
-            meter = state.evses.get(_evse_key(needs.station_id, needs.evse_id))
+            meter = state.evses.get(evse_key(needs.station_id, needs.evse_id))
             if meter is None:
                 continue  # no readings of that EVSE: nothing measured to offer from
             if context.needs.ended(needs, meter.transaction_id, t):
@@ -276,7 +272,7 @@ class SiteFlexibilities:
 def _note(state: SiteFlexState, sample: MeterSample) -> None:
     """Fold one EVSE sample into its meter (an older one than the newest changes nothing)."""
     t = to_epoch_ms(sample.ts)
-    key = _evse_key(sample.station_id, sample.evse_id or 0)
+    key = evse_key(sample.station_id, sample.evse_id)
     meter = state.evses.get(key)
     if meter is None:
         meter = state.evses[key] = EvseMeter(newest_ms=t)

@@ -34,7 +34,7 @@ from gridstream.registers import (
     sample_power,
 )
 from gridstream.settings import Settings
-from streams.compute.computation import BatchContext, ComputationStep
+from streams.compute.computation import BatchContext, ComputationStep, evse_key
 
 COMPUTED_BY = "grid_code/1"
 FREQUENCY = "Frequency"
@@ -305,7 +305,7 @@ def _note_power(state: SiteGridCode, sample: MeterSample, t: int) -> None:
     """The EVSE's power and session from a sample, and its readings during excursions."""
     if not sample.evse_id:
         return
-    key = f"{sample.station_id}|{sample.evse_id}"
+    key = evse_key(sample.station_id, sample.evse_id)
     evse = state.evses.get(key)
     if evse is None:
         evse = state.evses[key] = EvsePower()

@@ -26,14 +26,14 @@ from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gridstream.periods import QUARTER_HOUR_MS as QH_MS
 from gridstream.periods import from_epoch_ms, month_of, to_epoch_ms
 from gridstream.records import Crossed, MeterSample, Peak, PeakAlert, Record
 from gridstream.registers import IMPORT_POWER, IMPORT_REGISTER, sample_energy, sample_power
 from gridstream.settings import Settings
-from streams.compute.computation import BatchContext, ComputationStep
+from streams.compute.computation import BatchContext, ComputationStep, evse_key
 
 COMPUTED_BY = "peak_alerts/1"
-QH_MS = 15 * 60 * 1000
 _MS_PER_H = 3_600_000
 
 
@@ -185,7 +185,7 @@ class PeakAlerts:
             state.alerted.clear()
             for meter in state.meters.values():
                 meter.start_wh = None  # set from the next reading, interpolated at the start
-        key = f"{sample.station_id}|{'' if sample.evse_id is None else sample.evse_id}"
+        key = evse_key(sample.station_id, sample.evse_id)
         meter = state.meters.setdefault(key, _Meter())
         moved = False
         power = sample_power(sample.readings, IMPORT_POWER)

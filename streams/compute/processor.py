@@ -36,13 +36,13 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from gridstream.errors import StateError
+from gridstream.periods import QUARTER_HOUR_MS as QH_MS
 from gridstream.periods import from_epoch_ms
 from gridstream.records import DeadLetter, EvseQuarterHourLoad, MeterSample, Peak, QuarterHourLoad
 from gridstream.settings import Settings
 from streams.compute.meter_registers import energy_points_ms
 from streams.compute.peaks import PEAKS_COMPUTED_BY, PeakState, monthly_peaks
 from streams.compute.quarter_hour import (
-    QH_MS,
     IntervalEnergy,
     MeterKey,
     QuarterHourConfig,

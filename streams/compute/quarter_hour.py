@@ -66,6 +66,7 @@ from enum import IntEnum
 from typing import Any, NamedTuple
 
 from gridstream.errors import ConfigError, StateError
+from gridstream.periods import QUARTER_HOUR_MS as QH_MS
 from gridstream.periods import from_epoch_ms, quarter_hours, to_epoch_ms
 from gridstream.registers import INTERVAL_SERIES, POWER_SERIES
 from gridstream.settings import Settings
@@ -89,7 +90,6 @@ _MIN_BOUND_GAP_MS = 1_000
 DEFAULT_MAX_OUTLIER_RUN = 3
 """Consecutive readings that may be outliers before a drop or a jump is a segment break."""
 
-QH_MS = 900_000
 """A settlement period in epoch milliseconds."""
 
 _ONE_MS = timedelta(milliseconds=1)

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from gridstream.periods import QUARTER_HOUR_MS as QH_MS
 from gridstream.periods import from_epoch_ms, to_epoch_ms
 from gridstream.records import (
     CapacityViolation,
@@ -46,7 +47,6 @@ from streams.compute.computation import BatchContext, ComputationStep
 from streams.compute.signal_book import Scope, SignalBook
 
 COMPUTED_BY = "violations/1"
-QH_MS = 15 * 60 * 1000
 _QH_HOURS = 0.25
 
 Direction = Literal["import", "export"]

@@ -100,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     _credentials_parser(sub)
     _signals_parser(sub)
     _ocpi_parser(sub)
+    uftp = sub.add_parser("uftp", help="the UFTP (Shapeshifter) aggregator's keys")
+    uftp_action = uftp.add_subparsers(dest="uftp_command", required=True)
+    keygen = uftp_action.add_parser(
+        "keygen",
+        help="create our Ed25519 signing key (mode 0600, never overwritten) and print the "
+        "public key to give the DSOs",
+    )
+    keygen.add_argument("--key-file", type=Path, default=None,
+                        help="default: GRIDSTREAM_UFTP_SIGNING_KEY_FILE")  # fmt: skip
     return p
 
 
@@ -580,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     # Third-party libraries log every frame and every state change at INFO.
-    for noisy in ("ocpp", "websockets", "faust", "mode", "aiokafka", "kafka"):
+    for noisy in ("ocpp", "websockets", "faust", "mode", "aiokafka", "kafka", "shapeshifter-uftp"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
     try:
         if args.command == "run":
@@ -625,6 +634,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(settings, args)
         if args.command == "credentials":
             return _credentials(settings, args)
+        if args.command == "uftp":
+            from connectors.grid.uftp_agr import new_key_pair
+
+            path = args.key_file or settings.uftp_signing_key_file
+            if path is None:
+                raise ConfigError("give --key-file or set GRIDSTREAM_UFTP_SIGNING_KEY_FILE")
+            try:
+                public = new_key_pair(path)
+            except FileExistsError:
+                raise ConfigError(f"{path} exists: gridstream never overwrites a key") from None
+            print(f"signing key written to {path}; public key (for the DSOs): {public}")
+            return 0
         if args.command == "signals":
             from connectors.grid.entsoe_api import EntsoeQuery
             from gridstream.signals_import import fetch_entsoe, import_signals

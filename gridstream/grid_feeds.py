@@ -1,7 +1,8 @@
 """The grid feeds ``gridstream run`` starts beside the OCPP connector (wiring only).
 
-The OpenADR 3 VEN (``GRIDSTREAM_OPENADR_*``) and the generic grid-signals HTTP endpoint
-(``GRIDSTREAM_SIGNALS_HTTP_*``), each started only when configured, each publishing through
+The OpenADR 3 VEN (``GRIDSTREAM_OPENADR_*``), the generic grid-signals HTTP endpoint
+(``GRIDSTREAM_SIGNALS_HTTP_*``) and the UFTP aggregator (``GRIDSTREAM_UFTP_*``), each
+started only when configured, each publishing through
 the connector's spool like the OCPP connector does, each stopped by the run's exit stack.
 """
 
@@ -17,6 +18,14 @@ import aiohttp
 
 from connectors.grid.http_endpoint import serve_signals_http
 from connectors.grid.openadr3_ven import OpenAdrVen, VenConfig
+from connectors.grid.uftp_agr import (
+    AgrConfig,
+    AreaOffers,
+    UftpAgr,
+    follow_area_offers,
+    load_participants,
+    read_signing_key,
+)
 from gridstream.errors import ConfigError
 from gridstream.records import Record
 from gridstream.settings import Settings
@@ -102,3 +111,51 @@ async def start_signals_endpoint(
     parts.push_async_callback(endpoint.close)
     log.info("grid-signals endpoint: POST http://%s:%d/signals", settings.signals_http_host,
              endpoint.port)  # fmt: skip
+
+
+def uftp_agr_config(settings: Settings) -> AgrConfig | None:
+    """The UFTP aggregator's configuration from ``GRIDSTREAM_UFTP_*``; None when no port."""
+    if settings.uftp_port is None:
+        return None
+    missing = [name for name, value in (
+        ("GRIDSTREAM_UFTP_DOMAIN", settings.uftp_domain),
+        ("GRIDSTREAM_UFTP_SIGNING_KEY_FILE", settings.uftp_signing_key_file),
+        ("GRIDSTREAM_UFTP_PARTICIPANTS_FILE", settings.uftp_participants_file),
+    ) if value is None]  # fmt: skip
+    if missing or settings.uftp_domain is None:
+        raise ConfigError(f"GRIDSTREAM_UFTP_PORT is set: set {' and '.join(missing)} too")
+    assert settings.uftp_signing_key_file is not None
+    assert settings.uftp_participants_file is not None
+    return AgrConfig(
+        domain=settings.uftp_domain,
+        signing_key=read_signing_key(settings.uftp_signing_key_file),
+        participants=load_participants(settings.uftp_participants_file),
+        price_per_mwh=settings.uftp_offer_price_per_mwh,
+        currency=settings.uftp_currency,
+        host=settings.uftp_host,
+        port=settings.uftp_port,
+    )
+
+
+async def start_uftp_agr(
+    settings: Settings,
+    bootstrap: str,
+    publish: Publish,
+    parts: contextlib.AsyncExitStack,
+    now: Callable[[], datetime],
+) -> UftpAgr | None:
+    """Start the UFTP aggregator endpoint and its ``flex.offers`` feed when configured."""
+    config = uftp_agr_config(settings)
+    if config is None:
+        return None
+    offers = AreaOffers()
+    stop = asyncio.Event()
+    feed = asyncio.create_task(follow_area_offers(bootstrap, offers, stop), name="uftp-offers")
+    parts.push_async_callback(_stop, feed, stop)
+    agr = UftpAgr(config, offers, publish, asyncio.get_running_loop(), now)
+    # The library serves from a thread of its own; starting it waits for the socket.
+    await asyncio.to_thread(agr.run_in_thread)
+    parts.push_async_callback(asyncio.to_thread, agr.stop)
+    log.info("UFTP aggregator %s: POST http://%s:%d%s", config.domain, config.host, agr.port,
+             config.path)  # fmt: skip
+    return agr

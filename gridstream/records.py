@@ -232,6 +232,10 @@ GridSignalKind = Literal[
     "grid_alert",
     "current_average_demand",
     "monthly_peak_demand",
+    "flex_request_min_power",
+    "flex_request_max_power",
+    "flex_available_min_power",
+    "flex_available_max_power",
 ]
 """What a grid signal says. ``imbalance_price`` is a single price for every BRP position
 (Elia; ENTSO-E A85 without category); ``energy_price`` a retail or dynamic tariff price
@@ -239,7 +243,9 @@ sent to a site (OpenADR ``PRICE``); ``imbalance_price_long`` / ``_short`` are th
 for a BRP that is long (ENTSO-E ``A04`` excess balance, TenneT surplus) or short (``A05``
 insufficient balance, TenneT shortage) when a TSO publishes two. ``current_average_demand``
 and ``monthly_peak_demand`` are what the site's own meter says (P1): the running average of
-the quarter-hour in progress, and the highest quarter-hour of a month."""
+the quarter-hour in progress, and the highest quarter-hour of a month. ``flex_request_*`` and
+``flex_available_*`` are a DSO's UFTP FlexRequest for a congestion point: the bounds (W,
+positive = consumption) of the deviation from baseline it asks for, or leaves room for."""
 
 ScopeType = Literal["site", "connection_group", "congestion_area", "bidding_zone", "control_area"]
 """What ``GridSignal.scope_id`` names: a site (its id, the grid connection EAN), a
@@ -751,6 +757,29 @@ class FlexOffer(Record):
     revision: int
     computed_by: str
     as_of: UtcDatetime
+
+
+class UftpOfferedIsp(Record):
+    """One ISP element of a UFTP FlexOffer gridstream sent a DSO, answering its FlexRequest.
+
+    ``[interval_start, interval_end)`` is the element's ISPs in UTC; ``power_w`` the power
+    offered in UFTP's sign (W, negative: less consumption, as the DSO asked);
+    ``offer_price`` the asking price of the whole offer (every element of it), in
+    ``currency``. ``offer_message_id`` and ``flex_request_message_id`` are the UFTP
+    MessageIDs of the offer and of the request it answers.
+    """
+
+    offer_message_id: str
+    flex_request_message_id: str
+    dso_domain: str
+    congestion_point: str
+    interval_start: UtcDatetime
+    interval_end: UtcDatetime
+    power_w: float
+    offer_price: float
+    currency: str
+    expires_at: UtcDatetime
+    sent_at: UtcDatetime
 
 
 class OcpiCdr(Record):

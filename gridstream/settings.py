@@ -7,6 +7,7 @@ test keeps the two in step.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -285,6 +286,33 @@ class Settings(BaseSettings):
         None, description="The site of OpenADR events that target none (a VEN per grid connection)."
     )
     openadr_poll_interval_s: float = Field(60.0, description="How often the VEN polls the VTN.")
+    uftp_port: int | None = Field(
+        None,
+        ge=0,
+        description="Port of the UFTP (Shapeshifter) aggregator endpoint of `gridstream run` "
+        "(POST /shapeshifter/api/v3/message): DSOs' FlexRequests become grid signals and are "
+        "answered with FlexOffers. Unset: no endpoint; 0 picks a free port.",
+    )
+    uftp_host: str = Field("127.0.0.1", description="Address the UFTP endpoint listens on.")
+    uftp_domain: str | None = Field(
+        None, description="Our UFTP sender domain (the aggregator's internet domain)."
+    )
+    uftp_signing_key_file: Path | None = Field(
+        None,
+        description="File with our base64 Ed25519 signing key (64 bytes: seed and public key, "
+        "as `gridstream uftp keygen` writes it). Keep it mode 0600.",
+    )
+    uftp_participants_file: Path | None = Field(
+        None,
+        description="YAML list of the DSOs gridstream talks UFTP with: domain, role (DSO), "
+        "public_key (base64 Ed25519) and endpoint (URL). No DNS lookups.",
+    )
+    uftp_offer_price_per_mwh: Decimal = Field(
+        Decimal("100"),
+        ge=0,
+        description="Asking price of a FlexOffer per MWh of flexibility offered.",
+    )
+    uftp_currency: str = Field("EUR", description="ISO 4217 currency of the FlexOffers' price.")
     metrics_port: int | None = Field(
         None,
         ge=0,

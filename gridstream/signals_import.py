@@ -207,8 +207,9 @@ async def sink_until_written(
     settings: Settings,
     producer: RecordProducer,
     now: Callable[[], datetime],
+    kept: Sequence[topics.Topic] = (topics.GRID_SIGNALS, topics.DLQ),
 ) -> dict[str, int]:
-    """Run a warehouse sink on ``grid.signals`` and ``dlq`` until it wrote all ``producer`` sent.
+    """Run a warehouse sink on the ``kept`` topics until it wrote all ``producer`` sent.
 
     Returns the rows written per topic; ``BrokerError`` after ``SINK_TIMEOUT_S``.
     """
@@ -216,7 +217,7 @@ async def sink_until_written(
     consumer = make_sink_consumer(
         broker.bootstrap,
         "gridstream-warehouse",
-        [topics.GRID_SIGNALS.name, topics.DLQ.name],
+        [topic.name for topic in kept],
         sink,
         client_id="gridstream-signals-import-sink",
     )

@@ -87,6 +87,7 @@ COMPLIANCE_PROFILES = Topic(
 #: Keyed by congestion area, so that one worker sees every site of an area and sums them.
 FLEX_SITES = Topic("flex.sites", "congestion_area", records.SiteFlexibility, SITE_PARTITIONS)
 FLEX_OFFERS = Topic("flex.offers", "congestion_area", records.FlexOffer, SITE_PARTITIONS)
+UFTP_OFFERS = Topic("flex.uftp_offers", "congestion_point", records.UftpOfferedIsp, 1)
 CDRS = Topic("cdrs", "site_id", records.OcpiCdr, SITE_PARTITIONS)
 OCPI_LOCATIONS = Topic(
     "ocpi.locations",
@@ -115,6 +116,7 @@ ALL: tuple[Topic, ...] = (
     VIOLATIONS_CAPACITY,
     FLEX_SITES,
     FLEX_OFFERS,
+    UFTP_OFFERS,
     CHARGING_LIMITS,
     COMPLIANCE_PROFILES,
     EVENTS_GRID_CODE,

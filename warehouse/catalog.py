@@ -69,6 +69,7 @@ BASE_VIEWS: dict[str, str] = {
     topics.EVENTS_GRID_CODE.name: "grid_code_event_revisions",
     topics.COMPLIANCE_PROFILES.name: "profile_compliance_revisions",
     topics.FLEX_OFFERS.name: "flex_offer_revisions",
+    topics.UFTP_OFFERS.name: "uftp_flex_offers",
     topics.PEAKS_HIGHEST.name: "highest_peak_revisions",
     topics.ALERTS_PEAKS.name: "peak_alert_deliveries",
     topics.BALANCES_V2X.name: "energy_balance_revisions",

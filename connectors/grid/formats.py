@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final, Literal, TypeAlias
 
-from connectors.grid import elia, entsoe, openadr3, p1, signals_csv, tennet
+from connectors.grid import elia, entsoe, openadr3, p1, signals_csv, tennet, uftp
 from connectors.grid.result import Parsed, rejected
 
-Format = Literal["entsoe", "openadr3", "tennet", "elia", "p1", "csv"]
+Format = Literal["entsoe", "openadr3", "tennet", "elia", "p1", "uftp", "csv"]
 Parser: TypeAlias = Callable[[bytes, datetime], Parsed]
 """``parser(data, received_at)``: a format's parser."""
 #: Formats whose documents do not name their site: ``parse_as`` needs ``site_id``.
@@ -25,9 +25,10 @@ PARSERS: Final[dict[Format, Parser]] = {
     "entsoe": entsoe.parse_document,
     "tennet": tennet.parse_imbalance_xml,
     "elia": elia.parse_records,
+    "uftp": uftp.parse_flex_requests,
     "csv": signals_csv.parse_signals_csv,
 }
-FORMATS: Final[tuple[Format, ...]] = ("entsoe", "openadr3", "tennet", "elia", "p1", "csv")
+FORMATS: Final[tuple[Format, ...]] = ("entsoe", "openadr3", "tennet", "elia", "p1", "uftp", "csv")
 
 
 def detect_format(name: str, data: bytes) -> Format | None:
@@ -48,6 +49,8 @@ def detect_format(name: str, data: bytes) -> Format | None:
         return "elia"
     if p1.looks_like(data):
         return "p1"
+    if uftp.looks_like(data):
+        return "uftp"
     if name.lower().endswith(".csv") or signals_csv.looks_like(data):
         return "csv"
     return None

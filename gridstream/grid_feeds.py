@@ -1,8 +1,9 @@
 """The grid feeds ``gridstream run`` starts beside the OCPP connector (wiring only).
 
 The OpenADR 3 VEN (``GRIDSTREAM_OPENADR_*``), the generic grid-signals HTTP endpoint
-(``GRIDSTREAM_SIGNALS_HTTP_*``) and the UFTP aggregator (``GRIDSTREAM_UFTP_*``), each
-started only when configured, each publishing through
+(``GRIDSTREAM_SIGNALS_HTTP_*``), the UFTP aggregator (``GRIDSTREAM_UFTP_*``) and the TOMP
+bookings poller (``GRIDSTREAM_TOMP_*``, charging needs of shared cars), each started only
+when configured, each publishing through
 the connector's spool like the OCPP connector does, each stopped by the run's exit stack.
 """
 
@@ -26,6 +27,8 @@ from connectors.grid.uftp_agr import (
     load_participants,
     read_signing_key,
 )
+from connectors.tomp.bookings import load_fleet
+from connectors.tomp.client import TompConfig, TompPoller
 from gridstream.errors import ConfigError
 from gridstream.records import Record
 from gridstream.settings import Settings
@@ -159,3 +162,45 @@ async def start_uftp_agr(
     log.info("UFTP aggregator %s: POST http://%s:%d%s", config.domain, config.host, agr.port,
              config.path)  # fmt: skip
     return agr
+
+
+def tomp_config(settings: Settings) -> TompConfig | None:
+    """The TOMP poller's configuration from ``GRIDSTREAM_TOMP_*``; None when no URL is set."""
+    if settings.tomp_url is None:
+        return None
+    if settings.tomp_fleet_file is None:
+        raise ConfigError(
+            "GRIDSTREAM_TOMP_URL is set: set GRIDSTREAM_TOMP_FLEET_FILE too (which cars charge "
+            "where)"
+        )
+    token = settings.tomp_token
+    return TompConfig(
+        url=settings.tomp_url,
+        maas_id=settings.tomp_maas_id,
+        token=token.get_secret_value() if token is not None else None,
+        fleet=load_fleet(settings.tomp_fleet_file),
+        wh_per_km=settings.tomp_wh_per_km,
+        reserve=settings.tomp_reserve,
+        poll_interval=timedelta(seconds=settings.tomp_poll_interval_s),
+    )
+
+
+async def start_tomp_poller(
+    settings: Settings,
+    publish: Publish,
+    site_of: Callable[[str], str],
+    parts: contextlib.AsyncExitStack,
+    now: Callable[[], datetime],
+) -> None:
+    """Start polling the TO's bookings when a TOMP-API is configured; ``parts`` stops it."""
+    config = tomp_config(settings)
+    if config is None:
+        return
+    session = aiohttp.ClientSession()
+    parts.push_async_callback(session.close)
+    poller = TompPoller(config, session, publish, site_of, now)
+    stop = asyncio.Event()
+    task = asyncio.create_task(poller.run(stop), name="tomp-poller")
+    parts.push_async_callback(_stop, task, stop)
+    log.info("TOMP: polling %s for %d cars every %.0f s", config.url, len(config.fleet),
+             settings.tomp_poll_interval_s)  # fmt: skip

@@ -52,7 +52,12 @@ from gridstream import metrics, registry_feed, topics
 from gridstream.broker import SINK_GROUP, BrokerInfo
 from gridstream.errors import ConfigError
 from gridstream.follow import follow_topic
-from gridstream.grid_feeds import start_openadr_ven, start_signals_endpoint, start_uftp_agr
+from gridstream.grid_feeds import (
+    start_openadr_ven,
+    start_signals_endpoint,
+    start_tomp_poller,
+    start_uftp_agr,
+)
 from gridstream.producer import RecordProducer
 from gridstream.records import DeadLetter, OcpiEvse, Record, SiteAssignment, StationInfo
 from gridstream.registry import SiteRegistry, parse_sites_file
@@ -417,6 +422,7 @@ async def start_connector(
     await start_openadr_ven(settings, spool.publish, parts, utc_now)
     await start_signals_endpoint(settings, spool.publish, parts, utc_now)
     await start_uftp_agr(settings, broker.bootstrap, spool.publish, parts, utc_now)
+    await start_tomp_poller(settings, spool.publish, registry.site_of, parts, utc_now)
     metrics.watch(metrics.SPOOL_ENTRIES, lambda: spool.held, ["connector"])
     metrics.watch(metrics.STATIONS_CONNECTED, lambda: _open_connections(server))
     log.info(

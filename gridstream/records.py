@@ -34,7 +34,15 @@ CanonicalUnit = Literal["W", "Wh", "var", "varh", "VA", "VAh", "V", "A", "Hz", "
 """Units after normalisation (``gridstream.units``). ``""`` is dimensionless (power factor)."""
 
 Source = Literal[
-    "ocpp1.6", "ocpp2.0.1", "ocpp2.1", "ocpi2.2.1", "ocpi2.3.0", "ocpi3.0", "grid", "simulator"
+    "ocpp1.6",
+    "ocpp2.0.1",
+    "ocpp2.1",
+    "ocpi2.2.1",
+    "ocpi2.3.0",
+    "ocpi3.0",
+    "grid",
+    "tomp",
+    "simulator",
 ]
 
 

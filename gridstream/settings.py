@@ -313,6 +313,25 @@ class Settings(BaseSettings):
         description="Asking price of a FlexOffer per MWh of flexibility offered.",
     )
     uftp_currency: str = Field("EUR", description="ISO 4217 currency of the FlexOffers' price.")
+    tomp_url: str | None = Field(
+        None,
+        description="A transport operator's TOMP-API base URL. Set: `gridstream run` polls its "
+        "bookings (GET /bookings) and publishes the fleet's next departures as charging needs.",
+    )
+    tomp_token: SecretStr | None = Field(None, description="Bearer token for the TOMP-API.")
+    tomp_maas_id: str = Field("gridstream", description="Our maas-id header to the TOMP-API.")
+    tomp_fleet_file: Path | None = Field(
+        None,
+        description="YAML list of the TO's cars that charge here: asset_id, station_id, "
+        "evse_id, optional wh_per_km and energy_transfer.",
+    )
+    tomp_wh_per_km: float = Field(
+        180.0, gt=0, description="A shared car's consumption, Wh/km, where the fleet file has none."
+    )
+    tomp_reserve: float = Field(
+        0.2, ge=0, description="Energy reserve on top of a trip's energy (0.2: 20 %)."
+    )
+    tomp_poll_interval_s: float = Field(300.0, gt=0, description="How often TOMP is polled.")
     metrics_port: int | None = Field(
         None,
         ge=0,

@@ -1,0 +1,1 @@
+"""TOMP-API: shared-car bookings of a transport operator as charging needs."""

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import aiohttp
 
 from connectors.grid.http_endpoint import serve_signals_http
-from connectors.grid.openadr3_ven import OpenAdrVen, VenConfig
+from connectors.grid.openadr3_ven import CALLBACK_PATH, OpenAdrVen, VenConfig, serve_callbacks
 from connectors.grid.uftp_agr import (
     AgrConfig,
     AreaOffers,
@@ -76,11 +76,24 @@ async def start_openadr_ven(
     session = aiohttp.ClientSession()
     parts.push_async_callback(session.close)
     ven = OpenAdrVen(config, session, publish, now)
+    callback_url = None
+    if settings.openadr_callback_port is not None:
+        # The notification endpoint listens first, so that the URL the VTN gets answers.
+        runner = await serve_callbacks(
+            settings.openadr_callback_host, settings.openadr_callback_port, ven
+        )
+        parts.push_async_callback(runner.cleanup)
+        callback_url = settings.openadr_callback_url or (
+            f"http://{settings.openadr_callback_host}:{runner.addresses[0][1]}{CALLBACK_PATH}"
+        )
     stop = asyncio.Event()
-    task = asyncio.create_task(ven.run(stop), name="openadr-ven")
+    task = asyncio.create_task(ven.run(stop, callback_url), name="openadr-ven")
     parts.push_async_callback(_stop, task, stop)
     log.info(
-        "OpenADR 3 VEN polling %s every %.0f s", config.vtn_url, settings.openadr_poll_interval_s
+        "OpenADR 3 VEN polling %s every %.0f s%s",
+        config.vtn_url,
+        settings.openadr_poll_interval_s,
+        f"; notifications at {callback_url}" if callback_url else "",
     )
 
 

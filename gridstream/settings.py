@@ -286,6 +286,21 @@ class Settings(BaseSettings):
         None, description="The site of OpenADR events that target none (a VEN per grid connection)."
     )
     openadr_poll_interval_s: float = Field(60.0, description="How often the VEN polls the VTN.")
+    openadr_callback_port: int | None = Field(
+        None,
+        ge=0,
+        description="Port on which the VEN takes the VTN's notifications (POST "
+        "/openadr3/notifications). Set: the VEN subscribes to event changes where the VTN "
+        "offers subscriptions, and keeps polling beside it. Unset: polling only.",
+    )
+    openadr_callback_host: str = Field(
+        "127.0.0.1", description="Address the VEN's notification endpoint listens on."
+    )
+    openadr_callback_url: str | None = Field(
+        None,
+        description="The notification URL as the VTN reaches it (behind a proxy, say). Unset: "
+        "http://<GRIDSTREAM_OPENADR_CALLBACK_HOST>:<port>/openadr3/notifications.",
+    )
     uftp_port: int | None = Field(
         None,
         ge=0,

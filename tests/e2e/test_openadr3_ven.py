@@ -12,7 +12,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from connectors.grid.openadr3_ven import OpenAdrVen, VenConfig, VtnError
+from connectors.grid.openadr3_ven import (
+    CALLBACK_PATH,
+    OpenAdrVen,
+    VenConfig,
+    VtnError,
+    serve_callbacks,
+)
 from gridstream.broker import broker_session
 from gridstream.producer import RecordProducer
 from gridstream.settings import Settings
@@ -26,8 +32,11 @@ NOW = datetime(2023, 2, 9, 12, 0, tzinfo=UTC)
 EAN = "871685900000000001"
 
 
-def vtn_app(events: list[dict[str, Any]], log: list[str]) -> web.Application:
-    """A VTN stand-in: client credentials for a token, events for that token, 50 a page."""
+def vtn_app(
+    events: list[dict[str, Any]], log: list[str], subscriptions: list[Any] | None = None
+) -> web.Application:
+    """A VTN stand-in: client credentials for a token, events for that token, 50 a page;
+    subscriptions when given a list to keep them in (else it offers none)."""
 
     async def token(request: web.Request) -> web.Response:
         form = await request.post()
@@ -44,9 +53,27 @@ def vtn_app(events: list[dict[str, Any]], log: list[str]) -> web.Application:
         log.append(f"events programID={request.query.get('programID')} skip={skip}")
         return web.json_response(events[skip : skip + limit])
 
+    async def subscribe(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != "Bearer tok-1":
+            return web.json_response({"title": "Unauthorized"}, status=401)
+        subscriptions.append(await request.json())
+        log.append("subscribe")
+        return web.json_response({"id": "sub-1", "objectType": "SUBSCRIPTION"}, status=201)
+
+    async def program(request: web.Request) -> web.Response:
+        return web.json_response({"id": request.match_info["id"], "programName": "limits"})
+
+    async def unsubscribe(request: web.Request) -> web.Response:
+        log.append(f"unsubscribe {request.match_info['id']}")
+        return web.json_response({"id": request.match_info["id"]})
+
     app = web.Application()
     app.router.add_post("/auth/token", token)
     app.router.add_get("/events", list_events)
+    if subscriptions is not None:
+        app.router.add_get("/programs/{id}", program)
+        app.router.add_post("/subscriptions", subscribe)
+        app.router.add_delete("/subscriptions/{id}", unsubscribe)
     return app
 
 
@@ -130,3 +157,74 @@ async def test_wrong_client_credentials_are_a_vtn_error_naming_the_client(
         with pytest.raises(VtnError, match="HTTP 401: the VTN refused client 'ven-1'"):
             await ven.poll_once()
     assert published == []
+
+
+async def test_a_vtn_that_offers_subscriptions_notifies_the_ven_of_a_new_limit(
+    tmp_path: Path,
+) -> None:
+    events: list[dict[str, Any]] = []
+    log: list[str] = []
+    subscriptions: list[Any] = []
+    runner = web.AppRunner(vtn_app(events, log, subscriptions))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    settings = Settings(data_dir=tmp_path / "data")
+    config = VenConfig(vtn_url=url, client_id="ven-1", client_secret="s3cret", program_id="p-1")
+    limit = spec_event("event_capacity_limit.oadr310-ug-8.10.1-1.json", id="ev-45",
+                       modificationDateTime="2023-02-09T11:00:00Z", targets=[EAN])  # fmt: skip
+    try:
+        with broker_session(None) as broker:
+            async with (
+                RecordProducer(broker.bootstrap) as producer,
+                aiohttp.ClientSession() as http,
+            ):
+                ven = OpenAdrVen(config, http, producer.publish, lambda: NOW)
+                callbacks = await serve_callbacks("127.0.0.1", 0, ven)
+                callback_url = f"http://127.0.0.1:{callbacks.addresses[0][1]}{CALLBACK_PATH}"
+                assert await ven.subscribe(callback_url)
+                [operation] = subscriptions[0]["objectOperations"]
+                # the VTN notifies, with the token the VEN gave it, and a stranger tries
+                notification = {"objectType": "EVENT", "operation": "CREATE", "object": limit}
+                statuses = []
+                for token in (operation["bearerToken"], "guess"):
+                    async with http.post(
+                        operation["callbackUrl"],
+                        json=notification,
+                        headers={"Authorization": f"Bearer {token}"},
+                    ) as answer:
+                        statuses.append(answer.status)  # fmt: skip
+                again = await ven.poll_once()  # the VTN lists the event too: not published again
+                await ven.unsubscribe()
+                await callbacks.cleanup()
+                await sink_until_written(broker, settings, producer, lambda: NOW)
+    finally:
+        await runner.cleanup()
+    refresh_views(settings.data_dir)
+
+    assert subscriptions[0]["programID"] == "p-1"
+    assert operation["objects"] == ["EVENT"]
+    assert operation["callbackUrl"] == callback_url
+    assert statuses == [200, 401]
+    assert (ven.notifications, ven.signals_published, again.signals) == (1, 4, ())
+    assert log[-1] == "unsubscribe sub-1"
+    with open_catalog(settings.data_dir) as db:
+        count = db.execute(
+            "SELECT count(*) FROM grid_signals WHERE document_id = 'ev-45'"
+        ).fetchone()
+    assert count == (4,)
+
+
+async def test_a_vtn_without_subscriptions_is_polled_only(
+    vtn: tuple[str, list[dict[str, Any]], list[str]],
+) -> None:
+    url, _, _ = vtn
+    config = VenConfig(vtn_url=url, client_id="ven-1", client_secret="s3cret")
+
+    async def publish(records: object) -> None:
+        pass
+
+    async with aiohttp.ClientSession() as http:
+        ven = OpenAdrVen(config, http, publish, lambda: NOW)  # type: ignore[arg-type]
+        assert await ven.subscribe("http://127.0.0.1:1/openadr3/notifications") is False
+        assert ven.subscription_id is None

@@ -66,6 +66,19 @@ def observe_frame(version: OcppVersion, frame: str | bytes, seconds: float) -> N
     histogram.observe(seconds)
 
 
+def count_frame(version: OcppVersion, frame: str | bytes) -> None:
+    """Count one frame of a station speaking ``version`` whose answer is timed elsewhere.
+
+    The proxy: the CSMS answers, and ``observe_answer`` times it when the answer passes.
+    """
+    _children(version, action_label(frame, version))[0].inc()
+
+
+def observe_answer(version: OcppVersion, action: str, seconds: float) -> None:
+    """Time the answer to a station's ``action``, ``seconds`` after the station sent it."""
+    _children(version, metrics.bounded(action, _actions(version)))[1].observe(seconds)
+
+
 @functools.cache  # bounded: versions x labels; saves the label lookup on every frame
 def _children(version: OcppVersion, action: str) -> tuple[Any, Any]:
     return metrics.MESSAGES_IN.labels(version, action), metrics.ANSWER_SECONDS.labels(

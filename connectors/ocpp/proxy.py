@@ -59,6 +59,7 @@ from connectors.ocpp.context import OCPP_VERSIONS, OcppVersion
 from connectors.ocpp.handler import INTERNAL_ERROR_REASON, Clock, DeadLetterSink, Publish
 from connectors.ocpp.id_tokens import redact_id_tokens
 from connectors.ocpp.limits import OcppLimits
+from connectors.ocpp.observe import count_frame, observe_answer
 from connectors.ocpp.parse import Rejected
 from connectors.ocpp.relay import close_to_forward, handshake_refusal, upstream_url_for
 from connectors.ocpp.replays import Replay
@@ -342,6 +343,7 @@ class OcppProxy:
             outcome: Tapped | Rejected | Replay | None = None
             if tap is not None:
                 raw = _text(message)
+                count_frame(tap.version, raw)
                 try:
                     # Before sending: the CSMS's answer may be back before send returns.
                     site_id = self._registry.site_of(tap.station_id)
@@ -384,6 +386,9 @@ class OcppProxy:
             answer = tap.from_csms(raw)
             if answer is None:
                 return
+            # How long the station waited for the CSMS (through gridstream, tap included).
+            waited = (self._now() - answer.call.received_at).total_seconds()
+            observe_answer(tap.version, answer.call.frame.action, waited)
             if answer.result is None:
                 self.counters.refused_by_csms += 1
                 return

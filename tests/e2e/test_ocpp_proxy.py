@@ -40,6 +40,7 @@ from connectors.ocpp import OcppProxy, serve_ocpp_proxy
 from connectors.ocpp.auth import Authenticator
 from connectors.ocpp.credentials import ScryptCost, StationCredential, hash_password
 from connectors.ocpp.limits import OcppLimits
+from gridstream import metrics
 from gridstream.pipeline import RunOptions, run
 from gridstream.records import DeadLetter, MeterSample, Record, TransactionEvent
 from gridstream.registry import SiteRegistry
@@ -375,9 +376,16 @@ def import_register(sample: MeterSample) -> float:
 async def test_ocpp16_session_is_forwarded_unchanged_and_tapped_with_the_csms_transaction_id(
     csms: FarCsms, proxy: OcppProxy, broker: FakeBroker
 ) -> None:
+    def seen(name: str) -> float:
+        return metrics.sample_values(name, {"protocol": "ocpp1.6", "action": "Authorize"}) or 0.0
+
+    frames, answers = seen("gridstream_messages_in_total"), seen("gridstream_answer_seconds_count")
     async with station(proxy, "CS-16", Station16, ["ocpp1.6"]) as near:
         await near.cp.call(call16.BootNotification(charge_point_model="M", charge_point_vendor="V"))
         await near.cp.call(call16.Authorize(id_tag="TAG-1"), suppress=False)
+        # the station's frame is counted, and the CSMS's answer to it timed
+        assert seen("gridstream_messages_in_total") == frames + 1
+        assert seen("gridstream_answer_seconds_count") == answers + 1
         started = await near.cp.call(
             call16.StartTransaction(
                 connector_id=2, id_tag="TAG-1", meter_start=1000, timestamp="2026-01-15T17:00:00Z"

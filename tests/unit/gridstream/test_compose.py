@@ -113,3 +113,14 @@ def test_the_insecure_mode_is_an_explicit_override_that_drops_the_secrets() -> N
         assert f"GRIDSTREAM_OCPP_{variable}" in script.split("; exec")[0]
     assert script.endswith("exec gridstream connector")
     assert "profile 0" in INSECURE.read_text()  # it says what it gives up
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_each_part_is_health_checked_by_gridstream_status_on_its_own_metrics(part: str) -> None:
+    service = _services()[part]
+    port = service["environment"]["GRIDSTREAM_METRICS_PORT"]
+    assert service["healthcheck"]["test"] == [
+        "CMD", "gridstream", "status", "--metrics", f"http://127.0.0.1:{port}/metrics"
+    ]  # fmt: skip
+    # the check runs inside the container, where the part serves its metrics on loopback
+    assert Settings(metrics_port=int(port)).metrics_host == "127.0.0.1"  # type: ignore[arg-type]

@@ -100,6 +100,19 @@ def _parser() -> argparse.ArgumentParser:
     _credentials_parser(sub)
     _signals_parser(sub)
     _ocpi_parser(sub)
+    backfill = sub.add_parser(
+        "backfill",
+        help="load pilot history (meter readings, OCPP message logs) into the warehouse and "
+        "recompute the derived tables with the stream's computations",
+    )
+    backfill.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    backfill.add_argument(
+        "--format",
+        choices=["csv", "ndjson", "parquet", "ocpp-log"],
+        default=None,
+        help="the files' format (default: detected per file)",
+    )
+    backfill.add_argument("--no-progress", action="store_true", help="no progress bars")
     uftp = sub.add_parser("uftp", help="the UFTP (Shapeshifter) aggregator's keys")
     uftp_action = uftp.add_subparsers(dest="uftp_command", required=True)
     keygen = uftp_action.add_parser(
@@ -538,22 +551,27 @@ def _verify(settings: Settings, epoch: str | None) -> int:
     from gridstream.parts import load_sites
     from gridstream.registry import SiteRegistry
     from streams.compute import SiteConfig
-    from warehouse.backfill import compare, quarter_hour_load, read_samples, stream_quarter_hours
+    from warehouse.backfill import (
+        compare,
+        iter_site_samples,
+        quarter_hour_load,
+        stream_quarter_hours,
+    )
     from warehouse.query import format_result
 
     registry = SiteRegistry(settings.site_timezone)
     for assignment in load_sites(settings):
         registry.assign(assignment)
-    samples = read_samples(settings.data_dir, epoch)
-    batch = quarter_hour_load(
-        samples,
-        SiteConfig.from_settings(settings),
-        as_of=datetime.now(UTC),
-        rated_power=registry.rated_power_w,
-    )
+    config = SiteConfig.from_settings(settings)
+    as_of = datetime.now(UTC)
+    batch = []
+    stored = 0
+    for _, samples in iter_site_samples(settings.data_dir, epoch):  # one site in memory
+        stored += len(samples)
+        batch += quarter_hour_load(samples, config, as_of, rated_power=registry.rated_power_w)
     differences = compare(stream_quarter_hours(settings.data_dir, epoch), batch)
     print(
-        f"{len(batch)} site quarter-hours recomputed from {len(samples)} stored meter samples; "
+        f"{len(batch)} site quarter-hours recomputed from {stored} stored meter samples; "
         f"{len(differences)} differ from what the stream wrote"
     )
     if differences:
@@ -634,6 +652,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(settings, args)
         if args.command == "credentials":
             return _credentials(settings, args)
+        if args.command == "backfill":
+            from gridstream.backfill_import import backfill
+
+            outcome = asyncio.run(
+                backfill(settings, args.paths, args.format, progress=not args.no_progress)
+            )
+            print(outcome)
+            return 1 if outcome.rejected else 0
         if args.command == "uftp":
             from connectors.grid.uftp_agr import new_key_pair
 

@@ -42,6 +42,7 @@ Source = Literal[
     "ocpi3.0",
     "grid",
     "tomp",
+    "backfill",
     "simulator",
 ]
 

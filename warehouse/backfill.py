@@ -10,7 +10,7 @@ and the history can be recomputed when a rule changes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,38 @@ def read_samples(data_dir: Path, epoch: str | None = None) -> list[MeterSample]:
     finally:
         connection.close()
     return [MeterSample.model_validate(dict(zip(names, row, strict=True))) for row in rows]
+
+
+def iter_site_samples(
+    data_dir: Path, epoch: str | None = None, rows_per_batch: int = 20_000
+) -> Iterator[tuple[str, list[MeterSample]]]:
+    """Each site's stored meter samples in time order, one site at a time.
+
+    DuckDB sorts the history by site and time (out of core when it must) and hands it over
+    in Arrow batches; only one site's samples are ever Python objects at once, so that
+    ``gridstream verify`` runs in the memory of the largest site, not of the whole history.
+    """
+    where = "WHERE _epoch = $epoch" if epoch is not None else ""
+    sql = (
+        f"SELECT {_SAMPLE_COLUMNS} FROM meter_samples {where} "
+        "ORDER BY site_id, ts, _epoch, _partition, _offset"
+    )
+    connection = open_catalog(data_dir)
+    try:
+        relation = connection.sql(sql, params={"epoch": epoch} if epoch is not None else None)
+        site: str | None = None
+        held: list[MeterSample] = []
+        for batch in relation.to_arrow_reader(rows_per_batch):
+            for row in batch.to_pylist():
+                if row["site_id"] != site:
+                    if site is not None:
+                        yield site, held
+                    site, held = row["site_id"], []
+                held.append(MeterSample.model_validate(row))
+        if site is not None:
+            yield site, held
+    finally:
+        connection.close()
 
 
 def stream_quarter_hours(

@@ -20,6 +20,7 @@ WIRING = {
     "gridstream/parts.py",
     "gridstream/serve.py",
     "gridstream/signals_import.py",
+    "gridstream/backfill_import.py",
     "gridstream/grid_feeds.py",
     "gridstream/status.py",  # reads the warehouse's files and the spool's, like the CLI
 }

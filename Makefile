@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 ## run: the embedded default: broker, OCPP connector, Faust worker, sink and a fleet simulator
 ## (a two-minute demo by default; ARGS="" runs until Ctrl-C, then prints the same summary)
 ARGS ?= --duration 120
+# The live dashboard of the run (http://127.0.0.1:8050/); DASHBOARD_PORT= turns it off.
+DASHBOARD_PORT ?= 8050
 run: $(STAMP)
-	$(BIN)/gridstream run $(ARGS)
+	$(if $(DASHBOARD_PORT),GRIDSTREAM_DASHBOARD_PORT=$(DASHBOARD_PORT)) $(BIN)/gridstream run $(ARGS)
 
 ## test: the whole suite (unit, contract and end-to-end)
 test: $(STAMP)

@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     _credentials_parser(sub)
     _signals_parser(sub)
     _ocpi_parser(sub)
+    sub.add_parser(
+        "dashboard",
+        help="serve the live dashboard against GRIDSTREAM_KAFKA_BOOTSTRAP (gridstream run "
+        "serves it itself with GRIDSTREAM_DASHBOARD_PORT)",
+    )
     backfill = sub.add_parser(
         "backfill",
         help="load pilot history (meter readings, OCPP message logs) into the warehouse and "
@@ -582,6 +587,24 @@ def _verify(settings: Settings, epoch: str | None) -> int:
     return 0
 
 
+def _dashboard(settings: Settings) -> int:
+    """``gridstream dashboard`` until SIGINT or SIGTERM."""
+    from dashboard.server import serve_dashboard
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await serve_dashboard(
+            settings, stop, lambda: datetime.now(UTC),
+            lambda port: print(f"dashboard: http://{settings.dashboard_host}:{port}/", flush=True),
+        )  # fmt: skip
+
+    asyncio.run(main())
+    return 0
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run one part as its own process until SIGINT or SIGTERM; 0 after a clean stop."""
     from gridstream.serve import serve_broker, serve_part
@@ -652,6 +675,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(settings, args)
         if args.command == "credentials":
             return _credentials(settings, args)
+        if args.command == "dashboard":
+            return _dashboard(settings)
         if args.command == "backfill":
             from gridstream.backfill_import import backfill
 

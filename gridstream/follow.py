@@ -20,10 +20,17 @@ OnMessage = Callable[[bytes | None, bytes | None, int, int], None]
 
 
 async def follow_topic(
-    bootstrap: str, topic: str, on_message: OnMessage, stop: asyncio.Event, client_id: str
+    bootstrap: str,
+    topic: str,
+    on_message: OnMessage,
+    stop: asyncio.Event,
+    client_id: str,
+    *,
+    from_end: bool = False,
 ) -> None:
     """Hand every message of every partition of ``topic`` to ``on_message`` until ``stop``.
 
+    ``from_end``: only the messages that arrive from now on (a live view of a large topic).
     Raises ``BrokerError`` when the topic does not exist (gridstream creates its topics at
     start: ``gridstream.broker.ensure_topics``).
     """
@@ -43,7 +50,10 @@ async def follow_topic(
                 f"topic {topic} does not exist on {bootstrap}; "
                 "gridstream creates it at start (gridstream.broker.ensure_topics)"
             )
-        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        assigned = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(assigned)
+        if from_end:
+            await consumer.seek_to_end(*assigned)
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             for messages in batches.values():

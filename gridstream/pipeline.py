@@ -21,11 +21,14 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
 from connectors.ocpp.proxy import OcppProxy
 from connectors.ocpp.server import OcppServer
+from dashboard.board import Board
+from dashboard.server import start_dashboard
 from gridstream import topics
 from gridstream.broker import BrokerInfo, broker_session
 from gridstream.errors import ConfigError
@@ -120,6 +123,8 @@ class RunResult:
     ocpi_port: int = 0
     ocpi_accepted: int = 0
     ocpi_rejected: int = 0
+    #: The dashboard's port; None when not served (GRIDSTREAM_DASHBOARD_PORT unset).
+    dashboard_port: int | None = None
 
     def __str__(self) -> str:
         broker = "embedded Tansu" if self.broker.embedded else self.broker.bootstrap
@@ -273,6 +278,16 @@ async def _run_on(
         result = RunResult(
             broker=broker, ocpp_port=server.port, data_dir=data_dir, ocpi_port=ocpi.port
         )
+        if settings.dashboard_port is not None:
+            # The simulated clock when simulating: "today" and "online" as the fleet lives it.
+            result.dashboard_port = await start_dashboard(
+                settings.dashboard_host,
+                settings.dashboard_port,
+                broker.bootstrap,
+                parts,
+                connector_now,
+                Board(online_within=timedelta(seconds=settings.dashboard_online_s)),
+            )
         if on_ready is not None:
             on_ready(result)
 

@@ -347,6 +347,17 @@ class Settings(BaseSettings):
         0.2, ge=0, description="Energy reserve on top of a trip's energy (0.2: 20 %)."
     )
     tomp_poll_interval_s: float = Field(300.0, gt=0, description="How often TOMP is polled.")
+    dashboard_port: int | None = Field(
+        None,
+        ge=0,
+        description="Port of the live web dashboard (`gridstream run`, `gridstream dashboard`): "
+        "sites' load against peak and limit, alerts, violations, stations, flexibility. "
+        "`make run` serves it on 8050; unset: not served; 0 picks a free port (logged).",
+    )
+    dashboard_host: str = Field("127.0.0.1", description="Address the dashboard listens on.")
+    dashboard_online_s: float = Field(
+        600.0, gt=0, description="A station counts as online this long after its last message."
+    )
     metrics_port: int | None = Field(
         None,
         ge=0,

@@ -136,6 +136,29 @@ def _meter_projection(meter: _Meter, start_ms: int, end_ms: int) -> tuple[float,
     return energy, energy + power * max(0, end_ms - t) / _MS_PER_H
 
 
+def open_quarter(state: SiteProjection) -> tuple[int, float, float] | None:
+    """A site's open quarter-hour: (start ms, import energy so far Wh, projected average W).
+
+    The sum over the site's meters (module docstring); None before its first reading.
+    """
+    if state.start_ms is None:
+        return None
+    end_ms = state.start_ms + QH_MS
+    stations_with_main = {k.split("|")[0] for k in state.meters if k.endswith("|0")}
+    energy = projected = 0.0
+    newest = max((m.last[0] for m in state.meters.values() if m.last), default=0)
+    for key, meter in state.meters.items():
+        station, evse = key.split("|")
+        if station in stations_with_main and evse != "0":
+            continue  # the station's main meter stands for its EVSEs
+        if meter.last is None or meter.last[0] < newest - QH_MS:
+            continue  # silent for a quarter-hour: its session is over, or it is away
+        figures = _meter_projection(meter, state.start_ms, end_ms)
+        energy += figures[0]
+        projected += figures[1]
+    return state.start_ms, energy, projected / 0.25
+
+
 class PeakAlerts:
     """Projected open quarter-hours and their alerts, keyed by site."""
 
@@ -219,21 +242,10 @@ class PeakAlerts:
     def _alerts(
         self, site_id: str, state: SiteProjection, received_ms: int, context: BatchContext
     ) -> list[Record]:
-        assert state.start_ms is not None
-        end_ms = state.start_ms + QH_MS
-        stations_with_main = {k.split("|")[0] for k in state.meters if k.endswith("|0")}
-        energy = projected = 0.0
+        figures = open_quarter(state)
+        assert figures is not None and state.start_ms is not None
+        _, energy, average_w = figures
         newest = max((m.last[0] for m in state.meters.values() if m.last), default=0)
-        for key, meter in state.meters.items():
-            station, evse = key.split("|")
-            if station in stations_with_main and evse != "0":
-                continue  # the station's main meter stands for its EVSEs
-            if meter.last is None or meter.last[0] < newest - QH_MS:
-                continue  # silent for a quarter-hour: its session is over, or it is away
-            figures = _meter_projection(meter, state.start_ms, end_ms)
-            energy += figures[0]
-            projected += figures[1]
-        average_w = projected / 0.25
         zone = context.zone_for_site(site_id)
         month = month_of(from_epoch_ms(state.start_ms), zone)
         limits: list[tuple[Crossed, float]] = []

@@ -27,7 +27,15 @@ WIRING = {
 
 # package -> top-level modules it must not import
 FORBIDDEN: dict[str, set[str]] = {
-    "gridstream": {"connectors", "streams", "warehouse", "simulator", "faust", "duckdb"},
+    "gridstream": {
+        "connectors",
+        "streams",
+        "warehouse",
+        "simulator",
+        "dashboard",
+        "faust",
+        "duckdb",
+    },  # fmt: skip
     "connectors": {"streams", "warehouse", "simulator", "faust", "duckdb"},
     "streams": {"connectors", "warehouse", "simulator", "duckdb"},
     "streams/compute": {
@@ -43,6 +51,8 @@ FORBIDDEN: dict[str, set[str]] = {
     },  # fmt: skip
     "warehouse": {"connectors", "simulator", "faust"},
     "simulator": {"connectors", "streams", "warehouse", "faust", "duckdb"},
+    # The dashboard shows the stream's records and reuses its pure computations.
+    "dashboard": {"connectors", "warehouse", "simulator", "faust", "duckdb"},
 }
 
 

@@ -1,0 +1,106 @@
+"""Serves the dashboard: the page, its static files and ``GET /api/state`` (the board's JSON).
+
+The page polls ``/api/state`` every two seconds; the board is kept current by
+``dashboard.feed``. Read-only: nothing served here writes anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+from dashboard.board import Board
+from dashboard.feed import follow_board
+from gridstream.errors import ConfigError
+from gridstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+#: Where ``gridstream dashboard`` listens when GRIDSTREAM_DASHBOARD_PORT is unset.
+DEFAULT_PORT = 8050
+
+
+def dashboard_app(board: Board, now: Callable[[], datetime]) -> web.Application:
+    """The dashboard's web application over ``board``."""
+
+    async def index(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    async def state(request: web.Request) -> web.Response:
+        body = orjson.dumps(board.snapshot(now()))
+        return web.Response(body=body, content_type="application/json",
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    app.router.add_get("/api/state", state)
+    app.router.add_static("/static/", STATIC)
+    return app
+
+
+async def start_dashboard(
+    host: str,
+    port: int,
+    bootstrap: str,
+    parts: contextlib.AsyncExitStack,
+    now: Callable[[], datetime],
+    board: Board | None = None,
+) -> int:
+    """Serve the dashboard on ``host:port`` and follow the topics; the port it listens on.
+
+    ``parts`` stops both. ``ConfigError`` when the port cannot be had.
+    """
+    board = board if board is not None else Board()
+    runner = web.AppRunner(dashboard_app(board, now), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"the dashboard cannot listen on {host}:{port} ({exc.strerror}); set "
+            "GRIDSTREAM_DASHBOARD_PORT to a free port (0 picks one)"
+        ) from None
+    parts.push_async_callback(runner.cleanup)
+    stop = asyncio.Event()
+    task = asyncio.create_task(follow_board(bootstrap, board, stop, now), name="dashboard")
+
+    async def stop_feed() -> None:
+        stop.set()
+        await task
+
+    parts.push_async_callback(stop_feed)
+    bound = int(runner.addresses[0][1])
+    log.info("dashboard: http://%s:%d/", host, bound)
+    return bound
+
+
+async def serve_dashboard(
+    settings: Settings,
+    stop: asyncio.Event,
+    now: Callable[[], datetime],
+    on_ready: Callable[[int], None],
+) -> None:
+    """``gridstream dashboard``: the dashboard alone, against ``GRIDSTREAM_KAFKA_BOOTSTRAP``."""
+    if settings.kafka_bootstrap is None:
+        raise ConfigError(
+            "gridstream dashboard follows a running pipeline's broker: set "
+            "GRIDSTREAM_KAFKA_BOOTSTRAP (gridstream run serves the dashboard itself with "
+            "GRIDSTREAM_DASHBOARD_PORT)"
+        )
+    port = settings.dashboard_port if settings.dashboard_port is not None else DEFAULT_PORT
+    board = Board(online_within=timedelta(seconds=settings.dashboard_online_s))
+    async with contextlib.AsyncExitStack() as parts:
+        bound = await start_dashboard(
+            settings.dashboard_host, port, settings.kafka_bootstrap, parts, now, board
+        )
+        on_ready(bound)
+        await stop.wait()

@@ -1,0 +1,101 @@
+"""The dashboard in a real browser (Debian's chromium through playwright): the page loads, the
+chart draws, and new records from the broker show on the page within seconds."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from dashboard.server import start_dashboard
+from gridstream.broker import broker_session
+from gridstream.producer import RecordProducer
+from gridstream.records import MeterSample, Peak, QuarterHourLoad, Reading, SiteAssignment
+
+pytestmark = pytest.mark.e2e
+
+NOW = datetime(2026, 12, 4, 10, 7, 30, tzinfo=UTC)
+Q = timedelta(minutes=15)
+
+
+def load(start: datetime, avg_w: float) -> QuarterHourLoad:
+    return QuarterHourLoad(
+        site_id="S1", interval_start=start, import_wh=avg_w / 4, export_wh=0.0,
+        avg_import_w=avg_w, avg_export_w=0.0, meters=1, completeness=1.0, estimated=False,
+        revision=0, computed_by="test", as_of=NOW,
+    )  # fmt: skip
+
+
+def register(ts: datetime, wh: float) -> MeterSample:
+    return MeterSample(
+        ts=ts, station_id="ST1", site_id="S1", evse_id=1, source="ocpp2.0.1", received_at=ts,
+        readings=(Reading(measurand="Energy.Active.Import.Register", value=wh, unit="Wh"),),
+    )  # fmt: skip
+
+
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail("the browser test needs Debian's chromium: apt-get install chromium "
+                    "(.ci/run installs it)")  # fmt: skip
+    return path
+
+
+async def test_the_page_draws_the_day_and_shows_new_records_within_seconds(
+    tmp_path: Path,
+) -> None:
+    t0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    with broker_session(None) as broker:
+        async with (
+            RecordProducer(broker.bootstrap) as producer,
+            contextlib.AsyncExitStack() as parts,
+            async_playwright() as playwright,
+        ):
+            await producer.publish([
+                SiteAssignment(station_id="ST1", site_id="S1", name="Depot Gent",
+                               contracted_capacity_w=20_000.0, timezone="Europe/Brussels"),
+                Peak(site_id="S1", month="2026-12", peak_w=14_000.0, interval_start=t0,
+                     revision=0, computed_by="test", as_of=NOW),
+                *(load(t0 + i * Q, w) for i, w in enumerate([6_000.0, 9_000.0, 12_000.0])),
+            ])  # fmt: skip
+            port = await start_dashboard("127.0.0.1", 0, broker.bootstrap, parts, lambda: NOW)
+            browser = await playwright.chromium.launch(executable_path=chromium())
+            page = await browser.new_page(viewport={"width": 1100, "height": 800})
+            await page.goto(f"http://127.0.0.1:{port}/")
+
+            site = page.locator('.site[data-site="S1"]')
+            await expect(site.locator(".qh-count")).to_have_text("3", timeout=20_000)
+            await expect(site.locator("h2")).to_contain_text("Depot Gent")
+            # uPlot drew: a canvas of the chart's size, and a legend entry per series
+            box = await site.locator("canvas").bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 100
+            assert (
+                await site.locator(".u-legend .u-series").count() == 4
+            )  # load, projected, peak, limit
+            await expect(site.locator(".figures")).to_contain_text("month peak 14.0 kW")
+            await expect(site.locator(".figures")).to_contain_text("limit 20.0 kW")
+
+            # new records: the next quarter-hour, and readings of the open one
+            began = time.monotonic()
+            await producer.publish([
+                load(t0 + 3 * Q, 15_000.0),
+                register(datetime(2026, 12, 4, 10, 0, tzinfo=UTC), 1_000.0),
+                register(datetime(2026, 12, 4, 10, 5, tzinfo=UTC), 3_000.0),
+            ])  # fmt: skip
+            await expect(site.locator(".qh-count")).to_have_text("4", timeout=10_000)
+            # 2 kWh by 10:05 at 24 kW for 10 more minutes: 6 kWh / 0.25 h = 24 kW, over 20 kW
+            await expect(site.locator(".projected")).to_have_text("24.0 kW", timeout=10_000)
+            await expect(site.locator(".projected")).to_have_class("projected over")
+            assert time.monotonic() - began < 10
+            await expect(page.locator("#stations")).to_contain_text("online")
+            await page.screenshot(path=str(tmp_path / "dashboard.png"))
+            if shot := os.environ.get("GRIDSTREAM_TEST_SCREENSHOT"):
+                await page.screenshot(path=shot)
+            await browser.close()
+    assert (tmp_path / "dashboard.png").stat().st_size > 10_000

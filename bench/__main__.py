@@ -22,6 +22,8 @@ orjson) over the same topic, and as a ratio to it.
 8. OCPI: session PATCHes per second through the real OCPI receiver over HTTP, acks=all
    before each answer, beside a raw aiokafka produce loop of the same records
    (``bench.ocpi``).
+9. sink: the warehouse sink's rows/s beside decoding and writing the same rows with plain
+   pyarrow (``bench.sink``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench import analytics as analytics_bench
 from bench import ocpi, signals, site_load, worker_scale
+from bench import sink as sink_bench
 from bench.load import READINGS_PER_FRAME, run_stations
 from connectors.ocpp.server import serve_ocpp
 from gridstream import topics
@@ -238,6 +241,8 @@ if __name__ == "__main__":
         print(analytics_bench.report(results["analytics"]))
     results["signals"] = asyncio.run(signals.measure(signals.year_of_prices()))
     print(signals.report(results["signals"]))
+    results["sink"] = sink_bench.measure()
+    print(sink_bench.report(results["sink"]))
     if not args.only_signals:  # 7. the worker at 100, 1,000 and 10,000 sites, one and two
         scale = [worker_scale.measure(sites, 20_000) for sites in (100, 1_000, 10_000)]
         for r in scale:

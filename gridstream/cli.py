@@ -101,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     _signals_parser(sub)
     _ocpi_parser(sub)
     sub.add_parser(
+        "compact",
+        help="compact the warehouse's tables now and apply GRIDSTREAM_RETENTION_DAYS "
+        "(gridstream run does it every GRIDSTREAM_COMPACT_INTERVAL_S)",
+    )
+    sub.add_parser(
         "dashboard",
         help="serve the live dashboard against GRIDSTREAM_KAFKA_BOOTSTRAP (gridstream run "
         "serves it itself with GRIDSTREAM_DASHBOARD_PORT)",
@@ -677,6 +682,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _credentials(settings, args)
         if args.command == "dashboard":
             return _dashboard(settings)
+        if args.command == "compact":
+            from warehouse.compaction import compact_warehouse
+            from warehouse.query import format_result
+
+            done = compact_warehouse(
+                settings.data_dir, datetime.now(UTC).date(), settings.retention_days,
+                settings.compact_target_mb * 1024 * 1024,
+            )  # fmt: skip
+            columns = ["topic", "files_before", "files_after", "rows_expired", "files_deleted"]
+            print(format_result(columns, [tuple(getattr(d, c) for c in columns) for d in done],
+                                "table"))  # fmt: skip
+            return 0
         if args.command == "backfill":
             from gridstream.backfill_import import backfill
 

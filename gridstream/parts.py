@@ -76,6 +76,7 @@ from streams.limit_feed import follow_limits
 from streams.needs_feed import follow_needs
 from streams.signal_feed import follow_signals
 from streams.state_store import StateStore
+from warehouse.compaction import compact_warehouse
 from warehouse.sink import DeadLetterSink, ParquetSink, WrittenHook, make_sink_consumer, run_sink
 
 log = logging.getLogger(__name__)
@@ -576,4 +577,30 @@ async def start_sink(
         name="sink",
     )
     parts.push_async_callback(_stop_task, sink_task, sink_stop)
+    if settings.compact_interval_s > 0:
+        start_feed(parts, "compaction", partial(_compact_every, settings))
     return SinkPart(sink, settings.data_dir)
+
+
+async def _compact_every(settings: Settings, stop: asyncio.Event) -> None:
+    """Compact the warehouse and apply the retention every ``compact_interval_s``."""
+    while True:
+        try:
+            await asyncio.wait_for(stop.wait(), settings.compact_interval_s)
+            return
+        except TimeoutError:
+            pass
+        try:
+            done = await asyncio.to_thread(
+                compact_warehouse,
+                settings.data_dir,
+                utc_now().date(),
+                settings.retention_days,
+                settings.compact_target_mb * 1024 * 1024,
+            )
+        except Exception:  # the next round tries again; the sink goes on meanwhile
+            log.exception("warehouse compaction failed")
+            continue
+        merged = sum(d.files_before - d.files_after for d in done)
+        log.info("warehouse compacted: %d files fewer, %d rows past retention deleted", merged,
+                 sum(d.rows_expired for d in done))  # fmt: skip

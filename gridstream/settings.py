@@ -358,6 +358,20 @@ class Settings(BaseSettings):
     dashboard_online_s: float = Field(
         600.0, gt=0, description="A station counts as online this long after its last message."
     )
+    compact_interval_s: float = Field(
+        3600.0,
+        ge=0,
+        description="How often `gridstream run` and `gridstream sink` compact the warehouse's "
+        "tables and apply the retention (s; 0: never; `gridstream compact` does it at once).",
+    )
+    compact_target_mb: int = Field(
+        64, gt=0, description="Size the warehouse's compaction merges small files into, MB."
+    )
+    retention_days: dict[str, int] = Field(
+        {"dlq": 90},
+        description="Days of data kept per topic in the warehouse (JSON, e.g. "
+        '`{"meter.samples": 400, "dlq": 90}`); a topic not named is kept for good.',
+    )
     metrics_port: int | None = Field(
         None,
         ge=0,

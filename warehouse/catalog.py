@@ -52,6 +52,7 @@ import pyarrow as pa
 from gridstream import topics
 from warehouse import layout
 from warehouse.schemas import event_time_field, record_schema, topic_schema
+from warehouse.table import TopicTable
 
 BASE_VIEWS: dict[str, str] = {
     topics.METER_SAMPLES.name: "meter_samples",
@@ -495,6 +496,21 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def committed_files(data_dir: Path, topic: str) -> list[str]:
+    """The files of ``topic`` that its table's current version holds (``warehouse.table``).
+
+    A warehouse from before the tables, not yet written to since, has no table log: its
+    files are read as they lie.
+    """
+    root = layout.topic_dir(data_dir.resolve(), topic)
+    table = TopicTable(root, topic_schema(topic))
+    if table.exists():
+        return table.files()
+    if layout.has_files(data_dir, topic):
+        return [str(root / "date=*" / "*.parquet")]
+    return []
+
+
 def base_view_sql(data_dir: Path, topic: str) -> str:
     """The SELECT behind ``topic``'s base view: typed columns, its files, duplicates removed."""
     schema = topic_schema(topic)
@@ -503,12 +519,13 @@ def base_view_sql(data_dir: Path, topic: str) -> str:
     if dated:
         columns.append("CAST(NULL AS DATE) AS date")
     source = f"SELECT {', '.join(columns)} WHERE false"
-    if layout.has_files(data_dir, topic):
-        files = layout.topic_dir(data_dir.resolve(), topic) / "date=*" / "*.parquet"
+    files = committed_files(data_dir, topic)
+    if files:
         # The registry's date=current folder is not a date: no hive columns for it.
         hive = "true, hive_types = {'date': DATE}" if dated else "false"
+        listed = ", ".join(_literal(f) for f in files)
         source += (
-            f" UNION ALL BY NAME SELECT * FROM read_parquet({_literal(str(files))}, "
+            f" UNION ALL BY NAME SELECT * FROM read_parquet([{listed}], "
             f"hive_partitioning = {hive}, union_by_name = true)"
         )
     key = ("date, " if dated else "") + "_epoch, _partition, _offset"

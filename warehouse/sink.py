@@ -2,23 +2,24 @@
 
 The core, ``ParquetSink``, knows nothing of Kafka clients: it takes ``(topic, partition,
 offset, value)``, buffers per (topic, partition) and, at ``flush``, writes one Parquet file
-per (topic, partition, date) and returns the offsets to commit. The shell, ``run_sink``,
-polls an aiokafka consumer, adds, flushes every interval and commits after the write
-(STYLE.md rule 15; the order is: decode, write temp files, rename, then commit). Between
-the rename and the commit, an optional ``on_written`` hook hears how far each partition is
-written (``WrittenHook``: a connector's spool releases what it kept on it).
+per (topic, partition, date), commits them to the topic's Delta table, and returns the
+offsets to commit. The shell, ``run_sink``, polls an aiokafka consumer, adds, flushes every
+interval and commits after the write (STYLE.md rule 15; the order is: decode, write temp
+files, rename, table commit, then Kafka commit). Between the table commit and the Kafka
+commit, an optional ``on_written`` hook hears how far each partition is written
+(``WrittenHook``: a connector's spool releases what it kept on it).
 
 Exactly once, without Kafka transactions (unreliable on the embedded broker, DESIGN.md):
 
-- File names carry the broker epoch and the batch's offsets (``warehouse.layout``). On
-  start and on every partition assignment the sink scans the names of the current epoch
-  and knows the highest offset written per partition by a complete batch.
-- The consumer is moved to ``max(committed, written + 1)``: a crash between the write and
-  the commit re-reads nothing that is already in a file.
+- Each flush of a partition is one Delta commit that adds its files and records the last
+  offset written as the app transaction of (epoch, partition) (``warehouse.table``). On
+  start and on every partition assignment the sink reads those versions.
+- The consumer is moved to ``max(committed, written + 1)``: a crash between the table
+  commit and the Kafka commit re-reads nothing that is already in the table.
 - ``add`` skips any offset at or below what is written or buffered, so a record delivered
   twice (a seek back, a rebalance) is written once.
-- A batch cut short by a crash (some of its date files renamed, not all) does not count as
-  written; its records are read and written again, and the views drop the duplicates.
+- A batch whose files were renamed but not committed (a crash in between) is in no table
+  version: no reader sees it, and its records are read and written again.
 
 A new epoch (a restarted embedded broker) starts from nothing: its offset 0 is a new record,
 and its file names cannot collide with the old ones.
@@ -56,6 +57,7 @@ from gridstream.records import DeadLetter
 from warehouse import layout
 from warehouse.errors import DecodeError
 from warehouse.schemas import event_time_field, records_to_table, topic_schema
+from warehouse.table import TopicTable, Written
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +154,7 @@ class ParquetSink:
         self._tombstones: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
         self._rejections: list[Rejection] = []
+        self._tables: dict[str, TopicTable] = {}
         self.rescan()
 
     # -- adding -----------------------------------------------------------------------------
@@ -235,12 +238,14 @@ class ParquetSink:
         name = layout.BatchFile(self.epoch, partition, offsets[0], offsets[-1]).name
         metadata = {**schema.metadata, layout.BATCH_FILES_KEY: str(len(parts)).encode()}
         staged: list[tuple[Path, Path]] = []
+        written: list[Written] = []
         try:
             for day, part in parts:
                 folder = layout.topic_dir(self.data_dir, topic) / f"date={day}"
                 folder.mkdir(parents=True, exist_ok=True)
                 temporary = folder / f".{name}.tmp"
                 staged.append((temporary, folder / name))
+                written.append(Written(folder / name, day, part.num_rows))
                 pq.write_table(
                     part.replace_schema_metadata(metadata),
                     temporary,
@@ -254,6 +259,9 @@ class ParquetSink:
         finally:
             for temporary, _ in staged:
                 temporary.unlink(missing_ok=True)
+        # The commit makes the batch visible to every reader, with its offsets: until it
+        # succeeds the files are in no table version, and the records count as unwritten.
+        self.table(topic).commit(written, self.epoch, partition, offsets[-1])
         with self._lock:
             self._rows[topic] += rows
             self._files += len(parts)
@@ -309,13 +317,29 @@ class ParquetSink:
         with self._lock:
             return dict(self._flushed)
 
+    def table(self, topic: str) -> TopicTable:
+        """The Delta table of ``topic``'s files (``warehouse.table``)."""
+        with self._lock:
+            table = self._tables.get(topic)
+            if table is None:
+                root = layout.topic_dir(self.data_dir, topic)
+                table = self._tables[topic] = TopicTable(root, topic_schema(topic))
+        return table
+
     def rescan(self, topics: Iterable[str] | None = None) -> None:
-        """Read the written offsets of this epoch from the file names (all or ``topics``).
+        """Read the offsets this epoch's commits wrote, from the tables (all or ``topics``).
 
         Another sink process may have written a partition this one now owns; call this on
         assignment, before seeking.
         """
-        scanned = layout.written_offsets(self.data_dir, self.epoch, topics)
+        scanned: dict[Key, int] = {}
+        for name in topics if topics is not None else [t.name for t in catalog.ALL]:
+            table = self.table(name)
+            table.ensure()
+            for partition in range(catalog.by_name(name).partitions):
+                last = table.written(self.epoch, partition)
+                if last is not None:
+                    scanned[name, partition] = last
         with self._lock:
             for key, last in scanned.items():
                 self._written[key] = max(self._written.get(key, -1), last)

@@ -12,6 +12,7 @@ import pytest
 
 from gridstream.records import DeadLetter, MeterSample
 from warehouse.sink import ParquetSink
+from warehouse.table import TopicTable
 
 T0 = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
 E1 = "gridstream-e1"
@@ -153,18 +154,35 @@ def test_a_new_epoch_starts_at_nothing_and_never_collides_with_the_old_one(
     assert rows_of(TOPIC).num_rows == 5
 
 
-def test_a_batch_cut_short_by_a_crash_is_not_counted_as_written(
-    data_dir: Path, sample_factory: SampleFactory, files_of: Files
+def test_a_batch_written_but_not_committed_is_neither_seen_nor_counted_as_written(
+    data_dir: Path, sample_factory: SampleFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sink = ParquetSink(data_dir, E1)
     add_samples(sink, sample_factory, range(0, 2))
     sink.flush()
-    # The next batch spans two dates; the crash came after renaming only the first file.
+    # The next batch spans two dates; the sink dies after renaming its files, before the
+    # table commit that would have made them part of the warehouse.
     add_samples(sink, sample_factory, range(2, 4), start=datetime(2026, 1, 15, 23, 57, tzinfo=UTC))
-    sink.flush()
-    (data_dir / "parquet" / TOPIC / f"date=2026-01-16/{name(2, 3)}").unlink()
 
-    assert ParquetSink(data_dir, E1).resume_offsets() == {(TOPIC, 0): 2}
+    def killed(*args: object) -> None:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(TopicTable, "commit", killed)
+    with pytest.raises(SystemExit):
+        sink.flush()
+    monkeypatch.undo()
+    assert (data_dir / "parquet" / TOPIC / f"date=2026-01-16/{name(2, 3)}").exists()
+
+    restarted = ParquetSink(data_dir, E1)
+    assert restarted.resume_offsets() == {(TOPIC, 0): 2}  # offsets 2 and 3 are read again
+    table = restarted.table(TOPIC)
+    assert sorted(Path(f).name for f in table.files()) == [name(0, 1)]  # the orphans: unseen
+    add_samples(
+        restarted, sample_factory, range(2, 4), start=datetime(2026, 1, 15, 23, 57, tzinfo=UTC)
+    )
+    restarted.flush()
+    rows = pq.read_table(table.files()).column("_offset").to_pylist()
+    assert sorted(rows) == [0, 1, 2, 3]  # every record once, for any reader of the table
 
 
 def test_tombstones_and_rejections_advance_the_commit_without_rows(

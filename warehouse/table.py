@@ -1,0 +1,190 @@
+"""Each topic's files as a Delta Lake table: what is in the warehouse is what a commit says.
+
+The sink writes a flush's Parquet files as before (``warehouse.layout``: one per topic,
+partition and date, under a temporary name, synced, renamed) and then commits them to the
+topic's Delta table in one transaction, together with how far the flush read each Kafka
+partition: a Delta *app transaction* per (broker epoch, partition) whose version is the
+last offset written (``commit``). A file renamed but never committed (a sink killed
+between the two) is in no table version: no reader sees it, and the sink, which resumes
+from the committed versions (``written``), writes those records again.
+
+Every reader sees the same rows: DuckDB through the committed file list (``files``, the
+catalog's base views), pyarrow, polars or Spark through the Delta log itself. The table is
+partitioned by ``date`` (the event day, or ``current`` for undated topics), the folder the
+files already sit in.
+
+Compaction (``compact``) rewrites a partition's small files into larger ones in one
+commit: a reader holds either the old file list or the new one, never both. ``expire``
+deletes the partitions older than a retention, and ``vacuum`` removes files no version
+has referenced for a while (so a reader that listed them just before still finds them).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake.transaction import AddAction, RemoveAction
+
+#: The partition column: the ``date=`` folder of each file.
+PARTITION = "date"
+#: Files no version references are deleted after this long (readers' lists stay valid).
+VACUUM_AFTER_HOURS = 24
+
+
+def app_id(epoch: str, partition: int) -> str:
+    """The app transaction id of one Kafka partition in one broker epoch.
+
+    >>> app_id("Mk3OEXBSQ1y", 2)
+    'gridstream:Mk3OEXBSQ1y:2'
+    """
+    return f"gridstream:{epoch}:{partition}"
+
+
+def table_schema(files_schema: pa.Schema) -> pa.Schema:
+    """The table's schema: the files' columns, then the partition column."""
+    return pa.schema([*files_schema, pa.field(PARTITION, pa.string())])
+
+
+@dataclass(frozen=True)
+class Written:
+    """One file of a flush: where it is, its ``date`` folder's value, and its rows."""
+
+    path: Path
+    day: str
+    rows: int
+
+
+class TopicTable:
+    """One topic's Delta table under ``root`` (the topic's folder); created when first used."""
+
+    def __init__(self, root: Path, files_schema: pa.Schema) -> None:
+        """A table of files with ``files_schema`` at ``root``."""
+        self.root = Path(root)
+        self.schema = table_schema(files_schema)
+        self._table: DeltaTable | None = None
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        """Create the table now (adopting a pre-table warehouse's files) if it has none.
+
+        The sink does this at start, before it writes: files a crash leaves renamed but
+        uncommitted then always post-date the table, and are never adopted.
+        """
+        with self._lock:
+            self._open()
+
+    def exists(self) -> bool:
+        """Whether the table has a log (a first commit made it)."""
+        return DeltaTable.is_deltatable(str(self.root))
+
+    def _open(self) -> DeltaTable:
+        if self._table is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            new = not self.exists()
+            self._table = DeltaTable.create(
+                str(self.root), schema=self.schema, partition_by=[PARTITION], mode="ignore"
+            )
+            if new:
+                self._adopt()
+        else:
+            self._table.update_incremental()
+        return self._table
+
+    def _adopt(self) -> None:
+        """Commit the files a warehouse from before the tables holds (a one-time upgrade).
+
+        Their batches were complete or not (a crash); the base views' duplicate guard keeps
+        a record re-written after such a crash once.
+        """
+        assert self._table is not None
+        found = [
+            Written(path, path.parent.name.removeprefix(f"{PARTITION}="), file_rows(path))
+            for path in sorted(self.root.glob(f"{PARTITION}=*/*.parquet"))
+            if not path.name.startswith(".")
+        ]
+        if found:
+            actions: list[AddAction | RemoveAction] = [self._action(f) for f in found]
+            self._table.create_write_transaction(
+                actions, mode="append", schema=self.schema,
+                partition_by=[PARTITION],
+            )  # fmt: skip
+
+    def _action(self, f: Written) -> AddAction:
+        stat = f.path.stat()
+        return AddAction(
+            path=f.path.relative_to(self.root).as_posix(),
+            size=stat.st_size,
+            partition_values={PARTITION: f.day},
+            modification_time=int(stat.st_mtime * 1000),
+            data_change=True,
+            stats=json.dumps({"numRecords": f.rows}),
+        )
+
+    def commit(self, files: Sequence[Written], epoch: str, partition: int, last: int) -> None:
+        """Add ``files`` and note ``last`` as partition ``partition``'s offset, atomically."""
+        actions: list[AddAction | RemoveAction] = [self._action(f) for f in files]
+        properties = CommitProperties(
+            app_transactions=[Transaction(app_id=app_id(epoch, partition), version=last)]
+        )
+        with self._lock:
+            self._open().create_write_transaction(
+                actions, mode="append", schema=self.schema, partition_by=[PARTITION],
+                commit_properties=properties,
+            )  # fmt: skip
+
+    def written(self, epoch: str, partition: int) -> int | None:
+        """The last offset of ``partition`` in ``epoch`` that a commit says is in the table."""
+        if not self.exists():
+            return None
+        with self._lock:
+            return self._open().transaction_version(app_id(epoch, partition))
+
+    def files(self) -> list[str]:
+        """The files of the table's current version (absolute paths); [] without a table."""
+        if not self.exists():
+            return []
+        return list(DeltaTable(str(self.root)).file_uris())
+
+    def compact(self, target_bytes: int = 64 * 1024 * 1024) -> dict[str, Any]:
+        """Merge small files into files of about ``target_bytes``, one commit; its metrics."""
+        if not self.exists():
+            return {}
+        with self._lock:
+            metrics: dict[str, Any] = self._open().optimize.compact(target_size=target_bytes)
+        return metrics
+
+    def expire(self, before: date) -> int:
+        """Delete the dated partitions before ``before``; the rows deleted."""
+        if not self.exists():
+            return 0
+        with self._lock:
+            table = self._open()
+            # ISO dates sort as text; "current" (undated topics) is never before a date.
+            result = table.delete(f"{PARTITION} < '{before.isoformat()}'")
+        return int(result.get("num_deleted_rows", 0))
+
+    def vacuum(self, retention_hours: int = VACUUM_AFTER_HOURS) -> list[str]:
+        """Delete files no version has referenced for ``retention_hours``; their paths."""
+        if not self.exists():
+            return []
+        with self._lock:
+            removed: list[str] = self._open().vacuum(
+                retention_hours=retention_hours,
+                dry_run=False,
+                enforce_retention_duration=False,
+            )
+        return removed
+
+
+def file_rows(path: Path) -> int:
+    """The rows of a Parquet file, from its footer."""
+    return int(pq.ParquetFile(path).metadata.num_rows)

@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
 from aiohttp import web
 
-from dashboard.board import Board
+from dashboard.board import MEMORY, Board
 from dashboard.feed import follow_board
 from gridstream.errors import ConfigError
+from gridstream.records import Record
 from gridstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,14 @@ async def serve_dashboard(
     stop: asyncio.Event,
     now: Callable[[], datetime],
     on_ready: Callable[[int], None],
+    history: Callable[[datetime], Sequence[Record]] | None = None,
 ) -> None:
-    """``gridstream dashboard``: the dashboard alone, against ``GRIDSTREAM_KAFKA_BOOTSTRAP``."""
+    """``gridstream dashboard``: the dashboard alone, against ``GRIDSTREAM_KAFKA_BOOTSTRAP``.
+
+    ``history(since)``, when given, gives the figures the board starts from (the warehouse's:
+    ``warehouse.recent``), read before the topics are followed so that live records replace
+    them (``Board.seed``).
+    """
     if settings.kafka_bootstrap is None:
         raise ConfigError(
             "gridstream dashboard follows a running pipeline's broker: set "
@@ -98,6 +105,10 @@ async def serve_dashboard(
         )
     port = settings.dashboard_port if settings.dashboard_port is not None else DEFAULT_PORT
     board = Board(online_within=timedelta(seconds=settings.dashboard_online_s))
+    if history is not None:
+        # DuckDB blocks; the loop has nothing else to do yet, but signals stay answered.
+        at = now()
+        board.seed(await asyncio.to_thread(history, at - MEMORY), at)
     async with contextlib.AsyncExitStack() as parts:
         bound = await start_dashboard(
             settings.dashboard_host, port, settings.kafka_bootstrap, parts, now, board

@@ -16,6 +16,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
+
 from gridstream import topics
 from gridstream.records import (
     CapacityViolation,
@@ -30,6 +32,7 @@ from gridstream.records import (
 )
 from warehouse import layout
 from warehouse.catalog import open_catalog
+from warehouse.errors import QueryError
 from warehouse.query import keep_to_data_dir
 
 #: Each record type, the view it is read from and which of its rows are recent (``$since``).
@@ -52,11 +55,15 @@ def recent_records(data_dir: Path, since: datetime) -> list[Record]:
 
     Ordered as ``SOURCES`` (the registry first: the sites' time zones and limits before
     their figures). An empty list when ``data_dir`` holds no warehouse: nothing is created.
+    ``QueryError`` when DuckDB cannot read it.
     """
     data_dir = Path(data_dir)
     if not any(layout.has_files(data_dir, t.name) for t in topics.ALL):
         return []
-    connection = open_catalog(data_dir)
+    try:
+        connection = open_catalog(data_dir)
+    except duckdb.Error as exc:
+        raise QueryError(str(exc)) from exc
     try:
         keep_to_data_dir(connection, data_dir)
         out: list[Record] = []
@@ -72,5 +79,7 @@ def recent_records(data_dir: Path, since: datetime) -> list[Record]:
                 for row in cursor.fetchall()
             ]
         return out
+    except duckdb.Error as exc:
+        raise QueryError(str(exc)) from exc
     finally:
         connection.close()

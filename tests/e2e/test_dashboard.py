@@ -3,20 +3,29 @@ chart draws, and new records from the broker show on the page within seconds."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import re
 import shutil
+import signal
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
 from dashboard.server import start_dashboard
+from gridstream import topics
 from gridstream.broker import broker_session
 from gridstream.producer import RecordProducer
 from gridstream.records import MeterSample, Peak, QuarterHourLoad, Reading, SiteAssignment
+from warehouse.sink import ParquetSink
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +33,11 @@ NOW = datetime(2026, 12, 4, 10, 7, 30, tzinfo=UTC)
 Q = timedelta(minutes=15)
 
 
-def load(start: datetime, avg_w: float) -> QuarterHourLoad:
+def load(start: datetime, avg_w: float, revision: int = 0) -> QuarterHourLoad:
     return QuarterHourLoad(
         site_id="S1", interval_start=start, import_wh=avg_w / 4, export_wh=0.0,
         avg_import_w=avg_w, avg_export_w=0.0, meters=1, completeness=1.0, estimated=False,
-        revision=0, computed_by="test", as_of=NOW,
+        revision=revision, computed_by="test", as_of=NOW,
     )  # fmt: skip
 
 
@@ -99,3 +108,59 @@ async def test_the_page_draws_the_day_and_shows_new_records_within_seconds(
                 await page.screenshot(path=shot)
             await browser.close()
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+
+async def test_gridstream_dashboard_starts_from_the_warehouse_then_follows_the_broker(
+    tmp_path: Path,
+) -> None:
+    """The command as a user runs it: today's figures from an earlier broker's warehouse at
+    once, then the live broker's, which replace them whatever their revision."""
+    zone = ZoneInfo("Europe/Brussels")
+    local = datetime.now(UTC).astimezone(zone)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)
+    ms = [int((midnight + i * Q).timestamp() * 1000) for i in range(3)]
+    data_dir = tmp_path / "data"
+    sink = ParquetSink(data_dir, "gridstream-earlier")
+    for offset, record in enumerate([
+        SiteAssignment(station_id="ST1", site_id="S1", timezone="Europe/Brussels"),
+        load(midnight, 4_000.0, revision=2),
+        load(midnight + Q, 5_000.0, revision=2),
+    ]):  # fmt: skip
+        topic = next(t.name for t in topics.ALL if t.record is type(record))
+        sink.add(topic, 0, offset, record.to_json())
+    sink.flush()
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDSTREAM_")}
+    with broker_session(None) as broker:
+        env.update(GRIDSTREAM_DATA_DIR=str(data_dir), GRIDSTREAM_DASHBOARD_PORT="0",
+                   GRIDSTREAM_KAFKA_BOOTSTRAP=broker.bootstrap)  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gridstream.cli", "dashboard", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+            found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+            assert found is not None, line
+            url = f"http://127.0.0.1:{found[1]}/api/state"
+            async with httpx.AsyncClient() as client, RecordProducer(broker.bootstrap) as producer:
+
+                async def site() -> dict[str, Any]:
+                    state = (await client.get(url)).json()
+                    return next(s for s in state["sites"] if s["site_id"] == "S1")
+
+                # served once the warehouse was read: no wait
+                assert (await site())["quarter_hours"] == [[ms[0], 4_000.0], [ms[1], 5_000.0]]
+                await producer.publish(
+                    [load(midnight + Q, 6_000.0), load(midnight + 2 * Q, 7_000.0)]
+                )
+                want = [[ms[0], 4_000.0], [ms[1], 6_000.0], [ms[2], 7_000.0]]
+                deadline = time.monotonic() + 10
+                while (got := (await site())["quarter_hours"]) != want:
+                    assert time.monotonic() < deadline, got
+                    await asyncio.sleep(0.2)  # the condition is polled, as the page polls
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-3000:]

@@ -189,6 +189,10 @@ class Board:
         limit = limit_in_force(self.signals, site_scopes(site_id, info), info, "import", quarter)
         projection = self.projections.get(site_id)
         open_figures = open_quarter(projection) if isinstance(projection, SiteProjection) else None
+        if open_figures is not None and open_figures[0] != quarter:
+            # The projection moves with readings only: a site gone quiet (or not heard
+            # since the boundary) has no open quarter-hour to show, not an old one.
+            open_figures = None
         return {
             "site_id": site_id,
             "name": info.name if info is not None else None,

@@ -125,3 +125,10 @@ def test_the_warehouse_s_figures_show_until_the_live_stream_has_its_own() -> Non
         [int(at(9, 45).timestamp() * 1000), 10_000.0],  # live, though its revision is lower
     ]
     assert site["month_peak_w"] == 10_000.0
+
+
+def test_an_open_quarter_hour_without_readings_since_its_boundary_is_not_shown() -> None:
+    b = board()
+    assert b.snapshot(NOW)["sites"][0]["open"] is not None  # 10:00, with readings
+    # 10:15 has begun and no reading came: 10:00 is closed, its projection is no longer news
+    assert b.snapshot(NOW + Q)["sites"][0]["open"] is None

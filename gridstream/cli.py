@@ -102,8 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     _ocpi_parser(sub)
     sub.add_parser(
         "dashboard",
-        help="serve the live dashboard against GRIDSTREAM_KAFKA_BOOTSTRAP (gridstream run "
-        "serves it itself with GRIDSTREAM_DASHBOARD_PORT)",
+        help="serve the live dashboard against GRIDSTREAM_KAFKA_BOOTSTRAP, starting from the "
+        "warehouse in GRIDSTREAM_DATA_DIR (gridstream run serves it itself with "
+        "GRIDSTREAM_DASHBOARD_PORT)",
     )
     backfill = sub.add_parser(
         "backfill",

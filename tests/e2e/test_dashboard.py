@@ -9,8 +9,10 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,16 +112,13 @@ async def test_the_page_draws_the_day_and_shows_new_records_within_seconds(
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
 
 
-async def test_gridstream_dashboard_starts_from_the_warehouse_then_follows_the_broker(
-    tmp_path: Path,
-) -> None:
-    """The command as a user runs it: today's figures from an earlier broker's warehouse at
-    once, then the live broker's, which replace them whatever their revision."""
+def warehouse_of_today(data_dir: Path) -> tuple[datetime, list[int]]:
+    """Site S1 and its first two quarter-hours of today (Brussels), at revision 2, written
+    by the sink as an earlier broker epoch left them; today's midnight and the first three
+    quarter-hours' starts in ms."""
     zone = ZoneInfo("Europe/Brussels")
     local = datetime.now(UTC).astimezone(zone)
     midnight = datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)
-    ms = [int((midnight + i * Q).timestamp() * 1000) for i in range(3)]
-    data_dir = tmp_path / "data"
     sink = ParquetSink(data_dir, "gridstream-earlier")
     for offset, record in enumerate([
         SiteAssignment(station_id="ST1", site_id="S1", timezone="Europe/Brussels"),
@@ -129,38 +128,83 @@ async def test_gridstream_dashboard_starts_from_the_warehouse_then_follows_the_b
         topic = next(t.name for t in topics.ALL if t.record is type(record))
         sink.add(topic, 0, offset, record.to_json())
     sink.flush()
+    return midnight, [int((midnight + i * Q).timestamp() * 1000) for i in range(3)]
 
+
+def command_env(data_dir: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDSTREAM_")}
-    with broker_session(None) as broker:
-        env.update(GRIDSTREAM_DATA_DIR=str(data_dir), GRIDSTREAM_DASHBOARD_PORT="0",
-                   GRIDSTREAM_KAFKA_BOOTSTRAP=broker.bootstrap)  # fmt: skip
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gridstream.cli", "dashboard", env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            assert proc.stdout is not None
-            line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-            found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-            assert found is not None, line
-            url = f"http://127.0.0.1:{found[1]}/api/state"
-            async with httpx.AsyncClient() as client, RecordProducer(broker.bootstrap) as producer:
+    return env | {"GRIDSTREAM_DATA_DIR": str(data_dir), "GRIDSTREAM_DASHBOARD_PORT": "0"} | settings
 
-                async def site() -> dict[str, Any]:
-                    state = (await client.get(url)).json()
-                    return next(s for s in state["sites"] if s["site_id"] == "S1")
 
-                # served once the warehouse was read: no wait
-                assert (await site())["quarter_hours"] == [[ms[0], 4_000.0], [ms[1], 5_000.0]]
-                await producer.publish(
-                    [load(midnight + Q, 6_000.0), load(midnight + 2 * Q, 7_000.0)]
-                )
-                want = [[ms[0], 4_000.0], [ms[1], 6_000.0], [ms[2], 7_000.0]]
-                deadline = time.monotonic() + 10
-                while (got := (await site())["quarter_hours"]) != want:
-                    assert time.monotonic() < deadline, got
-                    await asyncio.sleep(0.2)  # the condition is polled, as the page polls
-        finally:
-            proc.send_signal(signal.SIGINT)
-            _, err = await asyncio.wait_for(proc.communicate(), 60)
+@contextlib.asynccontextmanager
+async def gridstream_dashboard(env: dict[str, str]) -> AsyncIterator[str]:
+    """``gridstream dashboard`` running; the URL of its state, once it printed where it is.
+    Stopped by SIGINT at the end, and it must exit 0."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gridstream.cli", "dashboard", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert found is not None, line
+        yield f"http://127.0.0.1:{found[1]}/api/state"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()[-3000:]
+
+
+async def test_gridstream_dashboard_starts_from_the_warehouse_then_follows_the_broker(
+    tmp_path: Path,
+) -> None:
+    """The command as a user runs it: today's figures from an earlier broker's warehouse at
+    once, then the live broker's, which replace them whatever their revision."""
+    midnight, ms = warehouse_of_today(tmp_path / "data")
+    with broker_session(None) as broker:
+        env = command_env(tmp_path / "data", GRIDSTREAM_KAFKA_BOOTSTRAP=broker.bootstrap)
+        async with (
+            gridstream_dashboard(env) as url,
+            httpx.AsyncClient() as client,
+            RecordProducer(broker.bootstrap) as producer,
+        ):
+
+            async def site() -> dict[str, Any]:
+                state = (await client.get(url)).json()
+                assert state["live"] is True
+                return next(s for s in state["sites"] if s["site_id"] == "S1")
+
+            # served once the warehouse was read: no wait
+            assert (await site())["quarter_hours"] == [[ms[0], 4_000.0], [ms[1], 5_000.0]]
+            await producer.publish([load(midnight + Q, 6_000.0), load(midnight + 2 * Q, 7_000.0)])
+            want = [[ms[0], 4_000.0], [ms[1], 6_000.0], [ms[2], 7_000.0]]
+            deadline = time.monotonic() + 10
+            while (got := (await site())["quarter_hours"]) != want:
+                assert time.monotonic() < deadline, got
+                await asyncio.sleep(0.2)  # the condition is polled, as the page polls
+
+
+async def test_without_a_broker_gridstream_dashboard_serves_the_warehouse_not_live(
+    tmp_path: Path,
+) -> None:
+    """After a make run the embedded broker is gone; its warehouse still shows the day."""
+    _, ms = warehouse_of_today(tmp_path / "data")
+    async with gridstream_dashboard(command_env(tmp_path / "data")) as url:
+        state = httpx.get(url).json()
+    assert state["live"] is False
+    assert [(s["site_id"], s["quarter_hours"]) for s in state["sites"]] == [
+        ("S1", [[ms[0], 4_000.0], [ms[1], 5_000.0]])
+    ]
+
+
+def test_without_a_broker_or_a_warehouse_gridstream_dashboard_says_what_to_set(
+    tmp_path: Path,
+) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "gridstream.cli", "dashboard"],
+        env=command_env(tmp_path / "nothing"), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "GRIDSTREAM_KAFKA_BOOTSTRAP" in run.stderr and "GRIDSTREAM_DATA_DIR" in run.stderr
+    assert not (tmp_path / "nothing").exists()

@@ -593,7 +593,7 @@ def _dashboard(settings: Settings) -> int:
 
     It starts from the warehouse's recent figures (``GRIDSTREAM_DATA_DIR``, when it holds
     one), then follows the broker: a dashboard started late, or after an embedded broker's
-    restart, still shows the whole day.
+    restart, still shows the whole day. Without a broker, the warehouse's figures alone.
     """
     from dashboard.server import serve_dashboard
     from gridstream.records import Record

@@ -115,6 +115,16 @@ class Board:
             self._project(samples, now)
         self._forget_before(now - MEMORY)
 
+    def seed(self, history: Iterable[Record], now: datetime) -> None:
+        """Fold in ``history`` (the warehouse's latest figures) as older than anything live.
+
+        Revisions count per broker epoch: a restarted broker's worker publishes revision 0
+        of a quarter-hour the warehouse holds at revision 3 from the epoch before, and the
+        newer figure is the right one. Seeded records therefore take revision -1, so the
+        first live record of the same identity replaces them whatever its revision.
+        """
+        self.take((_before_live(r) for r in history), now)
+
     def snapshot(self, now: datetime) -> dict[str, Any]:
         """The page's JSON: sites, alerts, open violations, stations, flexibility."""
         return {
@@ -179,6 +189,10 @@ class Board:
         limit = limit_in_force(self.signals, site_scopes(site_id, info), info, "import", quarter)
         projection = self.projections.get(site_id)
         open_figures = open_quarter(projection) if isinstance(projection, SiteProjection) else None
+        if open_figures is not None and open_figures[0] != quarter:
+            # The projection moves with readings only: a site gone quiet (or not heard
+            # since the boundary) has no open quarter-hour to show, not an old one.
+            open_figures = None
         return {
             "site_id": site_id,
             "name": info.name if info is not None else None,
@@ -238,6 +252,12 @@ class Board:
         _drop(self.alerts, lambda a: a.reading_ts < cutoff)
         _drop(self.offers, lambda o: o.interval_end < cutoff)
         _drop(self.violations, lambda v: v.state != "open" and v.end < cutoff)
+
+
+def _before_live(record: Record) -> Record:
+    if "revision" in type(record).model_fields:
+        return record.model_copy(update={"revision": -1})
+    return record
 
 
 def _drop(held: dict[str, Any], old: Callable[[Any], bool]) -> None:

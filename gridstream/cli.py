@@ -107,8 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser(
         "dashboard",
-        help="serve the live dashboard against GRIDSTREAM_KAFKA_BOOTSTRAP (gridstream run "
-        "serves it itself with GRIDSTREAM_DASHBOARD_PORT)",
+        help="serve the live dashboard against GRIDSTREAM_KAFKA_BOOTSTRAP, starting from the "
+        "warehouse in GRIDSTREAM_DATA_DIR (gridstream run serves it itself with "
+        "GRIDSTREAM_DASHBOARD_PORT)",
     )
     backfill = sub.add_parser(
         "backfill",
@@ -593,8 +594,25 @@ def _verify(settings: Settings, epoch: str | None) -> int:
 
 
 def _dashboard(settings: Settings) -> int:
-    """``gridstream dashboard`` until SIGINT or SIGTERM."""
+    """``gridstream dashboard`` until SIGINT or SIGTERM.
+
+    It starts from the warehouse's recent figures (``GRIDSTREAM_DATA_DIR``, when it holds
+    one), then follows the broker: a dashboard started late, or after an embedded broker's
+    restart, still shows the whole day. Without a broker, the warehouse's figures alone.
+    """
     from dashboard.server import serve_dashboard
+    from gridstream.records import Record
+    from warehouse.errors import WarehouseError
+    from warehouse.recent import recent_records
+
+    def history(since: datetime) -> list[Record]:
+        try:
+            return recent_records(settings.data_dir, since)
+        except WarehouseError as exc:  # the live figures still show; say what is missing
+            logging.getLogger(__name__).warning(
+                "dashboard: the warehouse in %s is not read: %s", settings.data_dir, exc
+            )
+            return []
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -604,6 +622,7 @@ def _dashboard(settings: Settings) -> int:
         await serve_dashboard(
             settings, stop, lambda: datetime.now(UTC),
             lambda port: print(f"dashboard: http://{settings.dashboard_host}:{port}/", flush=True),
+            history,
         )  # fmt: skip
 
     asyncio.run(main())

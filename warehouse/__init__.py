@@ -6,6 +6,7 @@
 ``catalog``  DuckDB views over the files, in ``<data_dir>/gridstream.duckdb``
 ``query``    run SQL and print the result as a table, CSV or JSON
 ``report``   per-site summary
+``recent``   the latest revision of today's figures as records again (a late dashboard)
 ``backfill`` quarter-hour load recomputed in batch from stored samples, compared with the stream
 """
 
@@ -19,6 +20,7 @@ from warehouse.backfill import (
 from warehouse.catalog import open_catalog, refresh_views, view_names
 from warehouse.errors import DecodeError, QueryError, WarehouseError
 from warehouse.query import format_result, run_query
+from warehouse.recent import recent_records
 from warehouse.report import SiteSummary, format_site_summary, site_summary
 from warehouse.schemas import records_to_table, topic_schema
 from warehouse.sink import (
@@ -46,6 +48,7 @@ __all__ = [
     "open_catalog",
     "quarter_hour_load",
     "read_samples",
+    "recent_records",
     "records_to_table",
     "refresh_views",
     "run_query",

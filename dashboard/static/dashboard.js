@@ -88,7 +88,8 @@ function render(state) {
     "no station yet");
   const online = state.stations.filter((s) => s.online).length;
   document.getElementById("status").textContent =
-    `${state.sites.length} sites · ${online}/${state.stations.length} stations online · updated ${time(state.as_of)}`;
+    `${state.sites.length} sites · ${online}/${state.stations.length} stations online · ` +
+    (state.live === false ? "not live: the warehouse's figures (no broker)" : `updated ${time(state.as_of)}`);
   document.body.dataset.records = state.records;
 }
 

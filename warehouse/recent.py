@@ -50,6 +50,35 @@ SOURCES: tuple[tuple[type[Record], str, str], ...] = (
 )
 
 
+def stored_records(data_dir: Path, record: type[Record], view: str) -> list[Record]:
+    """Every row of ``view`` (one that keeps ``record``'s latest revisions) as records.
+
+    An empty list when ``data_dir`` holds no warehouse: nothing is created.
+    """
+    data_dir = Path(data_dir)
+    if not any(layout.has_files(data_dir, t.name) for t in topics.ALL):
+        return []
+    with open_catalog(data_dir) as connection:
+        return _read(connection, record, view, "true", {})
+
+
+def _read(
+    connection: duckdb.DuckDBPyConnection,
+    record: type[Record],
+    view: str,
+    where: str,
+    params: dict[str, object],
+) -> list[Record]:
+    """The rows of ``view`` that meet ``where``, in ``record``'s own fields."""
+    fields = list(record.model_fields)
+    columns = ", ".join(f'"{name}"' for name in fields)
+    cursor = connection.execute(
+        f"SELECT {columns} FROM {view} WHERE {where}",  # names we wrote, not input
+        {k: v for k, v in params.items() if f"${k}" in where},
+    )
+    return [record.model_validate(dict(zip(fields, row, strict=True))) for row in cursor.fetchall()]
+
+
 def recent_records(data_dir: Path, since: datetime) -> list[Record]:
     """The latest revision of every record ``SOURCES`` names that is recent at ``since``.
 
@@ -68,16 +97,7 @@ def recent_records(data_dir: Path, since: datetime) -> list[Record]:
         keep_to_data_dir(connection, data_dir)
         out: list[Record] = []
         for record, view, recent in SOURCES:
-            fields = list(record.model_fields)
-            columns = ", ".join(f'"{name}"' for name in fields)
-            cursor = connection.execute(
-                f"SELECT {columns} FROM {view} WHERE {recent}",  # names we wrote, not input
-                {"since": since} if "$since" in recent else {},
-            )
-            out += [
-                record.model_validate(dict(zip(fields, row, strict=True)))
-                for row in cursor.fetchall()
-            ]
+            out += _read(connection, record, view, recent, {"since": since})
         return out
     except duckdb.Error as exc:
         raise QueryError(str(exc)) from exc

@@ -334,12 +334,9 @@ class ParquetSink:
         """
         scanned: dict[Key, int] = {}
         for name in topics if topics is not None else [t.name for t in catalog.ALL]:
-            table = self.table(name)
-            table.ensure()
-            for partition in range(catalog.by_name(name).partitions):
-                last = table.written(self.epoch, partition)
-                if last is not None:
-                    scanned[name, partition] = last
+            partitions = range(catalog.by_name(name).partitions)
+            for partition, last in self.table(name).written(self.epoch, partitions).items():
+                scanned[name, partition] = last
         with self._lock:
             for key, last in scanned.items():
                 self._written[key] = max(self._written.get(key, -1), last)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -72,15 +72,6 @@ class TopicTable:
         self.schema = table_schema(files_schema)
         self._table: DeltaTable | None = None
         self._lock = threading.Lock()
-
-    def ensure(self) -> None:
-        """Create the table now (adopting a pre-table warehouse's files) if it has none.
-
-        The sink does this at start, before it writes: files a crash leaves renamed but
-        uncommitted then always post-date the table, and are never adopted.
-        """
-        with self._lock:
-            self._open()
 
     def exists(self) -> bool:
         """Whether the table has a log (a first commit made it)."""
@@ -141,12 +132,17 @@ class TopicTable:
                 commit_properties=properties,
             )  # fmt: skip
 
-    def written(self, epoch: str, partition: int) -> int | None:
-        """The last offset of ``partition`` in ``epoch`` that a commit says is in the table."""
-        if not self.exists():
-            return None
+    def written(self, epoch: str, partitions: Iterable[int]) -> dict[int, int]:
+        """The last offset per partition of ``epoch`` that the commits say is in the table.
+
+        Creates the table first if it has none (adopting a pre-table warehouse's files). The
+        sink asks at start, before it writes: files a crash leaves renamed but uncommitted
+        then always post-date the table, and are never adopted.
+        """
         with self._lock:
-            return self._open().transaction_version(app_id(epoch, partition))
+            table = self._open()
+            found = {p: table.transaction_version(app_id(epoch, p)) for p in partitions}
+        return {p: last for p, last in found.items() if last is not None}
 
     def files(self) -> list[str]:
         """The files of the table's current version (absolute paths); [] without a table."""

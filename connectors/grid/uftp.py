@@ -80,10 +80,6 @@ class IspGrid:
         begin = self.first_start + (start - 1) * self.isp
         return begin, begin + duration * self.isp
 
-    def number(self, at: datetime) -> int:
-        """The 1-based number of the ISP starting at ``at`` (UTC, on the ISP grid)."""
-        return (at - self.first_start) // self.isp + 1
-
 
 def isp_grid(period: date, time_zone: str, isp_duration: str) -> IspGrid:
     """The ISP grid of ``period`` in ``time_zone`` with ISPs of ``isp_duration``.

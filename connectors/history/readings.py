@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Final
 
@@ -153,8 +153,3 @@ def _short(exc: Exception) -> str:
         where = ".".join(str(p) for p in first["loc"])
         return f"{where}: {first['msg']}" if where else str(first["msg"])
     return str(exc)
-
-
-def count_rows(samples: Iterable[MeterSample]) -> int:
-    """How many readings ``samples`` hold."""
-    return sum(len(s.readings) for s in samples)

@@ -4,6 +4,7 @@ Hierarchy (under ``gridstream.errors.GridstreamError``)::
 
     WarehouseError      root of the warehouse's own errors
     ├── DecodeError     topic values that do not fit the topic's Arrow schema
+    ├── CommitRefused   a table commit of offsets the table already holds (another sink)
     └── QueryError      a query against the DuckDB catalog failed; the message says why
 """
 
@@ -21,6 +22,14 @@ class DecodeError(WarehouseError):
 
     The sink does not stop on it: it isolates the offending records, counts them as
     rejected and writes the rest (``ParquetSink.take_rejections``).
+    """
+
+
+class CommitRefused(WarehouseError):
+    """A Delta commit of a batch whose offsets the table already holds, or that lost a race.
+
+    Another sink process wrote that partition meanwhile (a rebalance). The sink reads the
+    table's offsets again and writes only what is still missing (``ParquetSink.flush``).
     """
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import duckdb
 import orjson
 
-from warehouse.catalog import open_catalog, view_names
+from warehouse.catalog import Days, open_catalog, view_names
 from warehouse.errors import QueryError
 
 Format = Literal["table", "csv", "json"]
@@ -31,18 +31,25 @@ READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.E
 
 
 def run_query(
-    data_dir: Path, sql: str, params: dict[str, Any] | None = None, *, safe: bool = False
+    data_dir: Path,
+    sql: str,
+    params: dict[str, Any] | None = None,
+    *,
+    safe: bool = False,
+    days: Days | None = None,
 ) -> tuple[list[str], list[Row]]:
     """Run ``sql`` (with named ``params``: ``$name``) on the catalog of ``data_dir``.
 
     Its column names and rows; a statement without a result gives ``([], [])``. Only
     reading statements run (``READ_STATEMENTS``); ``safe`` also keeps DuckDB to the data dir
     (no ``read_text('/etc/passwd')``, no file outside the warehouse), for anything that
-    runs SQL it did not write itself. Raises ``QueryError`` with the reason; for an unknown
-    table the message lists the views.
+    runs SQL it did not write itself. ``days`` narrows the dated topics' views to the files
+    of those days (``catalog.open_catalog``): a query that only looks at them gives the
+    same answer, sooner. Raises ``QueryError`` with the reason; for an unknown table the
+    message lists the views.
     """
     refuse_writes(sql)
-    connection = open_catalog(data_dir)
+    connection = open_catalog(data_dir, days)
     try:
         if safe:
             connection.execute(

@@ -6,6 +6,10 @@ report has no area column), ``brp`` and ``month`` (``YYYY-MM``: the site's month
 view has one, else the UTC month of its time column). Filters are bound as parameters,
 never pasted into the SQL. ``peak_chart`` draws the peak report's picture: a site's
 quarter-hour load over a month against the month's peak and its contracted capacity.
+
+With ``--month``, a report whose rows are per period (``Report.per_period``) and the chart
+read only the files of that month's days and a day either side, not the whole history
+(``catalog.open_catalog``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from warehouse.catalog import month_days
 from warehouse.errors import QueryError
 from warehouse.query import Row, run_query
 
@@ -32,6 +37,10 @@ class Report:
     brp: str | None = None
     month: str | None = None
     order: str = "1, 2"
+    #: Whether each row is one settlement period's or day's figures, so that a month's
+    #: rows need only the files of that month's days (``--month`` prunes the rest).
+    #: Not for per-session sums, whose sessions may cross the month's edge.
+    per_period: bool = False
 
 
 def _sites_of(filter_: str, column: str = "site_id") -> str:
@@ -96,6 +105,7 @@ REPORTS: dict[str, Report] = {
             area=_SITES_OF_AREA,
             brp=_SITES_OF_BRP,
             month="strftime(interval_start, '%Y-%m') = $month",
+            per_period=True,
         ),
         Report(
             "v2x-brps",
@@ -108,6 +118,7 @@ REPORTS: dict[str, Report] = {
             site=None,
             brp="brp = $brp",
             month="strftime(interval_start, '%Y-%m') = $month",
+            per_period=True,
         ),
         Report(
             "flexibility",
@@ -121,6 +132,7 @@ REPORTS: dict[str, Report] = {
             site=None,
             area="congestion_area = $area",
             month="strftime(interval_start, '%Y-%m') = $month",
+            per_period=True,
         ),
         Report(
             "compliance",
@@ -201,7 +213,8 @@ def run_report(data_dir: Path, name: str, filters: Filters) -> tuple[list[str], 
     if report is None:
         raise QueryError(f"unknown report {name!r}; reports: {', '.join(sorted(REPORTS))}")
     sql, params = report_sql(report, filters)
-    return run_query(data_dir, sql, params)
+    days = month_days(filters.month) if report.per_period and filters.month else None
+    return run_query(data_dir, sql, params, days=days)
 
 
 def write_parquet(columns: list[str], rows: list[Row], path: Path) -> None:
@@ -229,6 +242,7 @@ def peak_chart(data_dir: Path, site_id: str, month: str, path: Path) -> int:
         "SELECT interval_start, avg_import_w / 1000, avg_export_w / 1000 FROM quarter_hour_load "
         "WHERE site_id = $site AND strftime(interval_start, '%Y-%m') = $month ORDER BY 1",
         {"site": site_id, "month": month},
+        days=month_days(month),
     )
     if not loads:
         raise QueryError(f"site {site_id} has no quarter-hour load in {month}")

@@ -18,6 +18,10 @@ Exactly once, without Kafka transactions (unreliable on the embedded broker, DES
   commit and the Kafka commit re-reads nothing that is already in the table.
 - ``add`` skips any offset at or below what is written or buffered, so a record delivered
   twice (a seek back, a rebalance) is written once.
+- Before writing, a flush leaves out the offsets the table already holds (another sink
+  process that had the partition committed them), and the commit is refused if they
+  arrive meanwhile (``TopicTable.commit``); the flush then writes what is still missing.
+  So every record is in the table once, even across two sinks that both held a partition.
 - A batch whose files were renamed but not committed (a crash in between) is in no table
   version: no reader sees it, and its records are read and written again.
 
@@ -55,7 +59,7 @@ from gridstream.broker import (
 )
 from gridstream.records import DeadLetter
 from warehouse import layout
-from warehouse.errors import DecodeError
+from warehouse.errors import CommitRefused, DecodeError
 from warehouse.schemas import event_time_field, records_to_table, topic_schema
 from warehouse.table import TopicTable, Written
 
@@ -65,6 +69,9 @@ Key = tuple[str, int]
 """(topic, partition)."""
 
 MAX_PARTITION_FETCH_BYTES = 4 << 20
+#: A flush writes a batch again at most this often when its commit is refused (another
+#: sink committing the same partition each time: a rebalance storm).
+_COMMIT_ATTEMPTS = 5
 
 DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
 """Sends one dead letter to the ``dlq`` topic and returns once it is acknowledged."""
@@ -223,6 +230,26 @@ class ParquetSink:
         offsets, table = self._decode(topic, partition, buffer.offsets, buffer.values)
         if table is None or not offsets:
             return None
+        for _ in range(_COMMIT_ATTEMPTS):
+            # What another sink process committed meanwhile (a rebalance) is left out.
+            held = self.table(topic).written(self.epoch, [partition]).get(partition, -1)
+            if offsets[-1] <= held:
+                return offsets[-1]
+            if offsets[0] <= held:
+                keep = pc.greater(pa.array(offsets, pa.int64()), held)
+                offsets = [o for o in offsets if o > held]
+                table = table.filter(keep)
+            try:
+                self._write_and_commit(topic, partition, offsets, table)
+            except CommitRefused as exc:
+                log.warning("warehouse sink: %s; reading the table's offsets again", exc)
+                continue
+            return offsets[-1]
+        raise CommitRefused(f"{topic}[{partition}]: refused {_COMMIT_ATTEMPTS} times in a row")
+
+    def _write_and_commit(
+        self, topic: str, partition: int, offsets: list[int], table: pa.Table
+    ) -> None:
         schema = topic_schema(topic)
         rows = table.num_rows
         table = pa.Table.from_arrays(
@@ -234,6 +261,10 @@ class ParquetSink:
             ],
             schema=schema,
         )
+        if "readings" in table.column_names and repeats_a_reading(table["readings"]):
+            target = self.table(topic)
+            if target.readings_distinct():
+                target.mark_repeated_readings()  # before any reader can see the batch
         parts = _split_by_date(topic, table)
         name = layout.BatchFile(self.epoch, partition, offsets[0], offsets[-1]).name
         metadata = {**schema.metadata, layout.BATCH_FILES_KEY: str(len(parts)).encode()}
@@ -261,13 +292,12 @@ class ParquetSink:
                 temporary.unlink(missing_ok=True)
         # The commit makes the batch visible to every reader, with its offsets: until it
         # succeeds the files are in no table version, and the records count as unwritten.
-        self.table(topic).commit(written, self.epoch, partition, offsets[-1])
+        self.table(topic).commit(written, self.epoch, partition, offsets[-1], offsets[0])
         with self._lock:
             self._rows[topic] += rows
             self._files += len(parts)
         metrics.SINK_ROWS.labels(topic).inc(rows)
         metrics.SINK_FILES.labels(topic).inc(len(parts))
-        return offsets[-1]
 
     def _decode(
         self, topic: str, partition: int, offsets: list[int], values: list[bytes]
@@ -376,6 +406,29 @@ class ParquetSink:
                 tombstones=dict(self._tombstones),
                 rejected=dict(self._rejected),
             )
+
+
+def repeats_a_reading(readings: pa.ChunkedArray) -> bool:
+    """Whether a sample holds two readings of one measurand, phase, location and context.
+
+    >>> reading = {"measurand": "Voltage", "phase": "L1", "location": None, "context": None}
+    >>> repeats_a_reading(pa.chunked_array([[[reading, {**reading, "phase": "L2"}]]]))
+    False
+    >>> repeats_a_reading(pa.chunked_array([[[reading], [reading, reading]]]))
+    True
+    """
+    lists = readings.combine_chunks()  # parent indices count per chunk
+    flat = pc.list_flatten(lists)
+    if len(flat) == 0:
+        return False
+    keys = ["measurand", "phase", "location", "context"]
+    table = pa.table(
+        {
+            "sample": pc.list_parent_indices(lists),
+            **{k: pc.struct_field(flat, k) for k in keys if flat.type.get_field_index(k) >= 0},
+        }
+    )
+    return bool(table.group_by(table.column_names).aggregate([]).num_rows < len(flat))
 
 
 def _split_by_date(topic: str, table: pa.Table) -> list[tuple[str, pa.Table]]:

@@ -13,6 +13,20 @@ catalog's base views), pyarrow, polars or Spark through the Delta log itself. Th
 partitioned by ``date`` (the event day, or ``current`` for undated topics), the folder the
 files already sit in.
 
+Exactly once in the table, not only per sink: a commit is refused when the table already
+holds an offset of its batch for that (epoch, partition) (``CommitRefused``: another sink
+process wrote them first, during a rebalance), and delta-rs refuses a commit that races
+another one naming the same app transaction. A table the sink created empty carries the
+app transaction ``FENCED`` from its first commit: every record in it is there once, so
+readers need no duplicate guard (``exactly_once``). A table that adopted a pre-table
+warehouse's files (whose crashed batches may have been written twice) does not.
+
+A second marker, ``READINGS``, says whether any record holds one reading twice (the same
+measurand, phase, location and context in one meter sample): version 0 from creation,
+1 from the first batch that does (``mark_repeated_readings``, which the sink calls before
+committing such a batch). While it is 0, ``meter_readings`` needs to compare only samples
+of one instant delivered more than once (``warehouse.catalog``).
+
 Compaction (``compact``) rewrites a partition's small files into larger ones in one
 commit: a reader holds either the old file list or the new one, never both. ``expire``
 deletes the partitions older than a retention, and ``vacuum`` removes files no version
@@ -32,10 +46,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, RemoveAction
+
+from warehouse.errors import CommitRefused
 
 #: The partition column: the ``date=`` folder of each file.
 PARTITION = "date"
+#: The app transaction a table created by the (fenced) sink carries from its first commit.
+FENCED = "gridstream:fenced"
+#: Version 0: no record of the table holds one reading twice; 1: some record may.
+READINGS = "gridstream:repeated-readings"
 #: Files no version references are deleted after this long (readers' lists stay valid).
 VACUUM_AFTER_HOURS = 24
 
@@ -80,28 +101,40 @@ class TopicTable:
     def _open(self) -> DeltaTable:
         if self._table is None:
             self.root.mkdir(parents=True, exist_ok=True)
-            new = not self.exists()
-            self._table = DeltaTable.create(
-                str(self.root), schema=self.schema, partition_by=[PARTITION], mode="ignore"
+            found = [] if self.exists() else self._pre_table_files()
+            # Only a table that starts empty holds nothing written twice.
+            fenced = (
+                None
+                if found
+                else [Transaction(app_id=FENCED, version=1), Transaction(READINGS, version=0)]
             )
-            if new:
-                self._adopt()
+            self._table = DeltaTable.create(
+                str(self.root),
+                schema=self.schema,
+                partition_by=[PARTITION],
+                mode="ignore",
+                commit_properties=CommitProperties(app_transactions=fenced),
+            )
+            if found:
+                self._adopt(found)
         else:
             self._table.update_incremental()
         return self._table
 
-    def _adopt(self) -> None:
-        """Commit the files a warehouse from before the tables holds (a one-time upgrade).
-
-        Their batches were complete or not (a crash); the base views' duplicate guard keeps
-        a record re-written after such a crash once.
-        """
-        assert self._table is not None
-        found = [
+    def _pre_table_files(self) -> list[Written]:
+        return [
             Written(path, path.parent.name.removeprefix(f"{PARTITION}="), file_rows(path))
             for path in sorted(self.root.glob(f"{PARTITION}=*/*.parquet"))
             if not path.name.startswith(".")
         ]
+
+    def _adopt(self, found: list[Written]) -> None:
+        """Commit the files a warehouse from before the tables holds (a one-time upgrade).
+
+        Their batches were complete or not (a crash); the base views' duplicate guard keeps
+        a record re-written after such a crash once (the table is not ``exactly_once``).
+        """
+        assert self._table is not None
         if found:
             actions: list[AddAction | RemoveAction] = [self._action(f) for f in found]
             self._table.create_write_transaction(
@@ -120,17 +153,40 @@ class TopicTable:
             stats=json.dumps({"numRecords": f.rows}),
         )
 
-    def commit(self, files: Sequence[Written], epoch: str, partition: int, last: int) -> None:
-        """Add ``files`` and note ``last`` as partition ``partition``'s offset, atomically."""
+    def commit(
+        self,
+        files: Sequence[Written],
+        epoch: str,
+        partition: int,
+        last: int,
+        first: int | None = None,
+    ) -> None:
+        """Add ``files`` and note ``last`` as partition ``partition``'s offset, atomically.
+
+        ``first`` is the batch's first offset: ``CommitRefused`` when the table already
+        holds it (or a later one) for (``epoch``, ``partition``), and when another commit
+        for them wins a race (delta-rs refuses it: both name the same app transaction).
+        """
         actions: list[AddAction | RemoveAction] = [self._action(f) for f in files]
-        properties = CommitProperties(
-            app_transactions=[Transaction(app_id=app_id(epoch, partition), version=last)]
-        )
+        app = app_id(epoch, partition)
+        properties = CommitProperties(app_transactions=[Transaction(app_id=app, version=last)])
         with self._lock:
-            self._open().create_write_transaction(
+            table = self._open()
+            held = table.transaction_version(app)
+            if first is not None and held is not None and held >= first:
+                raise CommitRefused(
+                    f"{self.root.name}[{partition}] epoch {epoch}: offsets {first}..{last} "
+                    f"overlap what the table holds (up to {held})"
+                )
+            try:
+                table.create_write_transaction(
                 actions, mode="append", schema=self.schema, partition_by=[PARTITION],
-                commit_properties=properties,
-            )  # fmt: skip
+                    commit_properties=properties,
+                )  # fmt: skip
+            except CommitFailedError as exc:
+                raise CommitRefused(
+                    f"{self.root.name}[{partition}] epoch {epoch}: offsets {first}..{last}: {exc}"
+                ) from exc
 
     def written(self, epoch: str, partitions: Iterable[int]) -> dict[int, int]:
         """The last offset per partition of ``epoch`` that the commits say is in the table.
@@ -144,11 +200,48 @@ class TopicTable:
             found = {p: table.transaction_version(app_id(epoch, p)) for p in partitions}
         return {p: last for p, last in found.items() if last is not None}
 
-    def files(self) -> list[str]:
-        """The files of the table's current version (absolute paths); [] without a table."""
+    def exactly_once(self) -> bool:
+        """Whether every record is in the table once: it was created empty, by a fenced sink.
+
+        False without a table, and for a table that adopted a pre-table warehouse.
+        """
+        if not self.exists():
+            return False
+        return DeltaTable(str(self.root)).transaction_version(FENCED) is not None
+
+    def readings_distinct(self) -> bool:
+        """Whether no record in the table holds one reading twice (``READINGS`` is 0).
+
+        False without a table, for an adopted one, and once ``mark_repeated_readings`` ran.
+        """
+        if not self.exists():
+            return False
+        return DeltaTable(str(self.root)).transaction_version(READINGS) == 0
+
+    def mark_repeated_readings(self) -> None:
+        """Note, for good, that a record of the table may hold one reading twice."""
+        properties = CommitProperties(app_transactions=[Transaction(READINGS, version=1)])
+        with self._lock:
+            self._open().create_write_transaction(
+                [], mode="append", schema=self.schema, partition_by=[PARTITION],
+                commit_properties=properties,
+            )  # fmt: skip
+
+    def files(self, days: tuple[date, date] | None = None) -> list[str]:
+        """The files of the table's current version (absolute paths); [] without a table.
+
+        With ``days`` (first, last; inclusive), only the files of the ``date`` partitions
+        in that range, from the Delta log's partition values (no file opened): for dated
+        topics only (an undated topic's ``current`` is in no range).
+        """
         if not self.exists():
             return []
-        return list(DeltaTable(str(self.root)).file_uris())
+        table = DeltaTable(str(self.root))
+        if days is None:
+            return list(table.file_uris())
+        first, last = (d.isoformat() for d in days)  # ISO dates sort as text
+        predicate = [(PARTITION, ">=", first), (PARTITION, "<=", last)]
+        return list(table.file_uris(file_pruning_predicate=predicate))
 
     def compact(self, target_bytes: int = 64 * 1024 * 1024) -> dict[str, Any]:
         """Merge small files into files of about ``target_bytes``, one commit; its metrics."""

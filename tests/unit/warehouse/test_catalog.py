@@ -534,3 +534,80 @@ def test_a_v2x_session_s_discharge_is_held_against_what_its_ev_offered(
     )
     # The latest word within the session (10:20): 1,000 Wh on offer, 3,500 Wh discharged.
     assert rows == [(3_500.0, 1_000.0, 2_500.0)]
+
+
+def test_a_batch_written_twice_before_the_tables_appears_once_after_adoption(
+    data_dir: Path, tmp_path: Path, write: Write, sample_factory: Factory
+) -> None:
+    write([sample_factory(), sample_factory(ts=T0 + timedelta(minutes=1))])
+    [path] = (data_dir / "parquet" / "meter.samples").rglob("*.parquet")
+    old = tmp_path / "old"  # the same files, and the batch again, with no table log
+    folder = old / "parquet" / "meter.samples" / path.parent.name
+    folder.mkdir(parents=True)
+    shutil.copy(path, folder / path.name)
+    shutil.copy(path, folder / BatchFile("gridstream-e1", 0, 0, 5).name)
+    ParquetSink(old, "gridstream-e1")  # adopts both files into a new table
+
+    assert query(old, "SELECT count(*) FROM meter_samples") == [(2,)]
+    assert query(old, "SELECT count(*) FROM meter_readings") == [(2,)]
+
+
+def test_a_sample_holding_one_reading_twice_shows_it_once(
+    data_dir: Path, write: Write, sample_factory: Factory
+) -> None:
+    from warehouse.table import TopicTable
+
+    register = ("Energy.Active.Import.Register", 1000.0, "Wh", None)
+    sink = write([sample_factory(), sample_factory(ts=T0 + timedelta(minutes=1))])
+    assert sink.table("meter.samples").readings_distinct()
+    write([sample_factory(ts=T0 + timedelta(minutes=2), readings=[register, register])], 0, 2)
+
+    table: TopicTable = sink.table("meter.samples")
+    assert not table.readings_distinct()  # from now on the view compares every reading
+    assert query(data_dir, "SELECT count(*) FROM meter_readings") == [(3,)]
+
+
+# --- pruning: a date filter or a narrowed catalog reads only those days' files -------------
+
+
+def files_read(data_dir: Path, sql: str, days: Any = None) -> list[int]:
+    """How many Parquet files each file scan of ``sql`` opened (its EXPLAIN ANALYZE)."""
+    import re
+
+    with open_catalog(data_dir, days) as connection:
+        plan = connection.execute(f"EXPLAIN ANALYZE {sql}").fetchall()[0][1]
+    return [int(n) for n in re.findall(r"Total Files Read: (\d+)", plan)]
+
+
+def test_a_date_filter_on_meter_readings_opens_only_that_day_s_files(
+    data_dir: Path, write: Write, sample_factory: Factory
+) -> None:
+    # Three days, two flushes a day: six files.
+    for day in range(3):
+        for flush in range(2):
+            ts = T0 + timedelta(days=day, minutes=flush)
+            write([sample_factory(ts=ts)], first_offset=day * 2 + flush)
+    everything = "SELECT count(*) FROM meter_readings"
+    one_day = f"{everything} WHERE date = DATE '2026-01-16'"
+
+    scans = files_read(data_dir, everything)
+    assert scans and set(scans) == {6}  # each scan of the samples (the view has two)
+    assert files_read(data_dir, one_day) == [2] * len(scans)
+    assert query(data_dir, one_day) == [(2,)]
+
+
+def test_a_catalog_narrowed_to_some_days_lists_only_their_files(
+    data_dir: Path, write: Write, sample_factory: Factory
+) -> None:
+    from datetime import date
+
+    from warehouse.catalog import committed_files, month_days
+
+    write([sample_factory(ts=T0 + timedelta(days=d)) for d in (0, 31, 62)])  # Jan, Feb, Mar
+    february = month_days("2026-02")  # and a day either side: Jan 31 to Mar 1
+    assert february == (date(2026, 1, 31), date(2026, 3, 1))
+    assert len(committed_files(data_dir, "meter.samples")) == 3
+    assert [Path(f).parent.name for f in committed_files(data_dir, "meter.samples", february)] == [
+        "date=2026-02-15"
+    ]
+    assert set(files_read(data_dir, "SELECT count(*) FROM meter_readings", february)) == {1}

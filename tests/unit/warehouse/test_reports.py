@@ -86,6 +86,32 @@ def test_flexibility_is_per_area_and_day(warehouse: Path) -> None:
     assert (north["periods"], north["avg_reduce_kw"], north["max_reduce_kw"]) == (2, 3.0, 4.0)
 
 
+def test_a_month_of_a_per_period_report_reads_that_month_s_files_only(
+    warehouse: Path, write: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warehouse import reports
+    from warehouse.catalog import committed_files
+
+    write([offer("NORTH", 60 * 24 * 45, 8_000)], first_offset=100)  # March 1st
+    listed: list[int] = []
+
+    def counting(data_dir: Path, sql: str, params: Any, **kwargs: Any) -> Any:
+        listed.append(len(committed_files(data_dir, "flex.offers", kwargs["days"])))
+        return run_query(data_dir, sql, params, **kwargs)
+
+    monkeypatch.setattr(reports, "run_query", counting)
+    _, january = run_report(warehouse, "flexibility", Filters(month="2026-01"))
+    _, march = run_report(warehouse, "flexibility", Filters(month="2026-03"))
+
+    assert [(r[0], str(r[1])) for r in january] == [
+        ("NORTH", "2026-01-15"),
+        ("SOUTH", "2026-01-15"),
+    ]
+    assert [(r[0], str(r[1]), r[5]) for r in march] == [("NORTH", "2026-03-01", 8.0)]
+    assert len(committed_files(warehouse, "flex.offers")) == 2
+    assert listed == [1, 1]  # each month's report listed its own day's file only
+
+
 def test_a_filter_a_report_does_not_take_is_refused_by_name() -> None:
     with pytest.raises(
         QueryError, match="report flexibility has no site filter; it takes: area, month"

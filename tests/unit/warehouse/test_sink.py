@@ -254,3 +254,59 @@ def test_an_unknown_topic_is_refused_when_first_added(data_dir: Path) -> None:
 def test_an_epoch_that_cannot_be_a_file_name_is_refused(data_dir: Path) -> None:
     with pytest.raises(ValueError, match="epoch '../x'"):
         ParquetSink(data_dir, "../x")
+
+
+# --- two sinks, one partition (a rebalance): the table holds each record once ---------------
+
+
+def test_a_sink_that_lost_the_race_writes_only_what_the_table_lacks(
+    data_dir: Path, sample_factory: SampleFactory
+) -> None:
+    # Both sinks start while the partition is empty; `winner` then commits offsets 0-2
+    # before `loser`, which still had the partition, flushes 0-4.
+    winner, loser = ParquetSink(data_dir, E1), ParquetSink(data_dir, E1)
+    add_samples(winner, sample_factory, range(0, 3))
+    add_samples(loser, sample_factory, range(0, 5))
+    winner.flush()
+
+    assert loser.flush() == {(TOPIC, 0): 5}
+
+    table = loser.table(TOPIC)
+    offsets = pq.read_table(table.files()).column("_offset").to_pylist()
+    assert sorted(offsets) == [0, 1, 2, 3, 4]  # 0-2 once: the loser wrote only 3-4
+    assert sorted(Path(f).name for f in table.files()) == [name(0, 2), name(3, 4)]
+    assert table.written(E1, [0]) == {0: 4}
+
+
+def test_a_commit_of_offsets_the_table_holds_is_refused(
+    data_dir: Path, sample_factory: SampleFactory
+) -> None:
+    from warehouse.errors import CommitRefused
+
+    sink = ParquetSink(data_dir, E1)
+    add_samples(sink, sample_factory, range(0, 3))
+    sink.flush()
+
+    with pytest.raises(CommitRefused, match=r"offsets 2\.\.5 overlap what the table holds"):
+        sink.table(TOPIC).commit([], E1, 0, 5, 2)
+    sink.table(TOPIC).commit([], E1, 0, 5, 3)  # from the next offset on: accepted
+    assert sink.table(TOPIC).written(E1, [0]) == {0: 5}
+
+
+def test_a_table_the_sink_creates_is_exactly_once_and_one_adopting_old_files_is_not(
+    data_dir: Path, sample_factory: SampleFactory, tmp_path: Path
+) -> None:
+    sink = ParquetSink(data_dir, E1)
+    add_samples(sink, sample_factory, range(0, 2))
+    sink.flush()
+    assert sink.table(TOPIC).exactly_once()
+
+    # A warehouse from before the tables: its files lie in the layout, with no log.
+    old = tmp_path / "old"
+    for path in (data_dir / "parquet" / TOPIC).rglob("*.parquet"):
+        target = old / "parquet" / TOPIC / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    adopted = ParquetSink(old, E1).table(TOPIC)
+    assert len(adopted.files()) == 1
+    assert not adopted.exactly_once()

@@ -124,7 +124,7 @@ _EVENT_IDENTITY = ", ".join(
 )
 
 
-def _readings(samples: str, condition: str, extra: str = "") -> str:
+def _readings(samples: str, condition: str) -> str:
     """One row per reading of ``samples`` that meets ``condition`` (a WHERE or QUALIFY).
 
     The reading's fields become plain columns first, so that the window of a QUALIFY
@@ -138,7 +138,7 @@ def _readings(samples: str, condition: str, extra: str = "") -> str:
                    reading.measurand AS measurand, reading.phase AS phase,
                    reading.location AS location, reading.value AS value, reading.unit AS unit,
                    source, reading.context AS context, reading.signed_data AS signed_data,
-                   message_id, received_at, date, _epoch, _partition, _offset, _position{extra}
+                   message_id, received_at, date, _epoch, _partition, _offset, _position
             FROM (
                 SELECT *, UNNEST(readings) AS reading,
                        generate_subscripts(readings, 1) AS _position
@@ -149,11 +149,6 @@ def _readings(samples: str, condition: str, extra: str = "") -> str:
     """
 
 
-_SAMPLE_COPIES = """(
-    SELECT *, count(*) OVER (PARTITION BY station_id, evse_id, ts, date) AS _copies
-    FROM meter_samples
-)"""
-
 #: A reading delivered twice (at-least-once replays) is shown once: the earliest received,
 #: then the first stored. Its identity leaves out the transaction (1.6 may omit it).
 _FIRST_RECEIVED = f"""QUALIFY row_number() OVER (
@@ -161,15 +156,27 @@ _FIRST_RECEIVED = f"""QUALIFY row_number() OVER (
     ORDER BY {_EARLIEST}, _position
 ) = 1"""
 
-_REPEATED_INSTANTS = f"(SELECT * FROM {_SAMPLE_COPIES} WHERE _copies > 1)"
+# The instants (station, EVSE, ts) of more than one sample, from the key columns alone.
+# Joined (a left join kept where nothing matched; an inner join), not semi or anti joined:
+# DuckDB then carries a filter on date across the join keys into this side too, and a
+# query over one day opens that day's files only, on both sides.
+_REPEATED_INSTANTS = """(
+    SELECT station_id AS _station, evse_id AS _evse, ts AS _ts, date AS _date
+    FROM meter_samples GROUP BY ALL HAVING count(*) > 1
+) AS repeated ON s.station_id = repeated._station
+    AND s.evse_id IS NOT DISTINCT FROM repeated._evse
+    AND s.ts = repeated._ts AND s.date = repeated._date"""
 
-METER_READINGS_OF_DISTINCT_SAMPLES = f"""
-    SELECT * EXCLUDE (_copies)
-    FROM ({_readings(_SAMPLE_COPIES, "WHERE _copies = 1", ", _copies")})
-    UNION ALL
-    SELECT * EXCLUDE (_copies)
-    FROM ({_readings(_REPEATED_INSTANTS, _FIRST_RECEIVED, ", _copies")})
-"""
+_SAMPLED_ONCE = (
+    f"(SELECT s.* FROM meter_samples s LEFT JOIN {_REPEATED_INSTANTS}"
+    " WHERE repeated._station IS NULL)"
+)
+_SAMPLED_TWICE = f"(SELECT s.* FROM meter_samples s JOIN {_REPEATED_INSTANTS})"
+
+METER_READINGS_OF_DISTINCT_SAMPLES = (
+    f"SELECT * FROM ({_readings(_SAMPLED_ONCE, '')})\nUNION ALL\n"
+    f"SELECT * FROM ({_readings(_SAMPLED_TWICE, _FIRST_RECEIVED)})"
+)
 """``meter_readings`` when no sample holds one reading twice (``TopicTable.readings_distinct``).
 
 A reading can then be repeated only by another sample of the same instant (station, EVSE,

@@ -84,8 +84,8 @@ def site_id(index: int) -> str:
     return f"S{index:04d}"
 
 
-def _samples_sql(sites: int, evses_per_site: int, samples: int, period_s: int) -> str:
-    """The SELECT of every sample, typed as ``meter.samples`` files are (``topic_schema``).
+def _samples_sql(sites: int, evses_per_site: int, steps: range, period_s: int) -> str:
+    """The SELECT of the samples of ``steps``, typed as ``meter.samples`` files are.
 
     Offsets count per Kafka partition in the order the samples were sent (time, then EVSE).
     """
@@ -132,7 +132,7 @@ def _samples_sql(sites: int, evses_per_site: int, samples: int, period_s: int) -
             k * meters + slot AS _offset,
             '{EPOCH}' AS _epoch,
             CAST(ts AS DATE) AS date
-        FROM range({samples}) t(k), ranked
+        FROM range({steps.start}, {steps.stop}) t(k), ranked
     """
 
 
@@ -167,21 +167,24 @@ def generate(
         connection.execute("SET preserve_insertion_order = false")
         day_steps = 86_400 // period_s
         per_cut = max(1, math.ceil(day_steps / cuts))
-        connection.execute(
-            f"""
-            COPY (
-                SELECT * EXCLUDE (flush), printf('%s-%d-%d', '{EPOCH}', _partition, flush)
-                    AS _file
-                FROM (
-                    SELECT *, CAST(epoch(ts) - {int(START.timestamp())} AS BIGINT) // {period_s}
-                              % {day_steps} // {per_cut} AS flush
-                    FROM ({_samples_sql(sites, evses_per_site, samples, period_s)})
-                )
-                ORDER BY _partition, _offset
-            ) TO '{root}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date, _file),
-                           OVERWRITE_OR_IGNORE true)
-            """
-        )
+        # A day at a time: memory stays that of one day's samples, whatever the history.
+        for first in range(0, samples, day_steps):
+            steps = range(first, min(samples, first + day_steps))
+            connection.execute(
+                f"""
+                COPY (
+                    SELECT * EXCLUDE (flush),
+                           printf('%s-%d-%d', '{EPOCH}', _partition, flush) AS _file
+                    FROM (
+                        SELECT *, CAST(epoch(ts) - {int(START.timestamp())} AS BIGINT)
+                                  // {period_s} % {day_steps} // {per_cut} AS flush
+                        FROM ({_samples_sql(sites, evses_per_site, steps, period_s)})
+                    )
+                    ORDER BY _partition, _offset
+                ) TO '{root}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date, _file),
+                               OVERWRITE_OR_IGNORE true)
+                """
+            )
     _commit_as_the_sink(root)
     _registry(data_dir, sites, evses_per_site, brps)
     files = committed_files(data_dir, SAMPLES)

@@ -32,7 +32,9 @@ test-fast: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/pytest -q -m e2e
 
-## bench: ingest and processing rates against a plain aiokafka baseline, same broker, same run
+## bench: ingest and processing rates against a plain aiokafka baseline, same broker, same run;
+## then the warehouse: sink rows/s, a month of one site against the whole history, and reports
+## over 100 million readings beside DuckDB on one Parquet file (BENCH_ARGS=--report-readings N)
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -24,6 +24,11 @@ orjson) over the same topic, and as a ratio to it.
    (``bench.ocpi``).
 9. sink: the warehouse sink's rows/s beside decoding and writing the same rows with plain
    pyarrow (``bench.sink``).
+10. reports: on a generated history of ``--report-readings`` readings (100 million by
+    default), the monthly peak per site and a V2X balance per BRP through the warehouse's
+    views, beside the same SQL run by DuckDB on one Parquet file of the same readings
+    (``bench.reports``); and a month of one site against the whole history's scan: files,
+    bytes and seconds (``bench.pruning``).
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from bench import analytics as analytics_bench
-from bench import ocpi, signals, site_load, worker_scale
+from bench import ocpi, pruning, signals, site_load, worker_scale
+from bench import reports as reports_bench
 from bench import sink as sink_bench
 from bench.load import READINGS_PER_FRAME, run_stations
 from connectors.ocpp.server import serve_ocpp
@@ -226,6 +232,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--only-signals", action="store_true", help="only the ENTSO-E signals import (5.)"
     )
+    parser.add_argument(
+        "--report-readings",
+        type=int,
+        default=100_000_000,
+        help="readings of the reports' generated history (10.); 0 leaves the reports out",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = (
@@ -248,5 +260,10 @@ if __name__ == "__main__":
         for r in scale:
             results[f"worker_scale_{int(r['sites'])}_sites"] = r
         print(worker_scale.report(scale))
+    if not args.only_signals and args.report_readings:  # 10. reports and pruning
+        results["pruning"] = pruning.measure()
+        print(pruning.report(results["pruning"]))
+        results["reports"] = reports_bench.measure(args.report_readings)
+        print(reports_bench.report(results["reports"]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

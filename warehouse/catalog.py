@@ -63,7 +63,7 @@ from gridstream import topics
 from warehouse import layout
 from warehouse.errors import QueryError
 from warehouse.schemas import event_time_field, record_schema, topic_schema
-from warehouse.table import TopicTable
+from warehouse.table import Listing, TopicTable
 
 BASE_VIEWS: dict[str, str] = {
     topics.METER_SAMPLES.name: "meter_samples",
@@ -560,16 +560,19 @@ def committed_files(data_dir: Path, topic: str, days: Days | None = None) -> lis
     """The files of ``topic`` that its table's current version holds (``warehouse.table``).
 
     With ``days`` (first, last; inclusive) and a dated topic, only the files of those
-    ``date`` partitions (``TopicTable.files``). A warehouse from before the tables, not yet
-    written to since, has no table log: its files are read as they lie.
+    ``date`` partitions (``TopicTable.listing``). A warehouse from before the tables, not
+    yet written to since, has no table log: its files are read as they lie.
     """
+    return _listing(data_dir, topic, days).files
+
+
+def _listing(data_dir: Path, topic: str, days: Days | None) -> Listing:
     root = layout.topic_dir(data_dir.resolve(), topic)
     table = TopicTable(root, topic_schema(topic))
     if table.exists():
-        return table.files(days if event_time_field(topic) is not None else None)
-    if layout.has_files(data_dir, topic):
-        return [str(root / "date=*" / "*.parquet")]
-    return []
+        return table.listing(days if event_time_field(topic) is not None else None)
+    found = [str(root / "date=*" / "*.parquet")] if layout.has_files(data_dir, topic) else []
+    return Listing(found, exactly_once=False, readings_distinct=False)
 
 
 def base_view_sql(data_dir: Path, topic: str, days: Days | None = None) -> str:
@@ -586,7 +589,8 @@ def base_view_sql(data_dir: Path, topic: str, days: Days | None = None) -> str:
     if dated:
         columns.append("CAST(NULL AS DATE) AS date")
     source = f"SELECT {', '.join(columns)} WHERE false"
-    files = committed_files(data_dir, topic, days)
+    listing = _listing(data_dir, topic, days)
+    files = listing.files
     if files:
         # The registry's date=current folder is not a date: no hive columns for it.
         hive = "true, hive_types = {'date': DATE}" if dated else "false"
@@ -595,8 +599,7 @@ def base_view_sql(data_dir: Path, topic: str, days: Days | None = None) -> str:
             f" UNION ALL BY NAME SELECT * FROM read_parquet([{listed}], "
             f"hive_partitioning = {hive}, union_by_name = true)"
         )
-    root = layout.topic_dir(data_dir.resolve(), topic)
-    if TopicTable(root, schema).exactly_once():
+    if listing.exactly_once:
         return f"SELECT * FROM ({source})"
     key = ("date, " if dated else "") + "_epoch, _partition, _offset"
     return f"SELECT * FROM ({source}) QUALIFY row_number() OVER (PARTITION BY {key}) = 1"

@@ -76,6 +76,17 @@ def table_schema(files_schema: pa.Schema) -> pa.Schema:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """What a reader needs of a table's current version: its files and its two markers."""
+
+    files: list[str]
+    #: Every record in it once (``FENCED``): readers need no duplicate guard.
+    exactly_once: bool
+    #: No record holds one reading twice (``READINGS`` is 0).
+    readings_distinct: bool
+
+
+@dataclass(frozen=True)
 class Written:
     """One file of a flush: where it is, its ``date`` folder's value, and its rows."""
 
@@ -200,23 +211,41 @@ class TopicTable:
             found = {p: table.transaction_version(app_id(epoch, p)) for p in partitions}
         return {p: last for p, last in found.items() if last is not None}
 
+    def listing(self, days: tuple[date, date] | None = None) -> Listing:
+        """The current version's files and markers, from one read of the log.
+
+        With ``days`` (first, last; inclusive), only the files of the ``date`` partitions
+        in that range, from the Delta log's partition values (no file opened): for dated
+        topics only (an undated topic's ``current`` is in no range).
+        """
+        if not self.exists():
+            return Listing([], exactly_once=False, readings_distinct=False)
+        table = DeltaTable(str(self.root))
+        if days is None:
+            files = list(table.file_uris())
+        else:
+            first, last = (d.isoformat() for d in days)  # ISO dates sort as text
+            predicate = [(PARTITION, ">=", first), (PARTITION, "<=", last)]
+            files = list(table.file_uris(file_pruning_predicate=predicate))
+        return Listing(
+            files,
+            exactly_once=table.transaction_version(FENCED) is not None,
+            readings_distinct=table.transaction_version(READINGS) == 0,
+        )
+
     def exactly_once(self) -> bool:
         """Whether every record is in the table once: it was created empty, by a fenced sink.
 
         False without a table, and for a table that adopted a pre-table warehouse.
         """
-        if not self.exists():
-            return False
-        return DeltaTable(str(self.root)).transaction_version(FENCED) is not None
+        return self.listing().exactly_once
 
     def readings_distinct(self) -> bool:
         """Whether no record in the table holds one reading twice (``READINGS`` is 0).
 
         False without a table, for an adopted one, and once ``mark_repeated_readings`` ran.
         """
-        if not self.exists():
-            return False
-        return DeltaTable(str(self.root)).transaction_version(READINGS) == 0
+        return self.listing().readings_distinct
 
     def mark_repeated_readings(self) -> None:
         """Note, for good, that a record of the table may hold one reading twice."""
@@ -228,20 +257,11 @@ class TopicTable:
             )  # fmt: skip
 
     def files(self, days: tuple[date, date] | None = None) -> list[str]:
-        """The files of the table's current version (absolute paths); [] without a table.
+        """The files of the current version (absolute paths); [] without a table.
 
-        With ``days`` (first, last; inclusive), only the files of the ``date`` partitions
-        in that range, from the Delta log's partition values (no file opened): for dated
-        topics only (an undated topic's ``current`` is in no range).
+        With ``days``, only those days' (``listing``).
         """
-        if not self.exists():
-            return []
-        table = DeltaTable(str(self.root))
-        if days is None:
-            return list(table.file_uris())
-        first, last = (d.isoformat() for d in days)  # ISO dates sort as text
-        predicate = [(PARTITION, ">=", first), (PARTITION, "<=", last)]
-        return list(table.file_uris(file_pruning_predicate=predicate))
+        return self.listing(days).files
 
     def compact(self, target_bytes: int = 64 * 1024 * 1024) -> dict[str, Any]:
         """Merge small files into files of about ``target_bytes``, one commit; its metrics."""

@@ -40,15 +40,12 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
-from aiokafka import AIOKafkaConsumer
-
 from bench import analytics as analytics_bench
 from bench import ocpi, signals, site_load, worker_scale
 from bench import sink as sink_bench
+from bench.baseline import bench_baseline
 from bench.load import READINGS_PER_FRAME, run_stations
 from connectors.ocpp.server import serve_ocpp
-from gridstream import topics
 from gridstream.broker import EmbeddedBroker, ensure_topics
 from gridstream.producer import RecordProducer
 from gridstream.records import DeadLetter
@@ -97,47 +94,6 @@ async def bench_ingest(bootstrap: str, stations: int, per_station: int) -> dict[
         "readings_per_s": frames * READINGS_PER_FRAME / elapsed,
         "answer_p50_ms": latencies[len(latencies) // 2] * 1000,
         "answer_p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-    }
-
-
-async def bench_baseline(bootstrap: str, expected: int, passes: int = 3) -> dict[str, float]:
-    """A plain aiokafka getmany + orjson loop over meter.samples: the yardstick.
-
-    A pass over a few thousand records takes a fraction of a second, so one pass is at the
-    mercy of the machine's noise: the median of ``passes`` is reported.
-    """
-    runs = [await _baseline_pass(bootstrap, expected) for _ in range(passes)]
-    return sorted(runs, key=lambda r: r["records_per_s"])[len(runs) // 2]
-
-
-async def _baseline_pass(bootstrap: str, expected: int) -> dict[str, float]:
-    consumer = AIOKafkaConsumer(
-        topics.METER_SAMPLES.name,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    seen = readings = 0
-    started: float | None = None
-    try:
-        while seen < expected:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            if started is None and batches:
-                started = time.perf_counter()
-            for messages in batches.values():
-                for m in messages:
-                    readings += len(orjson.loads(m.value)["readings"])
-                    seen += 1
-    finally:
-        await consumer.stop()
-    elapsed = time.perf_counter() - (started or time.perf_counter())
-    return {
-        "records": seen,
-        "seconds": elapsed,
-        "records_per_s": seen / elapsed,
-        "readings_per_s": readings / elapsed,
     }
 
 

@@ -29,7 +29,6 @@ import faust
 
 from bench.baseline import bench_baseline
 from bench.site_load import READINGS_PER_SAMPLE, _sample
-from gridstream import topics
 from gridstream.broker import EmbeddedBroker, ensure_topics
 from gridstream.producer import RecordProducer
 from gridstream.records import MeterSample
@@ -81,6 +80,7 @@ async def _work(
     from gridstream.registry import SiteRegistry
     from gridstream.settings import Settings
     from streams.agents import batch_consumer, quarter_hour
+    from streams.agents.batch_worker import Seek
     from streams.app import create_app
     from streams.checkpoint_log import CheckpointLog
     from streams.compute.analytics import analytics
@@ -92,34 +92,36 @@ async def _work(
     log = CheckpointLog(bootstrap, epoch, app_id)
     await producer.start()
     await log.start()
-    app = create_app(settings, bootstrap, app_id=app_id)
-    consumer = (
-        None
-        if faust_agent
-        else batch_consumer.make_worker_consumer(bootstrap, app_id, client_id="bench-worker")
-    )
-    worker = quarter_hour.QuarterHourWorker(
-        SiteConfig.from_settings(settings),
-        SiteRegistry(),
-        producer.publish,
-        StateStore(data_dir / "state.sqlite3", epoch),
-        lambda: datetime.now(UTC),
-        quarter_hour.faust_seek(app)
-        if consumer is None
-        else batch_consumer.consumer_seek(consumer, topics.METER_SAMPLES),
-        checkpoint_log=log,
-        computations=analytics(settings),
-        checkpoint_every_s=settings.checkpoint_interval_s,
-    )
-    running: faust.App | batch_consumer.WorkerLoop
-    if consumer is None:
-        quarter_hour.register(app, settings, worker)
-        app.finalize()
-        running = app
-    else:
-        running = batch_consumer.WorkerLoop(
-            consumer, worker, quarter_hour.STATE_NAME, batch_size=settings.worker_batch_size
+
+    def make_worker(seek: Seek | None) -> quarter_hour.QuarterHourWorker:
+        return quarter_hour.QuarterHourWorker(
+            SiteConfig.from_settings(settings),
+            SiteRegistry(),
+            producer.publish,
+            StateStore(data_dir / "state.sqlite3", epoch),
+            lambda: datetime.now(UTC),
+            seek,
+            checkpoint_log=log,
+            computations=analytics(settings),
+            checkpoint_every_s=settings.checkpoint_interval_s,
         )
+
+    running: faust.App | batch_consumer.WorkerLoop[quarter_hour.QuarterHourWorker]
+    if faust_agent:
+        running = create_app(settings, bootstrap, app_id=app_id)
+        worker = make_worker(quarter_hour.faust_seek(running))
+        quarter_hour.register(running, settings, worker)
+        running.finalize()
+    else:
+        running = batch_consumer.worker_loop(
+            bootstrap,
+            app_id,
+            make_worker,
+            quarter_hour.STATE_NAME,
+            client_id="bench-worker",
+            batch_size=settings.worker_batch_size,
+        )
+        worker = running.worker
     await running.start()
     seen = 0
     try:

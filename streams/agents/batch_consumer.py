@@ -23,7 +23,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -36,7 +37,6 @@ from gridstream.broker import (
     GROUP_REBALANCE_TIMEOUT_S,
     GROUP_SESSION_TIMEOUT_S,
 )
-from gridstream.topics import Topic
 from streams.agents.batch_worker import BatchWorker, Seek
 
 log = logging.getLogger(__name__)
@@ -65,16 +65,39 @@ def make_worker_consumer(bootstrap: str, group_id: str, *, client_id: str) -> AI
     )
 
 
-def consumer_seek(consumer: AIOKafkaConsumer, source: Topic) -> Seek:
-    """A ``Seek`` on ``source`` through ``consumer`` (its next fetch starts at the offset)."""
+def _seek_through(consumer: AIOKafkaConsumer) -> Seek:
+    """A ``Seek`` through ``consumer`` on its one topic (its next fetch starts there)."""
 
     async def seek(partition: int, offset: int) -> None:
-        consumer.seek(TopicPartition(source.name, partition), offset)
+        (topic,) = consumer.subscription()
+        consumer.seek(TopicPartition(topic, partition), offset)
 
     return seek
 
 
-class WorkerLoop:
+W = TypeVar("W", bound=BatchWorker)
+
+
+def worker_loop(
+    bootstrap: str,
+    group_id: str,
+    make_worker: Callable[[Seek], W],
+    name: str,
+    *,
+    client_id: str = "gridstream-worker",
+    batch_size: int = 1000,
+    poll_s: float = 0.25,
+) -> WorkerLoop[W]:
+    """A ``WorkerLoop`` in ``group_id`` for the worker ``make_worker`` builds with its seek.
+
+    Not started: ``await loop.start()``. Call it from a coroutine (aiokafka binds the loop).
+    """
+    consumer = make_worker_consumer(bootstrap, group_id, client_id=client_id)
+    worker = make_worker(_seek_through(consumer))
+    return WorkerLoop(consumer, worker, name, batch_size=batch_size, poll_s=poll_s)
+
+
+class WorkerLoop(Generic[W]):
     """Runs a ``BatchWorker`` on its input topic through ``consumer``, until stopped.
 
     ``batch_size``: the most records one batch takes; a fetch that has fewer is processed
@@ -85,7 +108,7 @@ class WorkerLoop:
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
-        worker: BatchWorker,
+        worker: W,
         name: str,
         *,
         batch_size: int = 1000,
@@ -100,6 +123,11 @@ class WorkerLoop:
         self._committed: dict[int, int] = {}
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def worker(self) -> W:
+        """The worker it feeds."""
+        return self._worker
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -176,7 +204,7 @@ class WorkerLoop:
 
 
 class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, loop: WorkerLoop) -> None:
+    def __init__(self, loop: WorkerLoop[Any]) -> None:
         self._loop = loop
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:

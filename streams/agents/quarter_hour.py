@@ -32,6 +32,9 @@ from streams.state_store import StateStore
 STATE_NAME = "quarter_hour"
 """The agent's name; its state store is ``<data dir>/state/quarter_hour.sqlite3``."""
 
+GROUP = "gridstream"
+"""The workers' consumer group on meter.samples (and their checkpoints' namespace)."""
+
 #: How long a site may stay silent, behind its partition's newest reading, before its state
 #: is dropped from memory and from the store: past every month it could still revise.
 SITE_RETENTION = KEY_RETENTION

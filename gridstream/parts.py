@@ -465,6 +465,7 @@ async def start_worker(
     registry: SiteRegistry,
     *,
     follow_registry: bool,
+    on_failure: Callable[[], object] | None = None,
 ) -> WorkerPart:
     """Start the quarter-hour worker and the flexibility agent (state under the data dir).
 
@@ -476,6 +477,8 @@ async def start_worker(
     The worker reads sites' time zones and rated powers from ``registry``: with
     ``follow_registry`` it starts a registry feed of its own (a worker process alone),
     else another part keeps ``registry`` current (the connector, in ``gridstream run``).
+    ``on_failure`` is called if the worker's loop dies of an error (then stop the process:
+    closing ``parts`` re-raises it).
     """
     producer = RecordProducer(broker.bootstrap, client_id="gridstream-worker")
     await producer.start()
@@ -524,6 +527,7 @@ async def start_worker(
         quarter_hour.STATE_NAME,
         batch_size=settings.worker_batch_size,
         poll_s=settings.worker_batch_within_s,
+        on_failure=on_failure,
     )
     offers = flex_offers.flex_offers_worker(
         registry,

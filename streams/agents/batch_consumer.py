@@ -87,6 +87,7 @@ def worker_loop(
     client_id: str = "gridstream-worker",
     batch_size: int = 1000,
     poll_s: float = 0.25,
+    on_failure: Callable[[], object] | None = None,
 ) -> WorkerLoop[W]:
     """A ``WorkerLoop`` in ``group_id`` for the worker ``make_worker`` builds with its seek.
 
@@ -94,7 +95,9 @@ def worker_loop(
     """
     consumer = make_worker_consumer(bootstrap, group_id, client_id=client_id)
     worker = make_worker(_seek_through(consumer))
-    return WorkerLoop(consumer, worker, name, batch_size=batch_size, poll_s=poll_s)
+    return WorkerLoop(
+        consumer, worker, name, batch_size=batch_size, poll_s=poll_s, on_failure=on_failure
+    )
 
 
 class WorkerLoop(Generic[W]):
@@ -103,6 +106,9 @@ class WorkerLoop(Generic[W]):
     ``batch_size``: the most records one batch takes; a fetch that has fewer is processed
     at once (under load batches fill up, idle they stay small and a peak alert goes out
     with the next fetch). ``poll_s``: how long one poll waits for input when there is none.
+    ``on_failure`` is called if the loop dies of an error (a bug in a computation): the
+    process should then stop (``stop`` re-raises the error) rather than go on consuming
+    nothing; its group offsets never passed the checkpoint, so a restart loses nothing.
     """
 
     def __init__(
@@ -113,8 +119,10 @@ class WorkerLoop(Generic[W]):
         *,
         batch_size: int = 1000,
         poll_s: float = 0.25,
+        on_failure: Callable[[], object] | None = None,
     ) -> None:
         """Wire ``worker`` to ``consumer``; ``name`` labels its metrics and task."""
+        self._on_failure = on_failure
         self._consumer = consumer
         self._worker = worker
         self._name = name
@@ -139,17 +147,31 @@ class WorkerLoop(Generic[W]):
         self._consumer.subscribe([self._worker.source.name], listener=_Rebalance(self))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"worker:{self._name}")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("%s stopped processing: %r", self._name, task.exception())
+        if self._on_failure is not None:
+            self._on_failure()
 
     async def stop(self) -> None:
-        """Finish the batch under way, checkpoint everything, commit it and leave the group."""
+        """Finish the batch under way, checkpoint everything, commit it and leave the group.
+
+        If the loop died of an error, that error is raised instead, and nothing is
+        checkpointed: the failed batch may be half applied to the state in memory.
+        """
         self._stop.set()
         try:
             if self._task is not None:
-                await self._task  # re-raises what stopped the loop, after the flush below
-        finally:
-            await self._worker.flush()
-            await self._commit(self._consumer.assignment())
+                await self._task
+        except BaseException:
             await self._consumer.stop()
+            raise
+        await self._worker.flush()
+        await self._commit(self._consumer.assignment())
+        await self._consumer.stop()
 
     async def _run(self) -> None:
         topic = self._worker.source.name

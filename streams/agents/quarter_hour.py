@@ -3,9 +3,10 @@
 The worker's guarantees (one decode per batch, outputs retried in place, state
 checkpointed with its offset and moved with its partition) are ``streams.agents.
 batch_worker``'s, and its input loop is ``streams.agents.batch_consumer``'s (a Faust agent,
-``register``, is kept to compare in ``bench.worker_scale``); this module names the computations over meter.samples: the site load
-(``streams.compute.processor``: quarter-hour load, per-EVSE load, monthly peaks) first,
-then the analytics (``streams.compute.analytics``).
+``register``, is kept to compare in ``bench.worker_scale``); this module names the
+computations over meter.samples: the site load (``streams.compute.processor``:
+quarter-hour load, per-EVSE load, monthly peaks) first, then the analytics
+(``streams.compute.analytics``).
 """
 
 from __future__ import annotations

@@ -286,3 +286,45 @@ async def test_the_group_commits_only_what_the_worker_has_checkpointed(tmp_path:
 
 async def _discard(records: Sequence[Record]) -> None:
     """A publisher that takes everything."""
+
+
+class _Broken:
+    """A computation with a bug: it raises on every batch."""
+
+    name = "broken"
+
+    def process(self, states: object, samples: object, context: object) -> object:
+        raise ZeroDivisionError("a bug in a computation")
+
+
+async def test_a_worker_whose_computation_raises_stops_and_says_why(tmp_path: Path) -> None:
+    # Not a silent stall: the loop calls on_failure (the process stops), its stop re-raises
+    # the error, and nothing was checkpointed or committed, so a fixed worker starts from
+    # the beginning.
+    settings = Settings(data_dir=tmp_path)
+    group = f"t-{uuid.uuid4().hex[:8]}"
+    failed = asyncio.Event()
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap)
+        await produce(broker.bootstrap, samples(range(0, 5)))
+        loop = batch_consumer.worker_loop(
+            broker.bootstrap,
+            group,
+            lambda seek: quarter_hour.QuarterHourWorker(
+                SiteConfig.from_settings(settings),
+                SiteRegistry("UTC"),
+                _discard,
+                StateStore(tmp_path / "state.sqlite3", "epoch"),
+                lambda: T0,
+                seek,
+                computations=[_Broken()],  # type: ignore[list-item]
+            ),
+            quarter_hour.STATE_NAME,
+            on_failure=failed.set,
+        )
+        await loop.start()
+        await asyncio.wait_for(failed.wait(), 60)
+        with pytest.raises(ZeroDivisionError, match="a bug in a computation"):
+            await loop.stop()
+        assert loop.worker.checkpointed == {}  # half a batch is never checkpointed
+        assert await asyncio.to_thread(committed, broker.bootstrap, group) == {}

@@ -25,7 +25,7 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,23 @@ class TopicTable:
                 enforce_retention_duration=False,
             )
         return removed
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A table's newest version and when it was committed."""
+
+    version: int
+    at: datetime
+
+
+def last_commit(root: Path) -> Commit | None:
+    """The newest commit of the table at ``root``; None when there is no table."""
+    if not DeltaTable.is_deltatable(str(root)):
+        return None
+    table = DeltaTable(str(root))
+    (newest,) = table.history(1)
+    return Commit(table.version(), datetime.fromtimestamp(newest["timestamp"] / 1000, UTC))
 
 
 def file_rows(path: Path) -> int:

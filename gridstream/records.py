@@ -96,7 +96,9 @@ class MeterSample(Record):
 
     ``ts`` is the station's own time, unless the connector had to repair it (a clock unset
     or far ahead of the receive time, an empty timestamp; ``connectors.ocpp.meter_values``):
-    then ``station_ts`` keeps what the station said, for audit.
+    then ``station_ts`` keeps what the station said, for audit. ``charging_profile_id`` is the
+    charging profile the station says the readings were taken under (OCPI 3.0 draft
+    MeterSamples carry it; OCPP does not).
     """
 
     ts: UtcDatetime
@@ -114,6 +116,9 @@ class MeterSample(Record):
     #: The station's timestamp when ``ts`` is not it: its instant in ISO 8601 UTC, or ``""``
     #: for an empty one. None: ``ts`` is the station's own time.
     station_ts: str | None = None
+    #: The charging profile the station says these readings were taken under (OCPI 3.0
+    #: draft MeterSample ``charging_profile_id``, as sent); None when it does not say.
+    charging_profile_id: str | None = None
 
 
 TransactionEventType = Literal["started", "updated", "ended"]

@@ -117,7 +117,7 @@ DERIVED_VIEWS: dict[str, str] = {
                reading.measurand AS measurand, reading.phase AS phase,
                reading.location AS location, reading.value AS value, reading.unit AS unit,
                source, reading.context AS context, reading.signed_data AS signed_data,
-               message_id, received_at, date, _epoch, _partition, _offset
+               charging_profile_id, message_id, received_at, date, _epoch, _partition, _offset
         FROM (
             SELECT *, UNNEST(readings) AS reading, generate_subscripts(readings, 1) AS _position
             FROM meter_samples

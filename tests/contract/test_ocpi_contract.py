@@ -93,6 +93,7 @@ def test_the_draft_meter_sample_keeps_evse_ev_and_group_apart() -> None:
     (sample,) = result.records
     assert isinstance(sample, MeterSample) and sample.source == "ocpi3.0"
     assert sample.station_id == "BE*BEC*3256" and sample.transaction_id == "101"
+    assert sample.charging_profile_id == "cp-0001"  # the profile it says it follows
     assert [(r.measurand, r.value, r.unit, r.phase, r.location) for r in sample.readings] == [
         ("Power.Active.Import", 7400.0, "W", None, "Outlet"),
         ("Current.Import", 10.7, "A", "L1", "Outlet"),
@@ -121,6 +122,7 @@ def test_the_scale_shape_of_meter_readings_is_read_too() -> None:
     assert isinstance(result, Accepted)
     (sample,) = result.records
     assert isinstance(sample, MeterSample) and sample.station_id == "BE*BEC*3256"
+    assert sample.charging_profile_id is None  # names no profile
     # 12.5 kWh = 12,500 Wh; -7.4 kW kept signed (an OCPP measurand passes through) = -7,400 W.
     assert [(r.measurand, r.value, r.unit) for r in sample.readings] == [
         ("Energy.Active.Import.Register", 12500.0, "Wh"),

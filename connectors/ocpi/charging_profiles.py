@@ -42,6 +42,7 @@ state once the records are published, and answers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,6 +71,8 @@ RESULTS: Final = frozenset({"ACCEPTED", "REJECTED", "UNKNOWN"})
 HISTORY: Final = timedelta(days=2)
 #: AC phases assumed when the connector's are unknown (``ChargingLimit``).
 DEFAULT_PHASES: Final = 3
+#: Longest duration or period start taken: a session's profile does not reach a year out.
+MAX_SECONDS: Final = 366 * 86_400
 
 
 @dataclass(frozen=True)
@@ -99,12 +102,25 @@ class ActiveProfile:
 
 
 def _whole(value: object, where: str) -> int:
-    """A JSON integer >= 0 (OCPI ``int``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    """A JSON integer of seconds, 0 to ``MAX_SECONDS`` (OCPI ``int``)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
         raise WireError(f"{where}: expected a whole number of seconds, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{where}: must be >= 0, got {value}")
+    if not 0 <= value <= MAX_SECONDS:
+        raise ValueError(f"{where}: must be 0 to {MAX_SECONDS} s, got {value}")
     return int(value)
+
+
+def _rate(value: object, where: str) -> float:
+    """A charging rate: a finite number >= 0."""
+    rate = number(value, where)
+    if not math.isfinite(rate) or rate < 0:
+        raise ValueError(f"{where}: must be a number >= 0, got {value!r}")
+    return rate
 
 
 def read_active_profile(body: object, where: str = "active_charging_profile") -> ActiveProfile:
@@ -117,23 +133,20 @@ def read_active_profile(body: object, where: str = "active_charging_profile") ->
         raise WireError(f"{where}.charging_profile: required object missing")
     here = f"{where}.charging_profile"
     unit = profile.get("charging_rate_unit")
-    if unit not in RATE_UNITS:
+    if not isinstance(unit, str) or unit not in RATE_UNITS:
         raise WireError(f"{here}.charging_rate_unit: {unit!r} is not one of A, W")
     if profile.get("start_date_time") is not None:
         parse_datetime(profile["start_date_time"], f"{here}.start_date_time")
     duration = profile.get("duration")
     duration_s = None if duration is None else _whole(duration, f"{here}.duration")
     if profile.get("min_charging_rate") is not None:
-        if number(profile["min_charging_rate"], f"{here}.min_charging_rate") < 0:
-            raise ValueError(f"{here}.min_charging_rate: must be >= 0")
+        _rate(profile["min_charging_rate"], f"{here}.min_charging_rate")
     periods: list[_Period] = []
     for k, raw in enumerate(objects(profile.get("charging_profile_period"), f"{here}.period")):
         at = f"{here}.charging_profile_period[{k}]"
         if "start_period" not in raw or "limit" not in raw:
             raise WireError(f"{at}: start_period and limit are required")
-        limit = number(raw["limit"], f"{at}.limit")
-        if limit < 0:
-            raise ValueError(f"{at}.limit: must be >= 0, got {limit}")
+        limit = _rate(raw["limit"], f"{at}.limit")
         periods.append(_Period(_whole(raw["start_period"], f"{at}.start_period"), limit))
     periods.sort(key=lambda p: p.start_s)
     starts = [p.start_s for p in periods]

@@ -31,10 +31,10 @@ station ``{country_code}*{party_id}*{evse_uid}`` (one EVSE), ``limit_source``
 ``{station}|session|{session_id}``: one profile per session, which the next PUT replaces.
 The charge point recomputes from the moment it says, not before, so a PUT replaces the
 profile from its ``start_date_time`` on: the periods held before it are published again
-with it, clipped there (up to ``HISTORY`` back), and the quarter-hour the change falls in
-stays fully covered. An OCPI 3.0 (draft) ``charging_profile.id`` is kept as
-``charging_profile_id`` (and as ``profile_id`` when it is a whole number), which is what
-OCPI 3.0 meter samples name.
+with it, clipped there (up to ``HISTORY`` back; a period the PUT continues with the same
+limit is merged with it), and the quarter-hour the change falls in stays fully covered.
+An OCPI 3.0 (draft) ``charging_profile.id`` is kept as ``charging_profile_id`` (and as
+``profile_id`` when it is a whole number), which is what OCPI 3.0 meter samples name.
 
 Pure: ``(held, request) -> (held, result)``; the shell looks the session up, keeps the new
 state once the records are published, and answers.
@@ -216,6 +216,16 @@ def _limits(
     return out
 
 
+def _same_limit(earlier: ChargingLimit, later: ChargingLimit) -> bool:
+    """Whether ``later`` goes on where ``earlier`` ends, with the same limit."""
+    return earlier.interval_end == later.interval_start and (
+        earlier.rate_unit,
+        earlier.rate_limit,
+        earlier.limit_w,
+        earlier.charging_profile_id,
+    ) == (later.rate_unit, later.rate_limit, later.limit_w, later.charging_profile_id)
+
+
 def _content(limits: Sequence[ChargingLimit]) -> list[tuple[Any, ...]]:
     """What a profile says, apart from when and how it was received."""
     return [
@@ -262,6 +272,9 @@ def put_active_profile(
         if old.interval_start < profile.start
         and (old.interval_end is None or old.interval_end > floor)
     ]
+    if before and fresh and _same_limit(before[-1], fresh[0]):
+        # The limit recomputed unchanged: one period on, so re-sends do not pile up periods.
+        fresh[0] = fresh[0].model_copy(update={"interval_start": before.pop().interval_start})
     limits = (*before, *fresh)
     if held is not None and _content(limits) == _content(held.limits):
         return held, Accepted(note="the profile held, sent again")

@@ -127,6 +127,17 @@ def test_an_older_profile_or_the_same_one_again_publishes_nothing() -> None:
     assert again is state and isinstance(result, Accepted) and result.records == ()
 
 
+def test_a_limit_recomputed_unchanged_stays_one_period() -> None:
+    state, _ = put_active_profile(None, SESSION, active(), 3, ctx(0, "r-1"))
+    # 10:07: the charge point recomputed and still gives 16 A: nothing new to say
+    same, result = put_active_profile(state, SESSION, active("2026-01-15T10:07:00Z"), 3, ctx(7))
+    assert same is state and isinstance(result, Accepted) and result.records == ()
+    # 10:09: 16 A for 6 more minutes, then 10 A: 10:00-10:15 one period, then 10:15 on
+    later = active("2026-01-15T10:09:00Z", periods=((0, 16.0), (360, 10.0)))
+    _, result = put_active_profile(state, SESSION, later, 3, ctx(9, "r-3"))
+    assert spans(limits_of(result)) == [("10:00", "10:15", 11_040), ("10:15", None, 6_900)]
+
+
 @pytest.mark.parametrize(
     "body, reason",
     [

@@ -125,7 +125,7 @@ async def test_a_cpos_active_profiles_are_held_against_the_sessions_meter(tmp_pa
             # The workers follow charging.limits beside the samples: let them have the
             # profiles (1 period, then 2: the first cut at 10:07, and cp-1) before the meter.
             await limits_stored(settings.data_dir, 3)
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
             patches = [
                 {"kwh": 3.0, "charging_periods": [period("2026-01-15T10:00:00Z", "ENERGY", 3.0)],
                  "last_updated": "2026-01-15T10:15:00Z"},

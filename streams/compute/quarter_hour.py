@@ -49,9 +49,10 @@ stream emitted equals the batch over the same readings, to the bit:
   estimated) and forgotten since, which leaves no room for a reading not seen before: a
   re-sent offline batch, counted (``resent``), not applied, not dead-lettered. A late
   reading between readings held that is not one of them (a new instant, or a higher value
-  at one held) was never seen: too late, dead-lettered like any other. A measured quarter-hour is remembered for
-  ``duplicate_horizon`` in one bit. A later reading revises the intervals it changes, each
-  re-emitted with ``revision + 1`` (revision 0 is the first emission).
+  at one held) was never seen: too late, dead-lettered like any other. A measured
+  quarter-hour is remembered for ``duplicate_horizon`` in one bit. A later reading revises
+  the intervals it changes, each re-emitted with ``revision + 1`` (revision 0 is the first
+  emission).
 
 Integer epoch milliseconds (``_ms``) are used inside; the public API takes aware UTC
 datetimes.

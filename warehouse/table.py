@@ -32,6 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
 #: The partition column: the ``date=`` folder of each file.
@@ -86,9 +87,23 @@ class TopicTable:
             )
             if new:
                 self._adopt()
+            else:
+                self._add_new_columns()
         else:
             self._table.update_incremental()
         return self._table
+
+    def _add_new_columns(self) -> None:
+        """Add the columns a record model gained since the table was made (nullable).
+
+        Readers that go by the Delta log (polars, Spark) see only the table's own schema;
+        the files the sink writes now carry the new columns, and older files read as null.
+        """
+        assert self._table is not None
+        have = set(self._table.schema().to_arrow().names)
+        missing = [f for f in self.schema if f.name not in have]
+        if missing:
+            self._table.alter.add_columns(DeltaSchema.from_arrow(pa.schema(missing)).fields)
 
     def _adopt(self) -> None:
         """Commit the files a warehouse from before the tables holds (a one-time upgrade).

@@ -45,23 +45,19 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
-from aiokafka import AIOKafkaConsumer
-
 from bench import analytics as analytics_bench
 from bench import ocpi, pruning, signals, site_load, worker_scale
 from bench import reports as reports_bench
 from bench import sink as sink_bench
+from bench.baseline import bench_baseline
 from bench.load import READINGS_PER_FRAME, run_stations
 from connectors.ocpp.server import serve_ocpp
-from gridstream import topics
 from gridstream.broker import EmbeddedBroker, ensure_topics
 from gridstream.producer import RecordProducer
 from gridstream.records import DeadLetter
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
-from streams.agents import quarter_hour
-from streams.app import create_app
+from streams.agents import batch_consumer, quarter_hour
 from streams.compute.analytics import analytics
 from streams.compute.processor import SiteConfig
 from streams.state_store import StateStore
@@ -106,66 +102,34 @@ async def bench_ingest(bootstrap: str, stations: int, per_station: int) -> dict[
     }
 
 
-async def bench_baseline(bootstrap: str, expected: int, passes: int = 3) -> dict[str, float]:
-    """A plain aiokafka getmany + orjson loop over meter.samples: the yardstick.
-
-    A pass over a few thousand records takes a fraction of a second, so one pass is at the
-    mercy of the machine's noise: the median of ``passes`` is reported.
-    """
-    runs = [await _baseline_pass(bootstrap, expected) for _ in range(passes)]
-    return sorted(runs, key=lambda r: r["records_per_s"])[len(runs) // 2]
-
-
-async def _baseline_pass(bootstrap: str, expected: int) -> dict[str, float]:
-    consumer = AIOKafkaConsumer(
-        topics.METER_SAMPLES.name,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    seen = readings = 0
-    started: float | None = None
-    try:
-        while seen < expected:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            if started is None and batches:
-                started = time.perf_counter()
-            for messages in batches.values():
-                for m in messages:
-                    readings += len(orjson.loads(m.value)["readings"])
-                    seen += 1
-    finally:
-        await consumer.stop()
-    elapsed = time.perf_counter() - (started or time.perf_counter())
-    return {
-        "records": seen,
-        "seconds": elapsed,
-        "records_per_s": seen / elapsed,
-        "readings_per_s": readings / elapsed,
-    }
-
-
 async def bench_worker(bootstrap: str, expected: int, state_dir: Path) -> dict[str, float]:
-    """The Faust quarter-hour agent over the same records (join time excluded)."""
+    """The quarter-hour worker, as ``gridstream run`` has it, over the same records.
+
+    Its group join is excluded (``first_records_s`` reports it).
+    """
     settings = Settings(data_dir=state_dir)
     producer = RecordProducer(bootstrap, client_id="bench-worker")
     await producer.start()
-    app = create_app(settings, bootstrap, app_id=f"bench-{uuid.uuid4().hex[:8]}")
-    worker = quarter_hour.QuarterHourWorker(
-        SiteConfig.from_settings(settings),
-        SiteRegistry(),
-        producer.publish,
-        StateStore(state_dir / "bench.sqlite3", uuid.uuid4().hex),
-        lambda: datetime.now(UTC),
-        computations=analytics(settings),
-        checkpoint_every_s=settings.checkpoint_interval_s,
+    loop = batch_consumer.worker_loop(
+        bootstrap,
+        f"bench-{uuid.uuid4().hex[:8]}",
+        lambda seek: quarter_hour.QuarterHourWorker(
+            SiteConfig.from_settings(settings),
+            SiteRegistry(),
+            producer.publish,
+            StateStore(state_dir / "bench.sqlite3", uuid.uuid4().hex),
+            lambda: datetime.now(UTC),
+            seek,
+            computations=analytics(settings),
+            checkpoint_every_s=settings.checkpoint_interval_s,
+        ),
+        quarter_hour.STATE_NAME,
+        client_id="bench-worker",
+        batch_size=settings.worker_batch_size,
     )
-    quarter_hour.register(app, settings, worker)
-    app.finalize()
+    worker = loop.worker
     starting = time.perf_counter()
-    await app.start()
+    await loop.start()
     try:
         while worker.samples_in == 0:
             await asyncio.sleep(0.01)
@@ -176,7 +140,7 @@ async def bench_worker(bootstrap: str, expected: int, state_dir: Path) -> dict[s
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - started
     finally:
-        await app.stop()
+        await loop.stop()
         await producer.stop()
     return {
         "records": worker.samples_in,
@@ -214,7 +178,7 @@ def report(results: dict[str, dict[str, float]]) -> str:
             f"connector ingest (acks=all)      : {ingest['frames_per_s']:10.0f} frames/s "
             f"({ingest['readings_per_s']:.0f} readings/s)  ratio {ingest_ratio:.3f}  "
             f"answer p50 {ingest['answer_p50_ms']:.1f} ms p99 {ingest['answer_p99_ms']:.1f} ms",
-            f"faust quarter-hour worker        : {worker['records_per_s']:10.0f} records/s "
+            f"quarter-hour worker (all analytics): {worker['records_per_s']:10.0f} records/s "
             f"({worker['readings_per_s']:.0f} readings/s)  ratio {worker_ratio:.3f}  "
             f"first records {worker['first_records_s']:.1f} s after start",
             *([ocpi.report(results["ocpi"])] if "ocpi" in results else []),

@@ -143,26 +143,32 @@ async def alert_latency(
     bootstrap: str, data_dir: Path, readings_per_s: int = 10_000, seconds: float = 10.0
 ) -> dict[str, float]:
     """Alert p50/p99 from reading in to alert out, at ``readings_per_s``."""
-    from streams.agents import quarter_hour
-    from streams.app import create_app
+    from streams.agents import batch_consumer, quarter_hour
     from streams.state_store import StateStore
 
     settings = Settings(data_dir=data_dir, peak_alert_threshold_w=1.0)
     producer = RecordProducer(bootstrap, client_id="bench-alerts")
     await producer.start()
-    app = create_app(settings, bootstrap, app_id=f"bench-alerts-{uuid.uuid4().hex[:8]}")
-    worker = quarter_hour.QuarterHourWorker(
-        SiteConfig.from_settings(settings),
-        SiteRegistry(),
-        producer.publish,
-        StateStore(data_dir / "alerts.sqlite3", uuid.uuid4().hex),
-        lambda: datetime.now(UTC),
-        computations=analytics(settings),
-        checkpoint_every_s=settings.checkpoint_interval_s,
+    running = batch_consumer.worker_loop(
+        bootstrap,
+        f"bench-alerts-{uuid.uuid4().hex[:8]}",
+        lambda seek: quarter_hour.QuarterHourWorker(
+            SiteConfig.from_settings(settings),
+            SiteRegistry(),
+            producer.publish,
+            StateStore(data_dir / "alerts.sqlite3", uuid.uuid4().hex),
+            lambda: datetime.now(UTC),
+            seek,
+            computations=analytics(settings),
+            checkpoint_every_s=settings.checkpoint_interval_s,
+        ),
+        quarter_hour.STATE_NAME,
+        client_id="bench-alerts",
+        batch_size=settings.worker_batch_size,
+        poll_s=settings.worker_batch_within_s,
     )
-    quarter_hour.register(app, settings, worker)
-    app.finalize()
-    await app.start()
+    worker = running.worker
+    await running.start()
     per_tick = max(1, readings_per_s // READINGS_PER_SAMPLE // 20)  # 20 ticks a second
     ticks = int(seconds * 20)
     sites = 1_000  # a sample a minute of event time per site: one alert a quarter-hour
@@ -170,7 +176,7 @@ async def alert_latency(
     per_site = [total // sites + (1 if s < total % sites else 0) for s in range(sites)]
     expected_alerts = sum(-(-n // 15) for n in per_site)
     try:
-        while not app.consumer.assignment():  # joined the group: the clock starts now
+        while not running.consumer.assignment():  # joined the group: the clock starts now
             await asyncio.sleep(0.05)
         alerts = asyncio.create_task(
             _consume_latencies(
@@ -202,7 +208,7 @@ async def alert_latency(
             ) from None
         raw_latencies = await asyncio.wait_for(raw, 120)
     finally:
-        await app.stop()
+        await running.stop()
         await producer.stop()
     return _percentiles(alert_latencies, "alert") | _percentiles(raw_latencies, "raw")
 

@@ -3,12 +3,13 @@
 For each number of sites, one embedded broker gets the same number of meter samples (ten
 readings each, every site's samples a minute apart), produced straight to meter.samples.
 Then, beside the plain aiokafka getmany + orjson loop over the same records (the
-yardstick, ``bench.__main__.bench_baseline``), the quarter-hour worker with every
-computation (its Faust app, local store, checkpoint topic and checkpoint interval, as
-``gridstream run`` has them) processes all of them in
-one process, and then in two processes of one consumer group (fresh group, from the
-start). Reported: readings/s, the ratio to the yardstick, 10,000 sites against 100, two
-workers against one, and the machine's cores (two workers need two free cores to double).
+yardstick, ``bench.baseline``), the quarter-hour worker with every computation (its
+consumer loop, local store, checkpoint topic and checkpoint interval, as ``gridstream run``
+has them) processes all of them in one process; then the same worker fed by a Faust agent
+instead (``batch_worker.register``: what the loop replaced); then two processes of one
+consumer group (each a fresh group, from the start). Reported: readings/s, the ratio to the
+yardstick, 10,000 sites against 100, two workers against one, and the machine's cores (two
+workers need two free cores to double).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from datetime import UTC, datetime
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
-from bench.__main__ import bench_baseline
+import faust
+
+from bench.baseline import bench_baseline
 from bench.site_load import READINGS_PER_SAMPLE, _sample
 from gridstream.broker import EmbeddedBroker, ensure_topics
 from gridstream.producer import RecordProducer
@@ -45,21 +48,39 @@ async def _produce(bootstrap: str, samples: list[MeterSample]) -> None:
 
 
 def _worker_process(
-    bootstrap: str, app_id: str, data_dir: str, epoch: str, done: Synchronized[int], total: int
+    bootstrap: str,
+    app_id: str,
+    data_dir: str,
+    epoch: str,
+    done: Synchronized[int],
+    total: int,
+    faust_agent: bool = False,
 ) -> None:
-    """One worker process: its own Faust app and data dir, until ``done`` reaches ``total``."""
+    """One worker process: its own consumer and data dir, until ``done`` reaches ``total``."""
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_work(bootstrap, app_id, Path(data_dir), epoch, done, total))
+    asyncio.run(_work(bootstrap, app_id, Path(data_dir), epoch, done, total, faust_agent))
 
 
 async def _work(
-    bootstrap: str, app_id: str, data_dir: Path, epoch: str, done: Synchronized[int], total: int
+    bootstrap: str,
+    app_id: str,
+    data_dir: Path,
+    epoch: str,
+    done: Synchronized[int],
+    total: int,
+    faust_agent: bool = False,
 ) -> None:
+    """The quarter-hour worker with every computation, as ``gridstream run`` has it.
+
+    ``faust_agent``: fed by a Faust agent (``batch_worker.register``) instead of the
+    getmany loop ``gridstream run`` uses (``streams.agents.batch_consumer``), to compare.
+    """
     from gridstream.registry import SiteRegistry
     from gridstream.settings import Settings
-    from streams.agents import quarter_hour
+    from streams.agents import batch_consumer, quarter_hour
+    from streams.agents.batch_worker import Seek
     from streams.app import create_app
     from streams.checkpoint_log import CheckpointLog
     from streams.compute.analytics import analytics
@@ -71,21 +92,37 @@ async def _work(
     log = CheckpointLog(bootstrap, epoch, app_id)
     await producer.start()
     await log.start()
-    app = create_app(settings, bootstrap, app_id=app_id)
-    worker = quarter_hour.QuarterHourWorker(
-        SiteConfig.from_settings(settings),
-        SiteRegistry(),
-        producer.publish,
-        StateStore(data_dir / "state.sqlite3", epoch),
-        lambda: datetime.now(UTC),
-        quarter_hour.faust_seek(app),
-        checkpoint_log=log,
-        computations=analytics(settings),
-        checkpoint_every_s=settings.checkpoint_interval_s,
-    )
-    quarter_hour.register(app, settings, worker)
-    app.finalize()
-    await app.start()
+
+    def make_worker(seek: Seek | None) -> quarter_hour.QuarterHourWorker:
+        return quarter_hour.QuarterHourWorker(
+            SiteConfig.from_settings(settings),
+            SiteRegistry(),
+            producer.publish,
+            StateStore(data_dir / "state.sqlite3", epoch),
+            lambda: datetime.now(UTC),
+            seek,
+            checkpoint_log=log,
+            computations=analytics(settings),
+            checkpoint_every_s=settings.checkpoint_interval_s,
+        )
+
+    running: faust.App | batch_consumer.WorkerLoop[quarter_hour.QuarterHourWorker]
+    if faust_agent:
+        running = create_app(settings, bootstrap, app_id=app_id)
+        worker = make_worker(quarter_hour.faust_seek(running))
+        quarter_hour.register(running, settings, worker)
+        running.finalize()
+    else:
+        running = batch_consumer.worker_loop(
+            bootstrap,
+            app_id,
+            make_worker,
+            quarter_hour.STATE_NAME,
+            client_id="bench-worker",
+            batch_size=settings.worker_batch_size,
+        )
+        worker = running.worker
+    await running.start()
     seen = 0
     try:
         while done.value < total:
@@ -94,12 +131,14 @@ async def _work(
                 done.value += worker.samples_in - seen
             seen = worker.samples_in
     finally:
-        await app.stop()
+        await running.stop()
         await log.stop()
         await producer.stop()
 
 
-def _run_workers(bootstrap: str, processes: int, total: int, epoch: str) -> float:
+def _run_workers(
+    bootstrap: str, processes: int, total: int, epoch: str, faust_agent: bool = False
+) -> float:
     """Seconds from the first sample processed to the last, over ``processes`` workers."""
     context = multiprocessing.get_context("spawn")
     done = context.Value("q", 0)
@@ -108,7 +147,7 @@ def _run_workers(bootstrap: str, processes: int, total: int, epoch: str) -> floa
         workers = [
             context.Process(
                 target=_worker_process,
-                args=(bootstrap, app_id, f"{tmp}/w{i}", epoch, done, total),
+                args=(bootstrap, app_id, f"{tmp}/w{i}", epoch, done, total, faust_agent),
             )
             for i in range(processes)
         ]
@@ -134,12 +173,14 @@ def measure(sites: int, total: int) -> dict[str, float]:
         asyncio.run(_produce(broker.bootstrap, samples))
         baseline = asyncio.run(bench_baseline(broker.bootstrap, len(samples)))
         one = _run_workers(broker.bootstrap, 1, len(samples), broker.cluster_id)
+        faust_one = _run_workers(broker.bootstrap, 1, len(samples), broker.cluster_id, True)
         two = _run_workers(broker.bootstrap, 2, len(samples), broker.cluster_id)
     return {
         "sites": float(sites),
         "samples": float(len(samples)),
         "baseline_readings_per_s": baseline["readings_per_s"],
         "one_worker_readings_per_s": readings / one,
+        "faust_agent_readings_per_s": readings / faust_one,
         "two_workers_readings_per_s": readings / two,
     }
 
@@ -152,7 +193,9 @@ def report(results: list[dict[str, float]]) -> str:
         lines.append(
             f"{r['sites']:>6.0f} sites: baseline {base:9.0f} readings/s; one worker "
             f"{r['one_worker_readings_per_s']:8.0f} ({r['one_worker_readings_per_s'] / base:.3f}"
-            f"); two workers {r['two_workers_readings_per_s']:8.0f} "
+            f"); as a Faust agent {r['faust_agent_readings_per_s']:8.0f} "
+            f"({r['faust_agent_readings_per_s'] / base:.3f}); two workers "
+            f"{r['two_workers_readings_per_s']:8.0f} "
             f"({r['two_workers_readings_per_s'] / base:.3f}), "
             f"x{r['two_workers_readings_per_s'] / r['one_worker_readings_per_s']:.2f} of one"
         )

@@ -132,6 +132,15 @@ REASONS: Final[dict[str, Reason]] = {
             "OCPI: PATCH of a Location or EVSE gridstream does not know",
         ),
         Reason(
+            "unknown_session",
+            "GenericError",
+            "GenericError",
+            2001,
+            404,
+            "OCPI: a charging profile for a session gridstream does not hold (PUT the session"
+            " first; OCPI 3.0 RegulationError UNKNOWN_SESSION)",
+        ),
+        Reason(
             "too_large",
             "GenericError",
             "GenericError",

@@ -63,7 +63,7 @@ from gridstream.records import DeadLetter, OcpiEvse, Record, SiteAssignment, Sta
 from gridstream.registry import SiteRegistry, parse_sites_file
 from gridstream.registry_merge import RegistryMerge
 from gridstream.settings import Settings
-from streams.agents import flex_offers, quarter_hour
+from streams.agents import batch_consumer, flex_offers, quarter_hour
 from streams.agents.batch_worker import BatchWorker
 from streams.app import create_app
 from streams.checkpoint_log import CheckpointLog
@@ -465,12 +465,20 @@ async def start_worker(
     registry: SiteRegistry,
     *,
     follow_registry: bool,
+    on_failure: Callable[[], object] | None = None,
 ) -> WorkerPart:
-    """Start the Faust app with the quarter-hour worker (its state under the data dir).
+    """Start the quarter-hour worker and the flexibility agent (state under the data dir).
+
+    The quarter-hour worker reads meter.samples in consumer group ``gridstream`` through
+    its getmany loop (``streams.agents.batch_consumer``: Faust's per-record cost would
+    halve its rate); the flexibility agent, one record per site and quarter-hour, is a Faust
+    agent in group ``gridstream-flex``.
 
     The worker reads sites' time zones and rated powers from ``registry``: with
     ``follow_registry`` it starts a registry feed of its own (a worker process alone),
     else another part keeps ``registry`` current (the connector, in ``gridstream run``).
+    ``on_failure`` is called if the worker's loop dies of an error (then stop the process:
+    closing ``parts`` re-raises it).
     """
     producer = RecordProducer(broker.bootstrap, client_id="gridstream-worker")
     await producer.start()
@@ -487,50 +495,60 @@ async def start_worker(
     start_feed(parts, "needs-feed", partial(follow_needs, broker.bootstrap, needs))
     limits = LimitBook()
     start_feed(parts, "limit-feed", partial(follow_limits, broker.bootstrap, limits))
-    app = create_app(settings, broker.bootstrap)
+    app = create_app(settings, broker.bootstrap, app_id=flex_offers.GROUP)
     state_dir = settings.data_dir / "state"
 
-    async def checkpoints(topic: topics.Topic) -> CheckpointLog | None:
+    async def checkpoints(topic: topics.Topic, group: str) -> CheckpointLog | None:
         if not settings.checkpoint_topic:
             return None
-        log = CheckpointLog(broker.bootstrap, broker.epoch, app.conf.id, topic.name)
+        log = CheckpointLog(broker.bootstrap, broker.epoch, group, topic.name)
         await log.start()
         parts.push_async_callback(log.stop)
         return log
 
-    worker = quarter_hour.QuarterHourWorker(
-        SiteConfig.from_settings(settings),
-        registry,
-        producer.publish,
-        StateStore(state_dir / f"{quarter_hour.STATE_NAME}.sqlite3", broker.epoch),
-        utc_now,
-        quarter_hour.faust_seek(app),
-        computations=analytics(settings),
-        checkpoint_log=await checkpoints(topics.CHECKPOINTS),
-        signals=signals,
-        needs=needs,
-        limits=limits,
-        checkpoint_every_s=settings.checkpoint_interval_s,
+    worker_checkpoints = await checkpoints(topics.CHECKPOINTS, quarter_hour.GROUP)
+    loop = batch_consumer.worker_loop(
+        broker.bootstrap,
+        quarter_hour.GROUP,
+        lambda seek: quarter_hour.QuarterHourWorker(
+            SiteConfig.from_settings(settings),
+            registry,
+            producer.publish,
+            StateStore(state_dir / f"{quarter_hour.STATE_NAME}.sqlite3", broker.epoch),
+            utc_now,
+            seek,
+            computations=analytics(settings),
+            checkpoint_log=worker_checkpoints,
+            signals=signals,
+            needs=needs,
+            limits=limits,
+            checkpoint_every_s=settings.checkpoint_interval_s,
+        ),
+        quarter_hour.STATE_NAME,
+        batch_size=settings.worker_batch_size,
+        poll_s=settings.worker_batch_within_s,
+        on_failure=on_failure,
     )
-    quarter_hour.register(app, settings, worker)
     offers = flex_offers.flex_offers_worker(
         registry,
         producer.publish,
         StateStore(state_dir / f"{flex_offers.STATE_NAME}.sqlite3", broker.epoch),
         utc_now,
         flex_offers.faust_seek(app),
-        checkpoint_log=await checkpoints(topics.FLEX_CHECKPOINTS),
+        checkpoint_log=await checkpoints(topics.FLEX_CHECKPOINTS, flex_offers.GROUP),
         checkpoint_every_s=settings.checkpoint_interval_s,
     )
     flex_offers.register(app, settings, offers)
     app.finalize()
     # Last, once the app has stopped: checkpoint what was applied since the last interval.
     parts.push_async_callback(offers.flush)
-    parts.push_async_callback(worker.flush)
     await app.start()
     parts.push_async_callback(app.stop)
-    await start_lag_sampler(parts, app.conf.id, app.consumer)
-    return WorkerPart(worker, producer, offers)
+    await start_lag_sampler(parts, flex_offers.GROUP, app.consumer)
+    await loop.start()  # its stop checkpoints and commits what was applied
+    parts.push_async_callback(loop.stop)
+    await start_lag_sampler(parts, quarter_hour.GROUP, loop.consumer)
+    return WorkerPart(loop.worker, producer, offers)
 
 
 @dataclass

@@ -271,7 +271,9 @@ async def _run_on(
         )
         sink = sink_part.sink
         # One registry for the connector and the worker: the connector's feed keeps it.
-        worker_part = await start_worker(parts, settings, broker, registry, follow_registry=False)
+        worker_part = await start_worker(
+            parts, settings, broker, registry, follow_registry=False, on_failure=stop.set
+        )
         worker, worker_producer = worker_part.worker, worker_part.producer
 
         ocpi = connector.ocpi

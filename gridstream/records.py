@@ -96,7 +96,9 @@ class MeterSample(Record):
 
     ``ts`` is the station's own time, unless the connector had to repair it (a clock unset
     or far ahead of the receive time, an empty timestamp; ``connectors.ocpp.meter_values``):
-    then ``station_ts`` keeps what the station said, for audit.
+    then ``station_ts`` keeps what the station said, for audit. ``charging_profile_id`` is the
+    charging profile the station says the readings were taken under (OCPI 3.0 draft
+    MeterSamples carry it; OCPP does not).
     """
 
     ts: UtcDatetime
@@ -114,6 +116,9 @@ class MeterSample(Record):
     #: The station's timestamp when ``ts`` is not it: its instant in ISO 8601 UTC, or ``""``
     #: for an empty one. None: ``ts`` is the station's own time.
     station_ts: str | None = None
+    #: The charging profile the station says these readings were taken under (OCPI 3.0
+    #: draft MeterSample ``charging_profile_id``, as sent); None when it does not say.
+    charging_profile_id: str | None = None
 
 
 TransactionEventType = Literal["started", "updated", "ended"]
@@ -607,7 +612,16 @@ class ChargingLimit(Record):
     sent in ``rate_unit`` (A or W); ``limit_w`` the same in W (A x 230 V x phases, 3 when the
     profile does not say); ``setpoint_w`` a 2.1 setpoint (negative: discharge).
     ``profile_key`` names the profile this period belongs to: a later message with the same
-    key replaces all its periods (OCPP: the same EVSE, purpose and stack level).
+    key replaces all its periods (OCPP: the same EVSE, purpose and stack level; OCPI: the
+    same session). ``profile_id`` is OCPP's integer ``chargingProfileId``;
+    ``charging_profile_id`` a profile id as text, as OCPI 3.0 (draft) names profiles and
+    meter samples name the profile they follow (``MeterSample.charging_profile_id``).
+
+    OCPI ActiveChargingProfiles (the ChargingProfiles module: what the charge point computed
+    for a session, pushed by the CPO) are ``TxProfile`` periods of the session
+    (``transaction_id``) on ``evse_id`` 0, the whole station, since an OCPI station
+    ``{country_code}*{party_id}*{evse_uid}`` is one EVSE; ``limit_source`` is
+    ``OCPI:{country_code}*{party_id}`` of the CPO.
     """
 
     station_id: str
@@ -616,6 +630,7 @@ class ChargingLimit(Record):
     transaction_id: str | None = None
     profile_key: str
     profile_id: int | None = None
+    charging_profile_id: str | None = None
     purpose: str | None = None
     stack_level: int | None = None
     #: Who set it: CSMS (a profile the CSMS sent), or the station's chargingLimitSource
@@ -653,8 +668,14 @@ class ProfileCompliance(Record):
     when it is that close either way; judged only for a fully covered quarter-hour (None:
     partly covered). ``energy_above_plan_wh`` is max(0, deviation) x 0.25 h. ``limit_source``
     and ``profile_keys`` say where the plan came from; ``transaction_id`` is the session the
-    EVSE's readings carried. The latest revision per (scope, site, station, EVSE, interval)
-    wins.
+    EVSE's readings carried. A meter whose EVSE is unknown (OCPI: every meter, keyed by its
+    session) is judged, with ``evse_id`` None, against the profiles given for its session.
+    ``reported_profile_ids``: the charging profile ids the EVSE's meter samples named in the
+    quarter-hour (OCPI 3.0 ``charging_profile_id``: the profile the station says it
+    followed); ``profile_id_mismatch`` is True when one of them is not the id of a limit the
+    plan came from, False when all are, None when either side names no id. The latest
+    revision per (scope, site, station, EVSE or, when the EVSE is unknown, session,
+    interval) wins.
     """
 
     scope: ComplianceScope
@@ -675,6 +696,8 @@ class ProfileCompliance(Record):
     revision: int
     computed_by: str
     as_of: UtcDatetime
+    reported_profile_ids: tuple[str, ...] = ()
+    profile_id_mismatch: bool | None = None
 
 
 class GridCodeEvent(Record):

@@ -138,7 +138,7 @@ async def serve_part(
                 summary: object = connector
             elif part == "worker":
                 summary = await start_worker(
-                    parts, settings, broker, registry, follow_registry=True
+                    parts, settings, broker, registry, follow_registry=True, on_failure=stop.set
                 )
                 announce(f"gridstream worker: quarter-hour worker, state in {settings.data_dir}")
                 await stop.wait()

@@ -229,12 +229,13 @@ class Settings(BaseSettings):
         "every batch). Longer costs less under load, and replays more input after a crash.",
     )
     worker_batch_size: int = Field(
-        1000, description="Largest batch of records a Faust agent takes at once."
+        1000, description="Largest batch of input records a worker processes at once."
     )
     worker_batch_within_s: float = Field(
         0.25,
-        description="Longest a Faust agent waits to fill a batch (bounds how late a peak "
-        "alert can be: it goes out with the batch of the reading that caused it).",
+        description="Longest a worker waits for input before it looks again (the "
+        "quarter-hour worker processes whatever a fetch brings at once; the flexibility "
+        "agent, a Faust agent, waits this long to fill a batch).",
     )
     id_token_key: SecretStr | None = Field(
         None,

@@ -11,8 +11,9 @@ others:
   start of a partition's last record batch + 1 as its end, so the first can fall short
   (README, Monitoring);
 - the warehouse sink's last write: the newest Parquet file under the data dir (each flush
-  renames its files into place just before the sink commits), and the
-  ``gridstream_sink_last_commit_timestamp_seconds`` of a scraped sink;
+  renames its files into place just before the sink commits), each topic table's newest
+  Delta commit (version and time: what readers see), and the
+  ``gridstream_sink_last_commit_timestamp_seconds`` of a scraped sink (its Kafka commit);
 - spool depth and stations online, from a connector's ``/metrics``; the spool's size on
   disk from ``GRIDSTREAM_SPOOL_DIR`` (or the data dir's ``spool``) when the connector
   shares this host.
@@ -30,13 +31,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from gridstream import topics
 from gridstream.broker import SINK_GROUP, accepts_connections
 from gridstream.settings import Settings
+
+if TYPE_CHECKING:
+    from warehouse.table import Commit
 
 HEALTHY: Final = 0
 UNHEALTHY: Final = 1
@@ -97,6 +101,8 @@ class Status:
     lag: list[TopicLag] = field(default_factory=list)
     sink_last_write: datetime | None = None
     sink_last_commit: datetime | None = None
+    #: Per topic, its table's newest Delta commit under the data dir.
+    tables: dict[str, Commit] = field(default_factory=dict)
     spool_entries: int | None = None
     spool_bytes_on_disk: int | None = None
     stations_online: int | None = None
@@ -268,6 +274,15 @@ def parse_scrape(url: str, text: str) -> Scrape:
     return result
 
 
+def table_commits(data_dir: Path) -> dict[str, Commit]:
+    """Each topic table's newest Delta commit under ``data_dir`` (topics with a table)."""
+    from warehouse.layout import topic_dir
+    from warehouse.table import last_commit
+
+    found = {t.name: last_commit(topic_dir(data_dir, t.name)) for t in topics.ALL}
+    return {name: commit for name, commit in found.items() if commit is not None}
+
+
 def newest_parquet(data_dir: Path) -> datetime | None:
     """Modification time of the newest Parquet file the sink wrote under ``data_dir``."""
     from warehouse.layout import parquet_root
@@ -320,6 +335,7 @@ def collect(
         status.sink_last_commit = _first(status.sink_last_commit, s.sink_last_commit)
     status.lag = merge_sampled_lag(status.lag, sampled)
     status.sink_last_write = newest_parquet(settings.data_dir)
+    status.tables = table_commits(settings.data_dir)
     status.spool_bytes_on_disk = spool_bytes(settings.spool_dir or settings.data_dir / "spool")
     status.problems = judge(status, limits, now or datetime.now(UTC))
     return status
@@ -340,10 +356,9 @@ def judge(status: Status, limits: Limits, now: datetime) -> list[str]:
         if t.group.startswith(GROUP_PREFIX) and t.lag > limits.max_lag:
             problems.append(f"group {t.group} is {t.lag} records behind on {t.topic}")
     sink_behind = sum(t.lag for t in status.lag if t.group == SINK_GROUP)
-    written = max(
-        (w for w in (status.sink_last_write, status.sink_last_commit) if w is not None),
-        default=None,
-    )
+    evidence = [status.sink_last_write, status.sink_last_commit]
+    evidence += [c.at for c in status.tables.values()]
+    written = max((w for w in evidence if w is not None), default=None)
     if sink_behind > 0 and written is not None:
         age_s = (now - written).total_seconds()
         if age_s > limits.max_commit_age_s:
@@ -372,6 +387,12 @@ def format_status(status: Status, now: datetime | None = None) -> str:
         lines.append(f"broker    unreachable: {status.broker_error}")
     lines.append(f"sink      last write {_ago(status.sink_last_write, now)}; "
                  f"last commit {_ago(status.sink_last_commit, now)}")  # fmt: skip
+    if status.tables:
+        topic, newest = max(status.tables.items(), key=lambda item: item[1].at)
+        lines.append(f"tables    {len(status.tables)} Delta tables; newest commit "
+                     f"{_ago(newest.at, now)}, {topic} version {newest.version}")  # fmt: skip
+    else:
+        lines.append("tables    none under the data dir")
     spool = "unknown (no connector metrics)" if status.spool_entries is None else (
         f"{status.spool_entries} entries not yet durable"
     )  # fmt: skip

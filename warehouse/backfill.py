@@ -28,7 +28,7 @@ from warehouse.catalog import QUARTER_HOUR_LOAD_OF_EPOCH, open_catalog
 
 _SAMPLE_COLUMNS = (
     "ts, station_id, site_id, evse_id, connector_id, transaction_id, source, message_id, "
-    "received_at, station_ts, readings"
+    "received_at, station_ts, charging_profile_id, readings"
 )
 
 

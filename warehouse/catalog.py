@@ -138,7 +138,8 @@ def _readings(samples: str, condition: str) -> str:
                    reading.measurand AS measurand, reading.phase AS phase,
                    reading.location AS location, reading.value AS value, reading.unit AS unit,
                    source, reading.context AS context, reading.signed_data AS signed_data,
-                   message_id, received_at, date, _epoch, _partition, _offset, _position
+                   charging_profile_id, message_id, received_at, date, _epoch, _partition,
+                   _offset, _position
             FROM (
                 SELECT *, UNNEST(readings) AS reading,
                        generate_subscripts(readings, 1) AS _position
@@ -333,10 +334,13 @@ DERIVED_VIEWS: dict[str, str] = {
     "profile_compliance": f"""
         SELECT scope, site_id, station_id, evse_id, transaction_id, interval_start, covered_s,
                planned_w, metered_w, deviation_w, energy_above_plan_wh, compliant, tolerance,
-               limit_source, profile_keys, revision, computed_by, as_of
+               limit_source, profile_keys, reported_profile_ids, profile_id_mismatch,
+               revision, computed_by, as_of
         FROM {_by_epoch("profile_compliance_revisions")}
         QUALIFY row_number() OVER (
-            PARTITION BY scope, site_id, station_id, evse_id, interval_start
+            -- a meter whose EVSE is unknown (OCPI) is one per session
+            PARTITION BY scope, site_id, station_id, evse_id,
+                         CASE WHEN evse_id IS NULL THEN transaction_id END, interval_start
             ORDER BY _epoch_began DESC, revision DESC, as_of DESC, {_LATEST}
         ) = 1
     """,
@@ -350,7 +354,8 @@ DERIVED_VIEWS: dict[str, str] = {
                sum(planned_w * covered_s) / 3600 AS planned_wh,
                sum(metered_w) * 0.25 AS metered_wh,
                max(deviation_w) AS max_deviation_w,
-               sum(energy_above_plan_wh) AS energy_above_plan_wh
+               sum(energy_above_plan_wh) AS energy_above_plan_wh,
+               count(*) FILTER (WHERE profile_id_mismatch) AS profile_id_mismatches
         FROM profile_compliance
         WHERE scope = 'evse' AND transaction_id IS NOT NULL
         GROUP BY site_id, station_id, evse_id, transaction_id

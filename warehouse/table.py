@@ -39,13 +39,14 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, RemoveAction
 
@@ -112,7 +113,8 @@ class TopicTable:
     def _open(self) -> DeltaTable:
         if self._table is None:
             self.root.mkdir(parents=True, exist_ok=True)
-            found = [] if self.exists() else self._pre_table_files()
+            new = not self.exists()
+            found = self._pre_table_files() if new else []
             # Only a table that starts empty holds nothing written twice.
             fenced = (
                 None
@@ -128,9 +130,23 @@ class TopicTable:
             )
             if found:
                 self._adopt(found)
+            elif not new:
+                self._add_new_columns()
         else:
             self._table.update_incremental()
         return self._table
+
+    def _add_new_columns(self) -> None:
+        """Add the columns a record model gained since the table was made (nullable).
+
+        Readers that go by the Delta log (polars, Spark) see only the table's own schema;
+        the files the sink writes now carry the new columns, and older files read as null.
+        """
+        assert self._table is not None
+        have = set(self._table.schema().to_arrow().names)
+        missing = [f for f in self.schema if f.name not in have]
+        if missing:
+            self._table.alter.add_columns(DeltaSchema.from_arrow(pa.schema(missing)).fields)
 
     def _pre_table_files(self) -> list[Written]:
         return [
@@ -292,6 +308,23 @@ class TopicTable:
                 enforce_retention_duration=False,
             )
         return removed
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A table's newest version and when it was committed."""
+
+    version: int
+    at: datetime
+
+
+def last_commit(root: Path) -> Commit | None:
+    """The newest commit of the table at ``root``; None when there is no table."""
+    if not DeltaTable.is_deltatable(str(root)):
+        return None
+    table = DeltaTable(str(root))
+    (newest,) = table.history(1)
+    return Commit(table.version(), datetime.fromtimestamp(newest["timestamp"] / 1000, UTC))
 
 
 def file_rows(path: Path) -> int:

@@ -1,11 +1,14 @@
 """The OCPI connector: an HTTP receiver for roaming partners (OCPI 2.2.1 and 2.3.0).
 
 Sessions (PUT, PATCH) become meter samples and session events, CDRs (POST) ``OcpiCdr``
-records, Locations (PUT, PATCH) ``OcpiEvse`` records, and OCPI 3.0 draft MeterSamples meter
-samples; versions, version details and the credentials handshake let a partner register.
+records, Locations (PUT, PATCH) ``OcpiEvse`` records, OCPI 3.0 draft MeterSamples meter
+samples, and ChargingProfiles (the CPO's ActiveChargingProfile PUTs and results POSTed to
+gridstream's response_url, gridstream being the SCSP/eMSP) ``ChargingLimit`` records;
+versions, version details and the credentials handshake let a partner register.
 
 Modules: ``wire`` (envelope, DateTime, results), ``dimensions`` (charging periods ->
-readings), ``sessions``, ``cdrs``, ``locations``, ``meter_samples`` (pure), ``partners``
+readings), ``sessions``, ``cdrs``, ``locations``, ``meter_samples``, ``charging_profiles``
+(pure), ``partners``
 (tokens, the partners file), ``handshake`` (versions, credentials), ``openapi``, ``app``
 (the Starlette shell), ``server`` (uvicorn, httpx).
 """

@@ -3,7 +3,7 @@
 Every request: authenticate (``Authorization: Token``; token A only on versions and
 credentials, token C everywhere), check that the URL's party is the partner's, read the
 JSON body, call the pure function of the module (``sessions``, ``cdrs``, ``locations``,
-``handshake``) with the state held for the object, then
+``handshake``, ``charging_profiles``) with the state held for the object, then
 
 - accepted: ``await publish(records)`` (the durable spool in ``gridstream run``); only once
   that returned is the new state kept and the partner answered 1000. A failed publish is
@@ -22,6 +22,7 @@ unknown (2001, the partner then PUTs it whole, as OCPI prescribes after a failed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -38,7 +39,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.ocpi import cdrs, handshake, locations, meter_samples, sessions
+from connectors.ocpi import (
+    cdrs,
+    charging_profiles,
+    handshake,
+    locations,
+    meter_samples,
+    sessions,
+)
 from connectors.ocpi.observe import ObserveRequests
 from connectors.ocpi.openapi import openapi_document
 from connectors.ocpi.partners import Partner, PartnerStore, Stage
@@ -155,6 +163,8 @@ class OcpiReceiver:
         self.sessions: dict[sessions.SessionKey, sessions.SessionState] = {}
         self.locations: dict[tuple[str, str, str], locations.LocationState] = {}
         self.cdrs: dict[tuple[str, str, str], Any] = {}
+        #: Each session's charging profile as last published (ChargingProfiles module).
+        self.profiles: dict[sessions.SessionKey, charging_profiles.ProfileState] = {}
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
         #: Ended sessions, oldest first: the ones beyond ``max_ended_sessions`` are forgotten.
         self._ended: OrderedDict[sessions.SessionKey, None] = OrderedDict()
@@ -190,6 +200,22 @@ class OcpiReceiver:
                 Route(
                     "/ocpi/3.0/metersamples/{country_code}/{party_id}",
                     self.meter_sample,
+                    methods=["POST"],
+                ),
+                # Before the versioned routes: the draft has no version in VERSIONS.
+                Route(
+                    "/ocpi/3.0/chargingprofiles/{session_id}",
+                    self.charging_profile,
+                    methods=["PUT"],
+                ),
+                Route(
+                    v + "/chargingprofiles/{session_id}",
+                    self.charging_profile,
+                    methods=["PUT", "POST"],
+                ),
+                Route(
+                    v + "/chargingprofiles/{session_id}/{request_id}",
+                    self.charging_profile,
                     methods=["POST"],
                 ),
             ],
@@ -322,8 +348,13 @@ class OcpiReceiver:
         keep: Callable[[Any], None],
         answer: Callable[[Accepted], Any] = lambda a: a.data,
         created: Callable[[], dict[str, str]] | None = None,
+        owner: Callable[[Partner], None] | None = None,
     ) -> Response:
-        """Authenticated, party-checked write: step, publish, keep, answer."""
+        """Authenticated, party-checked write: step, publish, keep, answer.
+
+        ``owner``, for a URL that names no party, is called with the partner instead of the
+        party check (it finds the partner's object, or raises ``_Refused``).
+        """
         try:
             body_raw = await self._read(request)
         except _Refused as refused:
@@ -332,7 +363,9 @@ class OcpiReceiver:
             version = self._version(request)
             partner = self._auth(request, token_a_ok=False)
             body = self._body(body_raw)
-            if "country_code" in request.path_params:
+            if owner is not None:
+                owner(partner)
+            elif "country_code" in request.path_params:
                 self._party(request, partner)
             elif not partner.owns(
                 PartyRef(str(body.get("country_code")), str(body.get("party_id")))
@@ -478,6 +511,7 @@ class OcpiReceiver:
         while len(self._ended) > self.max_ended_sessions:
             old, _ = self._ended.popitem(last=False)
             self.sessions.pop(old, None)
+            self.profiles.pop(old, None)
             self._locks.pop(("session", *old), None)
 
     async def _get(
@@ -559,3 +593,51 @@ class OcpiReceiver:
         return await self._run(
             request, key=("metersample", str(party)), step=step, keep=lambda _: None
         )
+
+    def _partner_session(self, request: Request, partner: Partner, session_id: str) -> Any:
+        """The session ``session_id`` of one of ``partner``'s parties, or ``_Refused``."""
+        parties = [partner.party] + [PartyRef(*p.split("*", 1)) for p in partner.parties]
+        cc = request.headers.get("OCPI-from-country-code")
+        pid = request.headers.get("OCPI-from-party-id")
+        if cc and pid and partner.owns(PartyRef(cc, pid)):
+            parties = [PartyRef(cc, pid)]
+        found = charging_profiles.find_session(self.sessions, parties, session_id)
+        if isinstance(found, Rejected):
+            raise _Refused(found, str(partner.party))
+        return found
+
+    async def charging_profile(self, request: Request) -> Response:
+        """PUT an ActiveChargingProfile of a session, or POST a result to our response_url.
+
+        ChargingProfiles, Sender interface (gridstream is the SCSP/eMSP); see
+        ``connectors.ocpi.charging_profiles``.
+        """
+        sid = str(request.path_params["session_id"])
+        held: list[sessions.SessionState] = []  # the session, once the partner is known
+
+        def owner(partner: Partner) -> None:
+            if request.method == "PUT":
+                held.append(self._partner_session(request, partner, sid))
+            else:  # a result names the session only when it carries a profile
+                with contextlib.suppress(_Refused):
+                    held.append(self._partner_session(request, partner, sid))
+
+        def step(body: Mapping[str, Any], ctx: sessions.Context) -> tuple[Any, Result]:
+            session = held[0] if held else None
+            state = self.profiles.get(sessions.key_of(session.party, sid)) if session else None
+            phases = charging_profiles.phases_of(session, self.locations) if session else None
+            if session is not None and request.method == "PUT":
+                return charging_profiles.put_active_profile(state, session, body, phases, ctx)
+            new, result = charging_profiles.post_result(state, session, body, phases, ctx)
+            if isinstance(result, Accepted) and result.note:
+                log.info("OCPI charging profile result for session %s: %s", sid, result.note)
+            return new, result
+
+        def keep(state: Any) -> None:
+            if state is not None and held:
+                self.profiles[sessions.key_of(held[0].party, sid)] = state
+
+        return await self._run(
+            request, key=("chargingprofile", sid), step=step, keep=keep,
+            answer=lambda _: None, owner=owner,
+        )  # fmt: skip

@@ -5,7 +5,9 @@ The shell (``connectors.ocpi.app``) GETs the partner's versions with its token B
 (``PeerClient``) and stores the registration (``connectors.ocpi.partners``).
 
 gridstream implements the *receiver* interfaces of sessions, cdrs and locations for 2.2.1
-and 2.3.0 (the parts these modules share with 2.2.1), and credentials.
+and 2.3.0 (the parts these modules share with 2.2.1), credentials, and the *sender*
+interface of chargingprofiles (as OCPI names the SCSP/eMSP side: the CPO PUTs active
+profiles and POSTs results to it).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ MODULES: Final = (
     ("sessions", "RECEIVER"),
     ("cdrs", "RECEIVER"),
     ("locations", "RECEIVER"),
+    ("chargingprofiles", "SENDER"),
 )
 
 

@@ -56,6 +56,22 @@ def _coordinate(obj: Mapping[str, Any] | None, key: str) -> float | None:
         raise WireError(f"coordinates.{key}: expected a decimal string, got {value!r}") from None
 
 
+def connector_phases(fields: Mapping[str, Any], evse_uid: str, connector_id: str) -> int | None:
+    """The AC phases of a location's connector (its ``power_type``); None: DC or not known.
+
+    >>> location = {"evses": [{"uid": "E1", "connectors": [
+    ...     {"id": "1", "power_type": "AC_1_PHASE"}, {"id": "2", "power_type": "DC"}]}]}
+    >>> connector_phases(location, "E1", "1"), connector_phases(location, "E1", "2")
+    (1, None)
+    """
+    for evse in fields.get("evses") or ():
+        if isinstance(evse, Mapping) and evse.get("uid") == evse_uid:
+            for conn in evse.get("connectors") or ():
+                if isinstance(conn, Mapping) and str(conn.get("id")) == connector_id:
+                    return _PHASES.get(str(conn.get("power_type")))
+    return None
+
+
 def max_power_w(connectors: object) -> float | None:
     """The most any connector of an EVSE can deliver, W (see ``OcpiEvse``).
 

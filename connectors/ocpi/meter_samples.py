@@ -16,7 +16,10 @@ units by ``gridstream.units``. The component level goes into the reading's locat
 OCPP's words where there is one: EVSE INLET/OUTLET -> ``Inlet``/``Outlet``, EV -> ``EV``,
 GROUP -> ``Group.Inlet``/``Group.Outlet`` (a group is not this EVSE's meter: never add
 it to the EVSE's readings). The EVSE is ``evse_id`` (an EVSE uid in that implementation),
-else the EVSE of the session ``session_id`` names.
+else the EVSE of the session ``session_id`` names. ``charging_profile_id`` (the profile the
+station says these readings were taken under) is kept on the sample as sent, for the
+compliance check to hold against the profile gridstream has for the session
+(``streams.compute.compliance``).
 """
 
 from __future__ import annotations
@@ -100,6 +103,9 @@ def read_meter_sample(
         ts = parse_datetime(body.get("timestamp"), "meter_sample.timestamp")
         session = optional_string(body, "session_id", "meter_sample")
         evse = optional_string(body, "evse_id", "meter_sample")
+        profile_id = optional_string(body, "charging_profile_id", "meter_sample")
+        if profile_id == "":
+            raise WireError("meter_sample.charging_profile_id: empty; leave it out instead")
         if evse is None and session is not None:
             evse = evse_of_session(session)
         if evse is None:
@@ -125,6 +131,7 @@ def read_meter_sample(
                 message_id=ctx.request_id,
                 received_at=ctx.received_at,
                 readings=readings,
+                charging_profile_id=profile_id,
             ),
         )
     )

@@ -89,6 +89,26 @@ def openapi_document() -> dict[str, Any]:
                 "patch": _op("Part of a session (last_updated required)", "Object", params=session),
             },
             "/ocpi/{version}/cdrs": {"post": _op("A CDR", "Object")},
+            "/ocpi/{version}/chargingprofiles/{session_id}": {
+                "put": _op(
+                    "The session's ActiveChargingProfile (the CPO's update)",
+                    "ActiveChargingProfile",
+                    params=("session_id",),
+                ),
+                "post": _op(
+                    "A result at gridstream's response_url (ActiveChargingProfileResult, "
+                    "ChargingProfileResult, ClearProfileResult)",
+                    "ChargingProfileResult",
+                    params=("session_id",),
+                ),
+            },
+            "/ocpi/{version}/chargingprofiles/{session_id}/{request_id}": {
+                "post": _op(
+                    "A result at gridstream's response_url, with the request's own id",
+                    "ChargingProfileResult",
+                    params=("session_id", "request_id"),
+                ),
+            },
             "/ocpi/{version}/locations/{country_code}/{party_id}/{location_id}": {
                 "get": _op("Location as held", params=loc),
                 "put": _op("Whole location", "Object", params=loc),
@@ -98,6 +118,8 @@ def openapi_document() -> dict[str, Any]:
         "x-draft-paths": {
             "/ocpi/3.0/metersamples/{country_code}/{party_id}": "POST an OCPI 3.0 draft "
             "MeterSample (provisional: no public 3.0 text)",
+            "/ocpi/3.0/chargingprofiles/{session_id}": "PUT an OCPI 3.0 draft "
+            "ActiveChargingProfile (its charging_profile.id kept; provisional)",
         },
         "components": {
             "securitySchemes": {
@@ -118,6 +140,35 @@ def openapi_document() -> dict[str, Any]:
                         "token": {"type": "string", "maxLength": 64},
                         "url": {"type": "string"},
                         "roles": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "ActiveChargingProfile": {
+                    "type": "object",
+                    "required": ["start_date_time", "charging_profile"],
+                    "properties": {
+                        "start_date_time": {"type": "string"},
+                        "charging_profile": {
+                            "type": "object",
+                            "required": ["charging_rate_unit"],
+                            "properties": {
+                                "charging_rate_unit": {"enum": ["W", "A"]},
+                                "charging_profile_period": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["start_period", "limit"],
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+                "ChargingProfileResult": {
+                    "type": "object",
+                    "required": ["result"],
+                    "properties": {
+                        "result": {"enum": ["ACCEPTED", "REJECTED", "UNKNOWN"]},
+                        "profile": {"$ref": "#/components/schemas/ActiveChargingProfile"},
                     },
                 },
                 "Session": {

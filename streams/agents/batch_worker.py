@@ -1,7 +1,8 @@
-"""Faust shell for computations over one input topic: batches in, outputs out, state kept.
+"""The worker around computations over one input topic: batches in, outputs out, state kept.
 
 No arithmetic and no time rules here (the computations in ``streams.compute`` have them):
-this module takes batches from the stream, decodes each once into the topic's record, hands
+this module takes batches of the input (from ``streams.agents.batch_consumer``'s getmany
+loop, or from a Faust agent: ``register`` below), decodes each once into the topic's record, hands
 them to every computation in one pass (DESIGN.md: Faust's cost is per record), keeps each
 computation's keyed state grouped by input partition, publishes the outputs, and
 checkpoints what each batch changed with the offset it covers before Faust commits: in the
@@ -20,8 +21,9 @@ even when the agent raised):
   the partition back to the checkpoint's offset + 1 (or to the start of the retained
   input) and drops what arrives before the rewind takes effect.
 
-``streams.agents.quarter_hour`` runs the site load and the analytics over meter.samples;
-``streams.agents.flex_offers`` sums the sites' flexibility per congestion area.
+``streams.agents.quarter_hour`` runs the site load and the analytics over meter.samples
+(on the getmany loop); ``streams.agents.flex_offers`` sums the sites' flexibility per
+congestion area (a Faust agent).
 """
 
 from __future__ import annotations

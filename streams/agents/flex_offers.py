@@ -26,6 +26,9 @@ from streams.state_store import StateStore
 STATE_NAME = "flex_offers"
 """The agent's name; its state store is ``<data dir>/state/flex_offers.sqlite3``."""
 
+GROUP = "gridstream-flex"
+"""The Faust app id, its consumer group on flex.sites and its checkpoints' namespace."""
+
 
 def flex_offers_worker(
     registry: SiteRegistry,

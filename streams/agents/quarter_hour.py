@@ -1,10 +1,12 @@
 """The quarter-hour agent: meter.samples -> site load and every analytic after it.
 
-The Faust shell and its guarantees (one decode per batch, outputs retried in place, state
+The worker's guarantees (one decode per batch, outputs retried in place, state
 checkpointed with its offset and moved with its partition) are ``streams.agents.
-batch_worker``'s; this module names the computations over meter.samples: the site load
-(``streams.compute.processor``: quarter-hour load, per-EVSE load, monthly peaks) first,
-then the analytics (``streams.compute.analytics``).
+batch_worker``'s, and its input loop is ``streams.agents.batch_consumer``'s (a Faust agent,
+``register``, is kept to compare in ``bench.worker_scale``); this module names the
+computations over meter.samples: the site load (``streams.compute.processor``:
+quarter-hour load, per-EVSE load, monthly peaks) first, then the analytics
+(``streams.compute.analytics``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from streams.state_store import StateStore
 
 STATE_NAME = "quarter_hour"
 """The agent's name; its state store is ``<data dir>/state/quarter_hour.sqlite3``."""
+
+GROUP = "gridstream"
+"""The workers' consumer group on meter.samples (and their checkpoints' namespace)."""
 
 #: How long a site may stay silent, behind its partition's newest reading, before its state
 #: is dropped from memory and from the store: past every month it could still revise.

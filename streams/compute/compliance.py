@@ -11,6 +11,19 @@ Per quarter-hour, from the loads the site load just computed (``BatchContext.ups
 - ``site``: the site's net load against a ``dispatch_setpoint`` grid signal for the site
   (an OpenADR setpoint), the latest received where several overlap.
 
+A meter whose EVSE is unknown is keyed by its transaction (``EvseQuarterHourLoad`` with
+``evse_id`` None: every OCPI meter, whose station is one EVSE): it is judged, scope
+``evse`` with ``evse_id`` None, against the profiles given for that transaction alone (OCPI
+ActiveChargingProfiles are ``TxProfile`` periods of their session), by the same rule.
+
+Profile ids: where the EVSE's meter samples name a ``charging_profile_id`` (OCPI 3.0: the
+profile the station says it followed), the figure carries those ids
+(``reported_profile_ids``) and ``profile_id_mismatch``: True when one of them is not the id
+(``charging_profile_id``, else OCPP's ``profile_id``) of a limit the plan came from, False
+when all are, None when either side names no id. That is the only use of a bare id: the
+plan, and so the deviation, always comes from profile content gridstream holds; an id that
+names a profile whose content it never received cannot say what the station was allowed.
+
 ``planned_w`` is the time-weighted average over the part of the quarter-hour that had a
 plan (``covered_s``). A limit is kept when metered - planned <= the allowance, a setpoint
 when |metered - planned| <= it; the allowance is max(tolerance x |planned|, tolerance_w).
@@ -80,9 +93,11 @@ class SiteCompliance:
     loads: dict[str, dict[int, float]] = field(default_factory=dict)
     #: "station|evse" -> quarter-hour start ms -> the transaction its readings carried
     transactions: dict[str, dict[int, str]] = field(default_factory=dict)
-    #: "scope|station|evse|ms" -> [revision, planned, metered, covered]
-    emitted: dict[str, list[float]] = field(default_factory=dict)
+    #: "scope|station|evse|ms" -> [revision, planned, metered, covered(, reported ids)]
+    emitted: dict[str, list[Any]] = field(default_factory=dict)
     newest_ms: int | None = None
+    #: meter (``_meter_key``) -> quarter-hour start ms -> profile ids its samples named
+    reported: dict[str, dict[int, list[str]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -93,6 +108,7 @@ class SiteCompliance:
             },
             "emitted": self.emitted,
             "newest_ms": self.newest_ms,
+            "reported": {m: {str(t): x for t, x in q.items()} for m, q in self.reported.items()},
         }
 
     @classmethod
@@ -103,6 +119,8 @@ class SiteCompliance:
             {m: {int(t): x for t, x in q.items()} for m, q in data["transactions"].items()},
             data["emitted"],
             data["newest_ms"],
+            # Snapshots from before profile ids were noted have none.
+            {m: {int(t): x for t, x in q.items()} for m, q in data.get("reported", {}).items()},
         )
 
 
@@ -195,6 +213,33 @@ def latest_setpoint(held: list[GridSignal]) -> tuple[float, list[Any]] | None:
     return latest.value, [latest]
 
 
+def _meter_key(station_id: str, evse_id: int | None, transaction_id: str | None) -> str:
+    """A meter's key: ``station|evse``, or ``station|tx:transaction`` when its EVSE is unknown."""
+    if evse_id is None:
+        return f"{station_id}|tx:{transaction_id}"
+    return evse_key(station_id, evse_id)
+
+
+def note_profile_id(by_quarter_hour: dict[int, list[str]], t_ms: int, profile_id: str) -> None:
+    """Note a profile id a meter's sample at ``t_ms`` named, for its quarter-hour.
+
+    As for transactions (``note_transaction``): a sample on a boundary closes the
+    quarter-hour before it too, unless a sample inside it already named one.
+    """
+    start = t_ms - t_ms % QH_MS
+    ids = by_quarter_hour.setdefault(start, [])
+    if profile_id not in ids:
+        ids.append(profile_id)
+    if t_ms == start and not by_quarter_hour.get(start - QH_MS):
+        by_quarter_hour[start - QH_MS] = [profile_id]
+
+
+def _held_profile_id(limit: ChargingLimit) -> str | None:
+    if limit.charging_profile_id is not None:
+        return limit.charging_profile_id
+    return None if limit.profile_id is None else str(limit.profile_id)
+
+
 def _limit(limit: ChargingLimit) -> float:
     assert limit.limit_w is not None  # filtered before
     return limit.limit_w
@@ -225,14 +270,22 @@ class Compliance:
         context: BatchContext,
     ) -> ComputationStep:
         """Note the batch's transactions; judge the quarter-hours its loads changed."""
+        changed: set[str] = set()
         for sample in samples:
+            if sample.charging_profile_id is not None and (
+                sample.evse_id is not None or sample.transaction_id is not None
+            ):  # a meter known by neither EVSE nor session is never judged
+                state = self._state(states, sample.site_id)
+                meter = _meter_key(sample.station_id, sample.evse_id, sample.transaction_id)
+                reported = state.reported.setdefault(meter, {})
+                note_profile_id(reported, to_epoch_ms(sample.ts), sample.charging_profile_id)
+                changed.add(sample.site_id)
             if sample.transaction_id is None or not sample.evse_id:
                 continue
             state = self._state(states, sample.site_id)
             seen = state.transactions.setdefault(evse_key(sample.station_id, sample.evse_id), {})
             note_transaction(seen, to_epoch_ms(sample.ts), sample.transaction_id)
         out: list[Record] = []
-        changed: set[str] = set()
         stations: set[tuple[str, str, int]] = set()
         for record in context.upstream:
             if isinstance(record, EvseQuarterHourLoad) and record.evse_id:
@@ -245,6 +298,13 @@ class Compliance:
                 out += self._evse(state, record, context)
                 stations.add((record.site_id, record.station_id, t))
                 changed.add(record.site_id)
+            elif isinstance(record, EvseQuarterHourLoad) and record.evse_id is None:
+                if record.transaction_id is not None:  # no session: no profile is its own
+                    state = self._state(states, record.site_id)
+                    t = to_epoch_ms(record.interval_start)
+                    state.newest_ms = max(state.newest_ms or t, t)
+                    out += self._session_meter(state, record, context)
+                    changed.add(record.site_id)
             elif isinstance(record, QuarterHourLoad):
                 out += self._site(self._state(states, record.site_id), record, context)
                 changed.add(record.site_id)
@@ -281,7 +341,33 @@ class Compliance:
         return self._emit(
             state, "evse", load.site_id, load.station_id, load.evse_id, transaction, start,
             plan, load.avg_import_w, setpoint=False, context=context,
+            reported=self._reported(state, load),
         )  # fmt: skip
+
+    def _session_meter(
+        self, state: SiteCompliance, load: EvseQuarterHourLoad, context: BatchContext
+    ) -> list[Record]:
+        """A meter whose EVSE is unknown: against the profiles given for its transaction."""
+        start = load.interval_start
+        transaction = load.transaction_id
+        held = [
+            limit
+            for limit in context.limits.limits_over(
+                load.station_id, start, start + timedelta(minutes=15)
+            )
+            if limit.transaction_id == transaction
+        ]
+        plan = plan_over(start, held, _limit_window, evse_limit(transaction))
+        return self._emit(
+            state, "evse", load.site_id, load.station_id, None, transaction, start,
+            plan, load.avg_import_w, setpoint=False, context=context,
+            reported=self._reported(state, load),
+        )  # fmt: skip
+
+    @staticmethod
+    def _reported(state: SiteCompliance, load: EvseQuarterHourLoad) -> tuple[str, ...]:
+        meter = _meter_key(load.station_id, load.evse_id, load.transaction_id)
+        return tuple(state.reported.get(meter, {}).get(to_epoch_ms(load.interval_start), ()))
 
     def _station(
         self, state: SiteCompliance, site_id: str, station_id: str, t: int, context: BatchContext
@@ -343,14 +429,18 @@ class Compliance:
         *,
         setpoint: bool,
         context: BatchContext,
+        reported: tuple[str, ...] = (),
     ) -> list[Record]:
-        key = f"{scope}|{station_id}|{evse_id}|{to_epoch_ms(start)}"
+        meter = f"tx:{transaction_id}" if scope == "evse" and evse_id is None else evse_id
+        key = f"{scope}|{station_id}|{meter}|{to_epoch_ms(start)}"
         held = state.emitted.get(key)
         if plan is None:
             return []  # nothing planned (a late limit that moved away leaves the old figure)
         # A time-weighted average of one 7,000 W limit is 6999.999999999999 W: to the mW.
         planned_w = round(plan.planned_w, 3)
-        figures = [planned_w, round(metered_w, 3), plan.covered_s]
+        figures: list[Any] = [planned_w, round(metered_w, 3), plan.covered_s]
+        if reported:
+            figures.append("|".join(reported))
         if held is not None and held[1:] == figures:
             return []
         revision = 0 if held is None else int(held[0]) + 1
@@ -359,6 +449,10 @@ class Compliance:
         allowance = max(self.config.tolerance * abs(planned_w), self.config.tolerance_w)
         judged = abs(deviation) if setpoint else deviation
         keys = tuple(_key(item) for item in plan.used)
+        held_ids = {
+            i for i in (_held_profile_id(u) for u in plan.used if isinstance(u, ChargingLimit)) if i
+        }
+        mismatch = None if not reported or not held_ids else not set(reported) <= held_ids
         return [
             ProfileCompliance(
                 scope=scope,
@@ -379,6 +473,8 @@ class Compliance:
                 revision=revision,
                 computed_by=COMPUTED_BY,
                 as_of=context.as_of,
+                reported_profile_ids=reported,
+                profile_id_mismatch=mismatch,
             )
         ]
 
@@ -392,6 +488,12 @@ class Compliance:
         for transactions in state.transactions.values():
             for t in [t for t in transactions if t < floor]:
                 del transactions[t]
+        for meter in list(state.reported):
+            ids = state.reported[meter]
+            for t in [t for t in ids if t < floor]:
+                del ids[t]
+            if not ids:
+                del state.reported[meter]
         for key in [k for k in state.emitted if int(k.rsplit("|", 1)[1]) < floor]:
             del state.emitted[key]
 

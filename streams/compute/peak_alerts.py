@@ -180,14 +180,17 @@ class PeakAlerts:
                 state = self._state(states, record.site_id)
                 if state.month_peak is None or record.month >= state.month_peak[0]:
                     state.month_peak = (record.month, record.peak_w)
-        touched: dict[str, int] = {}
+        # Per site, the newest reading that moved its projection (a register or a power
+        # reading, always in the open quarter-hour) and when the newest arrived.
+        touched: dict[str, tuple[int, int]] = {}
         for sample in samples:
             if self._take(self._state(states, sample.site_id), sample, context):
-                t = to_epoch_ms(sample.received_at)
-                touched[sample.site_id] = max(touched.get(sample.site_id, t), t)
+                t, received = to_epoch_ms(sample.ts), to_epoch_ms(sample.received_at)
+                before = touched.get(sample.site_id, (t, received))
+                touched[sample.site_id] = (max(before[0], t), max(before[1], received))
         out: list[Record] = []
-        for site_id, received_ms in touched.items():
-            out += self._alerts(site_id, states[site_id], received_ms, context)
+        for site_id, (reading_ms, received_ms) in touched.items():
+            out += self._alerts(site_id, states[site_id], reading_ms, received_ms, context)
         return ComputationStep(out, set(touched), {"peak_alerts": len(out)})
 
     @staticmethod
@@ -240,12 +243,16 @@ class PeakAlerts:
         return True
 
     def _alerts(
-        self, site_id: str, state: SiteProjection, received_ms: int, context: BatchContext
+        self,
+        site_id: str,
+        state: SiteProjection,
+        reading_ms: int,
+        received_ms: int,
+        context: BatchContext,
     ) -> list[Record]:
         figures = open_quarter(state)
         assert figures is not None and state.start_ms is not None
         _, energy, average_w = figures
-        newest = max((m.last[0] for m in state.meters.values() if m.last), default=0)
         zone = context.zone_for_site(site_id)
         month = month_of(from_epoch_ms(state.start_ms), zone)
         limits: list[tuple[Crossed, float]] = []
@@ -265,7 +272,7 @@ class PeakAlerts:
                         alert_id=f"{site_id}:{from_epoch_ms(state.start_ms).isoformat()}:{crossed}",
                         site_id=site_id,
                         interval_start=from_epoch_ms(state.start_ms),
-                        reading_ts=from_epoch_ms(newest),
+                        reading_ts=from_epoch_ms(reading_ms),
                         reading_received_at=from_epoch_ms(received_ms),
                         projected_w=round(average_w, 3),
                         energy_so_far_wh=round(energy, 3),

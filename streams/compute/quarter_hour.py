@@ -44,12 +44,15 @@ stream emitted equals the batch over the same readings, to the bit:
 - Two readings at the same instant are one reading: the higher value is kept (the rule does
   not depend on arrival order), so a sample sent twice adds no energy the second time.
 - A reading older than the meter's newest reading minus ``allowed_lateness`` is too late,
-  unless it is a duplicate: a reading held already (with no higher value), or one inside
-  a quarter-hour that was measured fully (complete, not estimated) and forgotten since,
-  which leaves no room for a reading not seen before: a re-sent offline batch, counted
-  (``resent``), not applied, not dead-lettered. A measured quarter-hour is remembered for
-  ``duplicate_horizon`` in one bit. A later reading revises the intervals it changes, each
-  re-emitted with ``revision + 1`` (revision 0 is the first emission).
+  unless it is a duplicate: a reading held already (with no higher value), or one before
+  every reading held, inside a quarter-hour that was measured fully (complete, not
+  estimated) and forgotten since, which leaves no room for a reading not seen before: a
+  re-sent offline batch, counted (``resent``), not applied, not dead-lettered. A late
+  reading between readings held that is not one of them (a new instant, or a higher value
+  at one held) was never seen: too late, dead-lettered like any other. A measured
+  quarter-hour is remembered for ``duplicate_horizon`` in one bit. A later reading revises
+  the intervals it changes, each re-emitted with ``revision + 1`` (revision 0 is the first
+  emission).
 
 Integer epoch milliseconds (``_ms``) are used inside; the public API takes aware UTC
 datetimes.
@@ -587,9 +590,14 @@ def add_readings_ms(
             newest is not None and t < newest - lateness_ms
         ):
             i = bisect_left(ts, t)
-            if i < len(ts) and ts[i] == t and v <= values[i]:
-                duplicates += 1  # held already: changes nothing
-            elif state.was_measured(t):
+            if i < len(ts) and ts[i] == t:
+                if v <= values[i]:
+                    duplicates += 1  # held already: changes nothing
+                else:  # a higher value at an instant held: no re-send, and too late
+                    too_late.append(k)
+            elif i == 0 and state.was_measured(t):
+                # before every reading held, in a quarter-hour measured fully and forgotten
+                # since: a re-send. Between readings held it would be one never seen.
                 duplicates += 1
                 resent.append(k)
             else:

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from connectors.ocpi.cdrs import post_cdr
+from connectors.ocpi.charging_profiles import put_active_profile
 from connectors.ocpi.handshake import read_credentials
 from connectors.ocpi.meter_samples import read_meter_sample
-from connectors.ocpi.sessions import Context, patch_session, put_session
+from connectors.ocpi.sessions import Context, SessionState, patch_session, put_session
 from connectors.ocpi.wire import Accepted, PartyRef
-from gridstream.records import MeterSample, OcpiCdr
+from gridstream.records import ChargingLimit, MeterSample, OcpiCdr
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ocpi"
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -93,6 +94,7 @@ def test_the_draft_meter_sample_keeps_evse_ev_and_group_apart() -> None:
     (sample,) = result.records
     assert isinstance(sample, MeterSample) and sample.source == "ocpi3.0"
     assert sample.station_id == "BE*BEC*3256" and sample.transaction_id == "101"
+    assert sample.charging_profile_id == "cp-0001"  # the profile it says it follows
     assert [(r.measurand, r.value, r.unit, r.phase, r.location) for r in sample.readings] == [
         ("Power.Active.Import", 7400.0, "W", None, "Outlet"),
         ("Current.Import", 10.7, "A", "L1", "Outlet"),
@@ -121,9 +123,32 @@ def test_the_scale_shape_of_meter_readings_is_read_too() -> None:
     assert isinstance(result, Accepted)
     (sample,) = result.records
     assert isinstance(sample, MeterSample) and sample.station_id == "BE*BEC*3256"
+    assert sample.charging_profile_id is None  # names no profile
     # 12.5 kWh = 12,500 Wh; -7.4 kW kept signed (an OCPP measurand passes through) = -7,400 W.
     assert [(r.measurand, r.value, r.unit) for r in sample.readings] == [
         ("Energy.Active.Import.Register", 12500.0, "Wh"),
         ("Power.Active.Import", -7400.0, "W"),
         ("Voltage", 231.0, "V"),
+    ]
+
+
+def test_an_active_charging_profile_built_from_the_specification_becomes_limits() -> None:
+    # No ActiveChargingProfile example exists in the OCPI 2.2.1 text: this one is written
+    # field by field from mod_charging_profiles.asciidoc (tests/fixtures/README.md).
+    body = load("v2.2.1/active_charging_profile.constructed.json")
+    session = SessionState(
+        PartyRef("BE", "BEC"), "S1", {"evse_uid": "3256", "location_id": "L1",
+                                      "connector_id": "1"}, NOW,
+    )  # fmt: skip
+    held, result = put_active_profile(None, session, body, None, CTX)
+    assert isinstance(result, Accepted) and held is not None
+    # A per phase x 230 V x 3 phases (no Location held): 16 A = 11,040 W from 10:00,
+    # 10 A = 6,900 W from 10:00 + 1,800 s until 10:00 + duration 3,600 s
+    assert [
+        (r.interval_start.isoformat(), r.interval_end and r.interval_end.isoformat(), r.limit_w)
+        for r in result.records
+        if isinstance(r, ChargingLimit)
+    ] == [
+        ("2026-01-15T10:00:00+00:00", "2026-01-15T10:30:00+00:00", 11040.0),
+        ("2026-01-15T10:30:00+00:00", "2026-01-15T11:00:00+00:00", 6900.0),
     ]

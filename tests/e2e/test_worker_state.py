@@ -1,4 +1,4 @@
-"""The quarter-hour worker's state through the real Faust stream and the embedded broker.
+"""The quarter-hour worker's state through its real input loop and the embedded broker.
 
 A batch is never skipped: outputs the broker does not take are retried in place, and a
 worker whose input resumes past its checkpoint (here: a wiped data dir, while the consumer
@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from kafka import KafkaAdminClient
 
 from gridstream import topics
 from gridstream.broker import EmbeddedBroker, ensure_topics
@@ -23,8 +24,7 @@ from gridstream.producer import RecordProducer
 from gridstream.records import MeterSample, QuarterHourLoad, Reading, Record
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
-from streams.agents import quarter_hour
-from streams.app import create_app
+from streams.agents import batch_consumer, quarter_hour
 from streams.checkpoint_log import CheckpointLog
 from streams.compute.processor import SiteConfig, SiteState, process_batch
 from streams.state_store import StateStore
@@ -86,26 +86,28 @@ async def run_worker(
     done: Callable[[quarter_hour.QuarterHourWorker], bool],
     checkpoint_log: CheckpointLog | None = None,
 ) -> quarter_hour.QuarterHourWorker:
-    """One worker process's Faust app until ``done``; stopping it commits its offsets."""
-    app = create_app(settings, bootstrap, app_id=app_id)
-    worker = quarter_hour.QuarterHourWorker(
-        SiteConfig.from_settings(settings),
-        SiteRegistry("UTC"),
-        publish,  # type: ignore[arg-type]
-        StateStore(state_path, "epoch"),
-        lambda: T0,
-        quarter_hour.faust_seek(app),
-        retry_delay_s=0.01,
-        checkpoint_log=checkpoint_log,
+    """One worker process's input loop until ``done``; stopping it commits its offsets."""
+    loop = batch_consumer.worker_loop(
+        bootstrap,
+        app_id,
+        lambda seek: quarter_hour.QuarterHourWorker(
+            SiteConfig.from_settings(settings),
+            SiteRegistry("UTC"),
+            publish,  # type: ignore[arg-type]
+            StateStore(state_path, "epoch"),
+            lambda: T0,
+            seek,
+            retry_delay_s=0.01,
+            checkpoint_log=checkpoint_log,
+        ),
+        quarter_hour.STATE_NAME,
     )
-    quarter_hour.register(app, settings, worker)
-    app.finalize()
-    await app.start()
+    await loop.start()
     try:
-        await until(lambda: done(worker))
+        await until(lambda: done(loop.worker))
     finally:
-        await app.stop()
-    return worker
+        await loop.stop()
+    return loop.worker
 
 
 async def produce(bootstrap: str, records: Sequence[MeterSample]) -> dict[int, int]:
@@ -171,7 +173,7 @@ async def test_a_wiped_state_dir_rebuilds_from_the_input_instead_of_going_on_emp
             collect,
             lambda w: all(w.processed.get(p, -1) >= o for p, o in last.items()),
         )
-        # The same consumer group, an empty state dir: Faust resumes at its commit.
+        # The same consumer group, an empty state dir: the loop resumes at its commit.
         published.clear()
         last = await produce(broker.bootstrap, second)
         worker = await run_worker(
@@ -231,3 +233,98 @@ async def test_state_moves_with_its_partition_to_a_worker_on_another_host(tmp_pa
                 await log.stop()
     assert (one.samples_in, two.samples_in, two.rewinds) == (len(first), len(second), 0)
     assert latest(published) == expected(first + second, config)
+
+
+def committed(bootstrap: str, group: str) -> dict[int, int]:
+    """The group's committed offsets on meter.samples, per partition."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+    finally:
+        admin.close()
+    return {
+        tp.partition: meta.offset
+        for tp, meta in offsets.items()
+        if tp.topic == topics.METER_SAMPLES.name and meta.offset >= 0
+    }
+
+
+async def test_the_group_commits_only_what_the_worker_has_checkpointed(tmp_path: Path) -> None:
+    # A checkpoint an hour apart: the worker applies everything but checkpoints nothing,
+    # so the group commits nothing (a crash now would replay it all, not skip it); its stop
+    # checkpoints, and only then commits the offset after the last sample of each partition.
+    settings = Settings(data_dir=tmp_path)
+    group = f"t-{uuid.uuid4().hex[:8]}"
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap)
+        last = await produce(broker.bootstrap, samples(range(0, 30)))
+        loop = batch_consumer.worker_loop(
+            broker.bootstrap,
+            group,
+            lambda seek: quarter_hour.QuarterHourWorker(
+                SiteConfig.from_settings(settings),
+                SiteRegistry("UTC"),
+                _discard,
+                StateStore(tmp_path / "state.sqlite3", "epoch"),
+                lambda: T0,
+                seek,
+                checkpoint_every_s=3600,
+            ),
+            quarter_hour.STATE_NAME,
+        )
+        await loop.start()
+        try:
+            await until(lambda: all(loop.worker.processed.get(p, -1) >= o for p, o in last.items()))
+            assert await asyncio.to_thread(committed, broker.bootstrap, group) == {}
+        finally:
+            await loop.stop()
+        assert loop.worker.checkpointed == last
+        assert await asyncio.to_thread(committed, broker.bootstrap, group) == {
+            p: o + 1 for p, o in last.items()
+        }
+
+
+async def _discard(records: Sequence[Record]) -> None:
+    """A publisher that takes everything."""
+
+
+class _Broken:
+    """A computation with a bug: it raises on every batch."""
+
+    name = "broken"
+
+    def process(self, states: object, samples: object, context: object) -> object:
+        raise ZeroDivisionError("a bug in a computation")
+
+
+async def test_a_worker_whose_computation_raises_stops_and_says_why(tmp_path: Path) -> None:
+    # Not a silent stall: the loop calls on_failure (the process stops), its stop re-raises
+    # the error, and nothing was checkpointed or committed, so a fixed worker starts from
+    # the beginning.
+    settings = Settings(data_dir=tmp_path)
+    group = f"t-{uuid.uuid4().hex[:8]}"
+    failed = asyncio.Event()
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap)
+        await produce(broker.bootstrap, samples(range(0, 5)))
+        loop = batch_consumer.worker_loop(
+            broker.bootstrap,
+            group,
+            lambda seek: quarter_hour.QuarterHourWorker(
+                SiteConfig.from_settings(settings),
+                SiteRegistry("UTC"),
+                _discard,
+                StateStore(tmp_path / "state.sqlite3", "epoch"),
+                lambda: T0,
+                seek,
+                computations=[_Broken()],  # type: ignore[list-item]
+            ),
+            quarter_hour.STATE_NAME,
+            on_failure=failed.set,
+        )
+        await loop.start()
+        await asyncio.wait_for(failed.wait(), 60)
+        with pytest.raises(ZeroDivisionError, match="a bug in a computation"):
+            await loop.stop()
+        assert loop.worker.checkpointed == {}  # half a batch is never checkpointed
+        assert await asyncio.to_thread(committed, broker.bootstrap, group) == {}

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from gridstream import status as status_module
+from gridstream.records import MeterSample, Reading
 from gridstream.settings import Settings
 from gridstream.status import Limits, Scrape, Status, TopicLag, format_status, judge, parse_scrape
+from warehouse.sink import ParquetSink
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -99,3 +101,29 @@ def test_without_a_broker_configured_status_is_unreachable(tmp_path: Path) -> No
     assert got.exit_code == 2
     assert "GRIDSTREAM_KAFKA_BOOTSTRAP" in format_status(got, NOW)
     assert '"exit_code": 2' in got.to_json()
+
+
+def test_each_topic_table_s_newest_commit_is_reported_and_counts_as_the_sink_writing(
+    tmp_path: Path,
+) -> None:
+    sink = ParquetSink(tmp_path, "e1")
+    for offset in range(2):  # two flushes: the table's versions 0 (created), 1 and 2
+        sample = MeterSample(
+            ts=NOW, station_id="st1", site_id="site1", evse_id=1, source="ocpp2.0.1",
+            received_at=NOW,
+            readings=(Reading(measurand="Energy.Active.Import.Register", value=1.0, unit="Wh"),),
+        )  # fmt: skip
+        sink.add("meter.samples", 0, offset, sample.to_json())
+        sink.flush()
+    got = status_module.table_commits(tmp_path)
+    assert got["meter.samples"].version == 2
+    committed_at = got["meter.samples"].at
+    assert abs((committed_at - datetime.now(UTC)).total_seconds()) < 600
+
+    s = healthy()
+    s.tables = got
+    s.lag.append(TopicLag("gridstream-warehouse", "meter.samples", 5, {0: 5}))
+    s.sink_last_write = committed_at - timedelta(days=1)  # the newest file is old ...
+    assert judge(s, Limits(), committed_at + timedelta(seconds=60)) == []  # ... the commit not
+    assert "meter.samples version 2" in format_status(s, committed_at)
+    assert '"version": 2' in s.to_json()

@@ -35,6 +35,7 @@ REQUIRED_COLUMNS = {
         "unit",
         "source",
         "context",
+        "charging_profile_id",
     ],
     "quarter_hour_load": [
         "site_id",

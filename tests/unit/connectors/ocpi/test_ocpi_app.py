@@ -42,6 +42,7 @@ async def test_versions_and_details_answer_in_the_envelope_with_token_a(harness:
         ("sessions", "RECEIVER"),
         ("cdrs", "RECEIVER"),
         ("locations", "RECEIVER"),
+        ("chargingprofiles", "SENDER"),  # the SCSP/eMSP side, in OCPI's words
     }
 
 
@@ -183,6 +184,8 @@ async def test_the_openapi_document_lists_every_route(harness: Harness) -> None:
         "/ocpi/{version}/sessions/{country_code}/{party_id}/{session_id}",
         "/ocpi/{version}/cdrs",
         "/ocpi/{version}/locations/{country_code}/{party_id}/{location_id}",
+        "/ocpi/{version}/chargingprofiles/{session_id}",
+        "/ocpi/{version}/chargingprofiles/{session_id}/{request_id}",
     }
 
 

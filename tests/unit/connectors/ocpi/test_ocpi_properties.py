@@ -1,5 +1,6 @@
-"""Invariants of the OCPI parsers (hypothesis): they raise nothing but return rejections,
-and sending a session's PATCHes again, in any order, adds no energy."""
+"""Invariants of the OCPI parsers (hypothesis): they raise nothing but return rejections
+(sessions, CDRs, locations, meter samples, charging profiles), and sending a session's
+PATCHes again, in any order, adds no energy."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.ocpi.cdrs import post_cdr
+from connectors.ocpi.charging_profiles import post_result, put_active_profile
 from connectors.ocpi.dimensions import readings_by_instant
 from connectors.ocpi.locations import patch_location, put_location
 from connectors.ocpi.meter_samples import read_meter_sample
-from connectors.ocpi.sessions import Context, patch_session, put_session
+from connectors.ocpi.sessions import Context, SessionState, patch_session, put_session
 from connectors.ocpi.wire import Accepted, PartyRef, Rejected
 from gridstream.records import MeterSample
 
@@ -115,3 +117,29 @@ def test_patches_resent_in_any_order_never_raise_a_register(order: list[int]) ->
     assert state is not None and len(state.periods) == len(set(order))
     # What was published last per instant is what the final periods give, built at once.
     assert dict(state.published) == readings_by_instant(list(state.periods.values()), None, "kWh")
+
+
+ACTIVE = {
+    "start_date_time": "2026-01-15T10:00:00Z",
+    "charging_profile": {
+        "charging_rate_unit": "A",
+        "duration": 3600,
+        "min_charging_rate": 6.0,
+        "charging_profile_period": [{"start_period": 0, "limit": 16.0}],
+    },
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated(ACTIVE), mutated(ACTIVE["charging_profile"]), json_values, json_values)
+def test_charging_profile_parsing_returns_a_result_for_any_body(
+    body: dict[str, Any], profile: dict[str, Any], start: Any, limit: Any
+) -> None:
+    session = SessionState(BEC, "S1", {"evse_uid": "E1"}, CTX.received_at)
+    period = {"start_period": start, "limit": limit}
+    for attempt in (body, {**ACTIVE, "charging_profile": {**profile, "charging_profile_period":
+                                                          [period]}}):  # fmt: skip
+        _, result = put_active_profile(None, session, attempt, None, CTX)
+        assert isinstance(result, Accepted | Rejected)
+        _, result = post_result(None, session, {"result": "ACCEPTED", "profile": attempt}, 3, CTX)
+        assert isinstance(result, Accepted | Rejected)

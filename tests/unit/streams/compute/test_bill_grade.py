@@ -222,3 +222,24 @@ def test_a_reading_that_is_truly_late_is_still_dead_lettered(sample_factory: Sam
     late = process_samples(state, [sample_factory("10:10", 1_003.0)], site_config, BRUSSELS, AS_OF)
     assert [r.reason for r in late.rejections] == ["too_late"]
     assert late.duplicates == 0
+
+
+def test_a_late_reading_between_readings_held_that_is_none_of_them_is_dead_lettered(
+    sample_factory: Sample, site_config
+):
+    # 9:56 -> 11:56 every 5 minutes, 50 Wh each. With an hour of lateness the meter forgets
+    # the quarter-hours before 10:30 (10:00 and 10:15 measured fully: a bit each) but keeps
+    # the reading at 10:26, the anchor its next intervals start from.
+    times = [DAY + timedelta(hours=9, minutes=56 + 5 * k) for k in range(25)]
+    state = SiteState("SITE1")
+    first = [sample_factory(t, import_wh=1_000.0 + 50 * k) for k, t in enumerate(times)]
+    process_samples(state, first, site_config, BRUSSELS, AS_OF)
+    # 10:06 as it was, before every reading held: a re-send of a forgotten quarter-hour
+    again = process_samples(state, [first[2]], site_config, BRUSSELS, AS_OF)
+    assert (again.rejections, again.duplicates) == ([], 1)
+    # never seen: a new instant between readings held (10:27 at 1,310 Wh), and another
+    # value at one held (10:26 at 1,340 Wh, not 1,300): no re-send, and too late
+    late = [sample_factory("10:27", 1_310.0), sample_factory("10:26", 1_340.0)]
+    step = process_samples(state, late, site_config, BRUSSELS, AS_OF)
+    assert [r.reason for r in step.rejections] == ["too_late", "too_late"]
+    assert (step.loads, step.duplicates) == ([], 0)

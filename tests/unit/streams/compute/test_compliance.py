@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gridstream.periods import to_epoch_ms
 from gridstream.records import (
     ChargingLimit,
     EvseQuarterHourLoad,
@@ -183,3 +184,118 @@ def test_site_state_survives_its_checkpoint() -> None:
 
 def test_no_limit_no_check() -> None:
     assert Judge().run([evse_load(11_000)]) == []
+
+
+# -- OCPI: meters keyed by their session, and the profile ids stations report ------------
+
+OCPI_STATION = "BE*BEC*E1"
+
+
+def session_limit(
+    w: float, session: str = "S1", start: str = "10:00", *, profile_id: str | None = "cp-1",
+    received: str = "09:59",
+) -> ChargingLimit:  # fmt: skip
+    """An OCPI ActiveChargingProfile period as the connector makes it (TxProfile, EVSE 0)."""
+    return ChargingLimit(
+        station_id=OCPI_STATION, site_id="SITE-A", evse_id=0, transaction_id=session,
+        profile_key=f"{OCPI_STATION}|session|{session}", charging_profile_id=profile_id,
+        purpose="TxProfile", limit_source="OCPI:BE*BEC", interval_start=at(start),
+        rate_unit="A", rate_limit=w / 690, limit_w=w, source="ocpi2.2.1",
+        action="ActiveChargingProfile", received_at=at(received),
+    )  # fmt: skip
+
+
+def session_load(avg_w: float, session: str = "S1", revision: int = 0) -> EvseQuarterHourLoad:
+    """An OCPI meter's quarter-hour: its EVSE unknown, so keyed by its session."""
+    return EvseQuarterHourLoad(
+        site_id="SITE-A", station_id=OCPI_STATION, evse_id=None, transaction_id=session,
+        interval_start=QH, import_wh=avg_w * 0.25, export_wh=0, avg_import_w=avg_w,
+        avg_export_w=0, completeness=1, estimated=False, in_site_load=True, revision=revision,
+        computed_by="test", as_of=DAY,
+    )  # fmt: skip
+
+
+def ocpi_sample(ts: str, profile_id: str | None, session: str = "S1") -> MeterSample:
+    return MeterSample(
+        ts=at(ts), station_id=OCPI_STATION, site_id="SITE-A", transaction_id=session,
+        source="ocpi3.0", received_at=at(ts), charging_profile_id=profile_id,
+        readings=(Reading(measurand="Power.Active.Import", value=12_000, unit="W"),),
+    )  # fmt: skip
+
+
+def test_an_ocpi_session_is_held_against_its_active_charging_profile() -> None:
+    judge = Judge()
+    # 16 A per phase on 3 phases at 230 V: 16 x 230 x 3 = 11,040 W
+    judge.limits.add(session_limit(11_040))
+    [check] = judge.run([session_load(12_000)])
+    # metered 12,000 - planned 11,040 = 960 W above; allowance max(5 % x 11,040 = 552, 100)
+    # = 552, so not kept; 960 W x 0.25 h = 240 Wh above the plan
+    assert (check.scope, check.station_id, check.evse_id, check.transaction_id) == (
+        "evse", OCPI_STATION, None, "S1",
+    )  # fmt: skip
+    assert (check.planned_w, check.metered_w, check.deviation_w) == (11_040, 12_000, 960)
+    assert (check.energy_above_plan_wh, check.compliant) == (240, False)
+    assert check.limit_source == "OCPI:BE*BEC:TxProfile"
+    assert check.profile_keys == (f"{OCPI_STATION}|session|S1",)
+
+
+def test_another_sessions_profile_does_not_apply_to_an_ocpi_meter() -> None:
+    judge = Judge()
+    judge.limits.add(session_limit(11_040, session="S0"))
+    assert judge.run([session_load(12_000, session="S1")]) == []
+
+
+@pytest.mark.parametrize(
+    "reported, held, ids, mismatch",
+    [
+        # the station names the profile gridstream holds as active
+        (("cp-1",), "cp-1", ("cp-1",), False),
+        # it names another one: flagged (its content is unknown, so the plan stays cp-1's)
+        (("cp-2",), "cp-1", ("cp-2",), True),
+        # the held profile has no id (OCPI 2.2.1 profiles have none): nothing to hold it to
+        (("cp-2",), None, ("cp-2",), None),
+        # the samples name no profile
+        ((None,), "cp-1", (), None),
+    ],
+)
+def test_the_profile_a_station_reports_is_held_against_the_one_gridstream_holds(
+    reported: tuple[str | None, ...], held: str | None, ids: tuple[str, ...], mismatch: bool | None
+) -> None:
+    judge = Judge()
+    judge.limits.add(session_limit(11_040, profile_id=held))
+    samples = [ocpi_sample("10:05", r) for r in reported]
+    [check] = judge.run([session_load(12_000)], samples)
+    assert (check.reported_profile_ids, check.profile_id_mismatch) == (ids, mismatch)
+    assert check.planned_w == 11_040  # a bare id never changes the plan
+
+
+def test_a_sample_on_the_boundary_names_the_profile_of_the_quarter_hour_it_closes() -> None:
+    judge = Judge()
+    judge.limits.add(session_limit(11_040))
+    # 10:15:00 closes 10:00-10:15 (no sample inside it named a profile) and opens 10:15
+    [check] = judge.run([session_load(12_000)], [ocpi_sample("10:15", "cp-1")])
+    assert (check.reported_profile_ids, check.profile_id_mismatch) == (("cp-1",), False)
+    assert judge.states["SITE-A"].reported[f"{OCPI_STATION}|tx:S1"] == {
+        to_epoch_ms(at("10:00")): ["cp-1"],
+        to_epoch_ms(at("10:15")): ["cp-1"],
+    }
+
+
+def test_a_newly_reported_profile_id_revises_the_check() -> None:
+    judge = Judge()
+    judge.limits.add(session_limit(11_040))
+    [first] = judge.run([session_load(12_000)], [ocpi_sample("10:05", "cp-1")])
+    [second] = judge.run([session_load(12_000, revision=1)], [ocpi_sample("10:10", "cp-2")])
+    assert (first.revision, first.profile_id_mismatch) == (0, False)
+    assert (second.revision, second.reported_profile_ids) == (1, ("cp-1", "cp-2"))
+    assert second.profile_id_mismatch is True
+
+
+def test_reported_ids_survive_the_checkpoint_and_older_snapshots_still_load() -> None:
+    judge = Judge()
+    judge.limits.add(session_limit(11_040))
+    judge.run([session_load(12_000)], [ocpi_sample("10:05", "cp-1")])
+    snapshot = judge.computation.to_dict(judge.states["SITE-A"])
+    assert judge.computation.from_dict(snapshot) == judge.states["SITE-A"]
+    del snapshot["reported"]  # a snapshot written before profile ids were noted
+    assert judge.computation.from_dict(snapshot).reported == {}

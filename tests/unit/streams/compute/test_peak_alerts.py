@@ -85,6 +85,16 @@ def test_crossing_the_threshold_alerts_once_per_quarter_hour() -> None:
     assert again.interval_start == T0 + timedelta(minutes=15)
 
 
+def test_an_alert_names_the_reading_that_caused_it_even_a_power_reading_alone() -> None:
+    h = Harness(threshold_w=25_000)
+    # 10:12:30, 30 kW: 2.5 minutes left at 30 kW, 1.25 kWh / 0.25 h = 5 kW projected
+    assert h.feed(sample(12.5, 10_000, power_w=30_000)) == []
+    # 10:16, a power reading alone opens 10:15: 30 kW over the whole quarter-hour, 30 kW
+    [alert] = h.feed(sample(16, None, power_w=30_000))
+    assert (alert.interval_start, alert.projected_w) == (T0 + timedelta(minutes=15), 30_000)
+    assert alert.reading_ts == T0 + timedelta(minutes=16)  # not the register's 10:12:30
+
+
 def test_the_register_at_the_start_is_interpolated_and_the_slope_stands_in_for_power() -> None:
     h = Harness(threshold_w=29_000)
     h.feed(sample(-2, 10_000))

@@ -270,10 +270,13 @@ def test_sample_of_another_site_is_a_caller_bug(sample_factory, site_config) -> 
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
+    # One reading per meter and instant: two different values at one instant are a station
+    # bug, and once that instant is forgotten the second one can only be taken for a re-send.
     steps=st.lists(
         st.tuples(st.sampled_from([1, 2, 3]), st.integers(0, 3 * 3600), st.floats(0, 300)),
         min_size=2,
         max_size=30,
+        unique_by=lambda step: (step[0], step[1]),
     ),
     data=st.data(),
 )

@@ -421,12 +421,30 @@ def repeats_a_reading(readings: pa.ChunkedArray) -> bool:
     flat = pc.list_flatten(lists)
     if len(flat) == 0:
         return False
-    keys = ["measurand", "phase", "location", "context"]
+    # One integer per reading: its sample, then each identity field's dictionary code
+    # (null its own code), in mixed radix; a repeat is an integer seen twice.
+    key = pc.list_parent_indices(lists).cast(pa.int64())
+    span = len(lists)
+    for name in ("measurand", "phase", "location", "context"):
+        if flat.type.get_field_index(name) < 0:
+            continue
+        codes = pc.dictionary_encode(pc.struct_field(flat, name), null_encoding="encode")
+        size = max(1, len(codes.dictionary))
+        if span * size >= 1 << 62:  # cannot overflow: compare the fields themselves
+            return _repeats_by_group(lists, flat)
+        key = pc.add(pc.multiply(key, size), codes.indices.cast(pa.int64()))
+        span *= size
+    return bool(len(pc.unique(key)) < len(flat))
+
+
+def _repeats_by_group(lists: pa.ListArray, flat: pa.StructArray) -> bool:
+    fields = [
+        k
+        for k in ("measurand", "phase", "location", "context")
+        if flat.type.get_field_index(k) >= 0
+    ]
     table = pa.table(
-        {
-            "sample": pc.list_parent_indices(lists),
-            **{k: pc.struct_field(flat, k) for k in keys if flat.type.get_field_index(k) >= 0},
-        }
+        {"sample": pc.list_parent_indices(lists), **{k: pc.struct_field(flat, k) for k in fields}}
     )
     return bool(table.group_by(table.column_names).aggregate([]).num_rows < len(flat))
 

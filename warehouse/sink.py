@@ -261,7 +261,8 @@ class ParquetSink:
             ],
             schema=schema,
         )
-        if "readings" in table.column_names and repeats_a_reading(table["readings"]):
+        # Only meter samples' readings are a list (a grid-code event's is a count).
+        if topic == catalog.METER_SAMPLES.name and repeats_a_reading(table["readings"]):
             target = self.table(topic)
             if target.readings_distinct():
                 target.mark_repeated_readings()  # before any reader can see the batch

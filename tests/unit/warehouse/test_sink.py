@@ -310,3 +310,17 @@ def test_a_table_the_sink_creates_is_exactly_once_and_one_adopting_old_files_is_
     adopted = ParquetSink(old, E1).table(TOPIC)
     assert len(adopted.files()) == 1
     assert not adopted.exactly_once()
+
+
+def test_a_topic_whose_readings_are_a_count_is_written_as_any_other(data_dir: Path) -> None:
+    from gridstream.records import GridCodeEvent
+
+    event = GridCodeEvent(
+        event_id="e1", kind="frequency", site_id="site1", direction="under", state="closed",
+        start=T0, end=T0 + timedelta(minutes=2), duration_s=120, extreme=49.72,
+        band_low=49.8, band_high=50.2, readings=3, revision=0, computed_by="test", as_of=T0,
+    )  # fmt: skip
+    sink = ParquetSink(data_dir, E1)
+    sink.add("events.grid_code", 0, 0, event.to_json())
+    assert sink.flush() == {("events.grid_code", 0): 1}
+    assert sink.table("events.grid_code").readings_distinct()  # only samples are checked

@@ -51,7 +51,7 @@ from connectors.spool import Forwarder, KafkaTarget, ReleaseMode, Spool
 from gridstream import metrics, registry_feed, topics
 from gridstream.broker import SINK_GROUP, BrokerInfo
 from gridstream.errors import ConfigError
-from gridstream.follow import follow_topic
+from gridstream.follow import follow_topics
 from gridstream.grid_feeds import (
     start_openadr_ven,
     start_signals_endpoint,
@@ -232,16 +232,12 @@ async def start_registry_merge(
             if entries:
                 await publish(entries)
 
-    stop = asyncio.Event()
-    for topic, on_message in (
-        (topics.REGISTRY_STATIONS.name, on_boot),
-        (topics.OCPI_LOCATIONS.name, on_evse),
-    ):
-        task = asyncio.create_task(
-            follow_topic(broker.bootstrap, topic, on_message, stop, "gridstream-registry-merge"),
-            name=f"registry-merge:{topic}",
-        )
-        parts.push_async_callback(_stop_task, task, stop)
+    handlers = {topics.REGISTRY_STATIONS.name: on_boot, topics.OCPI_LOCATIONS.name: on_evse}
+    start_feed(
+        parts,
+        "registry-merge",
+        partial(follow_topics, broker.bootstrap, handlers, client_id="gridstream-registry-merge"),
+    )
     publisher = asyncio.create_task(publish_changes(), name="registry-merge:publish")
     parts.push_async_callback(_cancel_task, publisher)
     return merge

@@ -156,12 +156,7 @@ class Board:
         return station
 
     def _project(self, samples: list[MeterSample], now: datetime) -> None:
-        context = BatchContext(
-            now,
-            self.registry.timezone_of,
-            self.registry.rated_power_w,
-            self.registry.site_info,
-        )  # fmt: skip
+        context = BatchContext.of_registry(now, self.registry)
         # The projection is the peak warning's; its alerts are the worker's to send.
         PeakAlerts(PeakAlertConfig()).process(self.projections, samples, context)
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from dashboard.board import Board
 from gridstream import topics
-from gridstream.follow import follow_topic
+from gridstream.follow import follow_topics
 from gridstream.records import Record
 
 log = logging.getLogger(__name__)
@@ -66,16 +66,11 @@ async def follow_board(
 
     await asyncio.gather(
         flush(),
-        *(
-            follow_topic(bootstrap, t.name, reader(t), stop, f"gridstream-dashboard-{t.name}")
-            for t in WHOLE
-        ),
-        follow_topic(
+        follow_topics(
             bootstrap,
-            topics.METER_SAMPLES.name,
-            reader(topics.METER_SAMPLES),
+            {t.name: reader(t) for t in (*WHOLE, topics.METER_SAMPLES)},
             stop,
-            "gridstream-dashboard-samples",
-            from_end=True,
+            "gridstream-dashboard",
+            from_end={topics.METER_SAMPLES.name},  # a live view: the samples from now on
         ),
     )

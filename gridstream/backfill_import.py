@@ -134,13 +134,7 @@ async def backfill(
     derived = replay(
         samples,
         [SiteLoad(SiteConfig.from_settings(settings)), *analytics(settings)],
-        BatchContext(
-            received_at,
-            registry.timezone_of,
-            registry.rated_power_w,
-            registry.site_info,
-            signals=_stored_signals(settings.data_dir),
-        ),  # fmt: skip
+        BatchContext.of_registry(received_at, registry, signals=_stored_signals(settings.data_dir)),
         settings.worker_batch_size,
     )
     result.derived = Counter(topics.for_record(r).name for r in derived)

@@ -9,7 +9,7 @@ table, without Faust's per-record cost).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -34,6 +34,23 @@ async def follow_topic(
     Raises ``BrokerError`` when the topic does not exist (gridstream creates its topics at
     start: ``gridstream.broker.ensure_topics``).
     """
+    await follow_topics(
+        bootstrap, {topic: on_message}, stop, client_id, from_end={topic} if from_end else ()
+    )
+
+
+async def follow_topics(
+    bootstrap: str,
+    handlers: Mapping[str, OnMessage],
+    stop: asyncio.Event,
+    client_id: str,
+    *,
+    from_end: Collection[str] = (),
+) -> None:
+    """``follow_topic`` for several topics through one consumer: each to its handler.
+
+    ``from_end``: the topics followed only from now on.
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
@@ -44,19 +61,23 @@ async def follow_topic(
     await consumer.start()
     try:
         await consumer.topics()  # fetch metadata: partitions_for_topic reads only the cache
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise BrokerError(
-                f"topic {topic} does not exist on {bootstrap}; "
-                "gridstream creates it at start (gridstream.broker.ensure_topics)"
-            )
-        assigned = [TopicPartition(topic, p) for p in partitions]
+        assigned = []
+        for topic in handlers:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                raise BrokerError(
+                    f"topic {topic} does not exist on {bootstrap}; "
+                    "gridstream creates it at start (gridstream.broker.ensure_topics)"
+                )
+            assigned += [TopicPartition(topic, p) for p in partitions]
         consumer.assign(assigned)
-        if from_end:
-            await consumer.seek_to_end(*assigned)
+        live = [tp for tp in assigned if tp.topic in from_end]
+        if live:
+            await consumer.seek_to_end(*live)
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)
-            for messages in batches.values():
+            for tp, messages in batches.items():
+                on_message = handlers[tp.topic]
                 for message in messages:
                     on_message(message.key, message.value, message.partition, message.offset)
     finally:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 import aiohttp
 
@@ -32,15 +33,11 @@ from connectors.tomp.client import TompConfig, TompPoller
 from gridstream.errors import ConfigError
 from gridstream.records import Record
 from gridstream.settings import Settings
+from gridstream.tasks import start_loop
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Sequence[Record]], Awaitable[None]]
-
-
-async def _stop(task: asyncio.Task[None], stop: asyncio.Event) -> None:
-    stop.set()
-    await task
 
 
 def openadr_ven_config(settings: Settings) -> VenConfig | None:
@@ -86,9 +83,7 @@ async def start_openadr_ven(
         callback_url = settings.openadr_callback_url or (
             f"http://{settings.openadr_callback_host}:{runner.addresses[0][1]}{CALLBACK_PATH}"
         )
-    stop = asyncio.Event()
-    task = asyncio.create_task(ven.run(stop, callback_url), name="openadr-ven")
-    parts.push_async_callback(_stop, task, stop)
+    start_loop(parts, "openadr-ven", partial(ven.run, callback_url=callback_url))
     log.info(
         "OpenADR 3 VEN polling %s every %.0f s%s",
         config.vtn_url,
@@ -165,9 +160,7 @@ async def start_uftp_agr(
     if config is None:
         return None
     offers = AreaOffers()
-    stop = asyncio.Event()
-    feed = asyncio.create_task(follow_area_offers(bootstrap, offers, stop), name="uftp-offers")
-    parts.push_async_callback(_stop, feed, stop)
+    start_loop(parts, "uftp-offers", partial(follow_area_offers, bootstrap, offers))
     agr = UftpAgr(config, offers, publish, asyncio.get_running_loop(), now)
     # The library serves from a thread of its own; starting it waits for the socket.
     await asyncio.to_thread(agr.run_in_thread)
@@ -212,8 +205,6 @@ async def start_tomp_poller(
     session = aiohttp.ClientSession()
     parts.push_async_callback(session.close)
     poller = TompPoller(config, session, publish, site_of, now)
-    stop = asyncio.Event()
-    task = asyncio.create_task(poller.run(stop), name="tomp-poller")
-    parts.push_async_callback(_stop, task, stop)
+    start_loop(parts, "tomp-poller", poller.run)
     log.info("TOMP: polling %s for %d cars every %.0f s", config.url, len(config.fleet),
              settings.tomp_poll_interval_s)  # fmt: skip

@@ -25,12 +25,12 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -51,7 +51,7 @@ from connectors.spool import Forwarder, KafkaTarget, ReleaseMode, Spool
 from gridstream import metrics, registry_feed, topics
 from gridstream.broker import SINK_GROUP, BrokerInfo
 from gridstream.errors import ConfigError
-from gridstream.follow import follow_topic
+from gridstream.follow import follow_topics
 from gridstream.grid_feeds import (
     start_openadr_ven,
     start_signals_endpoint,
@@ -63,6 +63,7 @@ from gridstream.records import DeadLetter, OcpiEvse, Record, SiteAssignment, Sta
 from gridstream.registry import SiteRegistry, parse_sites_file
 from gridstream.registry_merge import RegistryMerge
 from gridstream.settings import Settings
+from gridstream.tasks import cancel_task, start_loop, stop_task
 from streams.agents import batch_consumer, flex_offers, quarter_hour
 from streams.agents.batch_worker import BatchWorker
 from streams.app import create_app
@@ -176,30 +177,6 @@ async def _close_server(server: OcppServer | OcppProxy) -> None:
     await server.wait_closed()
 
 
-async def _stop_task(task: asyncio.Task[object], stop: asyncio.Event) -> None:
-    """Ask a loop task to finish (its ``stop`` event), wait for it, re-raise its error."""
-    stop.set()
-    await task
-
-
-async def _cancel_task(task: asyncio.Task[None]) -> None:
-    """Cancel a task that only waits for work, and wait until it has stopped."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-def start_feed(
-    parts: contextlib.AsyncExitStack,
-    name: str,
-    follow: Callable[[asyncio.Event], Coroutine[Any, Any, object]],
-) -> None:
-    """Run a side-input feed (``follow(stop)``) until ``parts`` closes, then stop it."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(follow(stop), name=name)
-    parts.push_async_callback(_stop_task, task, stop)
-
-
 async def start_registry_merge(
     parts: contextlib.AsyncExitStack,
     broker: BrokerInfo,
@@ -232,18 +209,14 @@ async def start_registry_merge(
             if entries:
                 await publish(entries)
 
-    stop = asyncio.Event()
-    for topic, on_message in (
-        (topics.REGISTRY_STATIONS.name, on_boot),
-        (topics.OCPI_LOCATIONS.name, on_evse),
-    ):
-        task = asyncio.create_task(
-            follow_topic(broker.bootstrap, topic, on_message, stop, "gridstream-registry-merge"),
-            name=f"registry-merge:{topic}",
-        )
-        parts.push_async_callback(_stop_task, task, stop)
+    handlers = {topics.REGISTRY_STATIONS.name: on_boot, topics.OCPI_LOCATIONS.name: on_evse}
+    start_loop(
+        parts,
+        "registry-merge",
+        partial(follow_topics, broker.bootstrap, handlers, client_id="gridstream-registry-merge"),
+    )
     publisher = asyncio.create_task(publish_changes(), name="registry-merge:publish")
-    parts.push_async_callback(_cancel_task, publisher)
+    parts.push_async_callback(cancel_task, publisher)
     return merge
 
 
@@ -274,9 +247,7 @@ async def start_lag_sampler(
     parts: contextlib.AsyncExitStack, group: str, consumer: metrics.LagSource
 ) -> None:
     """Keep ``gridstream_consumer_lag`` of ``group`` current until ``parts`` closes."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(metrics.follow_lag(group, consumer, stop), name=f"lag:{group}")
-    parts.push_async_callback(_stop_task, task, stop)
+    start_loop(parts, f"lag:{group}", partial(metrics.follow_lag, group, consumer))
 
 
 def partners_file(settings: Settings) -> Path:
@@ -416,7 +387,7 @@ async def start_connector(
     ocpi = await start_ocpi(settings, spool.publish, dead_letter, registry.site_of)
     parts.push_async_callback(ocpi.close)
     await start_registry_merge(parts, broker, spool.publish, assignments)
-    start_feed(
+    start_loop(
         parts, "registry-feed", partial(registry_feed.follow_registry, broker.bootstrap, registry)
     )
     # The grid feeds (each only when configured) publish through the same spool.
@@ -484,17 +455,17 @@ async def start_worker(
     await producer.start()
     parts.push_async_callback(producer.stop)
     if follow_registry:
-        start_feed(
+        start_loop(
             parts,
             "registry-feed",
             partial(registry_feed.follow_registry, broker.bootstrap, registry),
         )
     signals = SignalBook()
-    start_feed(parts, "signal-feed", partial(follow_signals, broker.bootstrap, signals))
+    start_loop(parts, "signal-feed", partial(follow_signals, broker.bootstrap, signals))
     needs = NeedsBook()
-    start_feed(parts, "needs-feed", partial(follow_needs, broker.bootstrap, needs))
+    start_loop(parts, "needs-feed", partial(follow_needs, broker.bootstrap, needs))
     limits = LimitBook()
-    start_feed(parts, "limit-feed", partial(follow_limits, broker.bootstrap, limits))
+    start_loop(parts, "limit-feed", partial(follow_limits, broker.bootstrap, limits))
     app = create_app(settings, broker.bootstrap, app_id=flex_offers.GROUP)
     state_dir = settings.data_dir / "state"
 
@@ -594,9 +565,9 @@ async def start_sink(
         ),
         name="sink",
     )
-    parts.push_async_callback(_stop_task, sink_task, sink_stop)
+    parts.push_async_callback(stop_task, sink_task, sink_stop)
     if settings.compact_interval_s > 0:
-        start_feed(parts, "compaction", partial(_compact_every, settings))
+        start_loop(parts, "compaction", partial(_compact_every, settings))
     return SinkPart(sink, settings.data_dir)
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pydantic import ValidationError
 
 from gridstream import topics
-from gridstream.follow import follow_topic
+from gridstream.follow import follow_topics
 from gridstream.records import EVChargingNeeds, TransactionEvent
 from streams.compute.needs_book import NeedsBook
 
@@ -64,9 +64,9 @@ async def follow_needs(bootstrap: str, book: NeedsBook, stop: asyncio.Event) -> 
         book.add_event(event)
         prune(event.ts)
 
-    await asyncio.gather(
-        follow_topic(
-            bootstrap, topics.EV_CHARGING_NEEDS.name, on_needs, stop, "gridstream-needs-feed"
-        ),
-        follow_topic(bootstrap, topics.TRANSACTIONS.name, on_event, stop, "gridstream-ends-feed"),
+    await follow_topics(
+        bootstrap,
+        {topics.EV_CHARGING_NEEDS.name: on_needs, topics.TRANSACTIONS.name: on_event},
+        stop,
+        "gridstream-needs-feed",
     )

@@ -235,14 +235,8 @@ class BatchWorker:
         outputs: list[Record] = []
         touched: list[tuple[int, _PartitionState, int, set[str], list[str]]] = []
         as_of = self._now()
-        context = BatchContext(
-            as_of,
-            self._registry.timezone_of,
-            self._registry.rated_power_w,
-            self._registry.site_info,
-            self._signals,
-            self._needs,
-            self._limits,
+        context = BatchContext.of_registry(
+            as_of, self._registry, signals=self._signals, needs=self._needs, limits=self._limits
         )
         for partition, messages in by_partition.items():
             state = await self._partition(partition)

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from gridstream.periods import QUARTER_HOUR_MS
 from gridstream.records import MeterSample, Record, SiteAssignment
+from gridstream.registry import SiteRegistry
 from streams.compute.limit_book import LimitBook
 from streams.compute.needs_book import NeedsBook
 from streams.compute.processor import (
@@ -86,6 +87,27 @@ class BatchContext:
     needs: NeedsBook = field(default_factory=NeedsBook)
     limits: LimitBook = field(default_factory=LimitBook)
     upstream: Sequence[Record] = ()
+
+    @classmethod
+    def of_registry(
+        cls,
+        as_of: datetime,
+        registry: SiteRegistry,
+        *,
+        signals: SignalBook | None = None,
+        needs: NeedsBook | None = None,
+        limits: LimitBook | None = None,
+    ) -> BatchContext:
+        """The context of ``registry``'s answers (zones, rated powers, sites) at ``as_of``."""
+        return cls(
+            as_of,
+            registry.timezone_of,
+            registry.rated_power_w,
+            registry.site_info,
+            signals if signals is not None else SignalBook(),
+            needs if needs is not None else NeedsBook(),
+            limits if limits is not None else LimitBook(),
+        )
 
 
 @dataclass

@@ -1,9 +1,12 @@
 """The charging limits stations were given, as every worker knows them (a side input).
 
 ``ChargingLimit`` records come on ``charging.limits`` (``streams.limit_feed`` feeds this
-book): one per schedule period of a profile or reported limit. A profile is replaced whole
-by a later message for the same ``profile_key`` (OCPP: the same EVSE, purpose and stack
-level; for external limits the same EVSE and source). Pure bookkeeping, no I/O.
+book): one per schedule period of a profile or reported limit. A later message for the same
+``profile_key`` (OCPP: the same EVSE, purpose and stack level; for external limits the same
+EVSE and source) replaces the profile from where its own schedule starts: the earlier
+message's periods before that are kept, cut there, since they were in force until then
+(a quarter-hour a profile changes in is judged against both, weighted by time). Pure
+bookkeeping, no I/O.
 """
 
 from __future__ import annotations
@@ -24,14 +27,20 @@ class LimitBook:
     _by_station: dict[str, set[str]] = field(default_factory=dict)
 
     def add(self, limit: ChargingLimit) -> None:
-        """Keep ``limit``: a newer message for its profile replaces the profile's periods."""
-        version = (limit.received_at, limit.message_id or "")
+        """Keep ``limit``: a newer message for its profile replaces the profile's periods.
+
+        From the message's first period on; before it, the older periods stay, cut there.
+        """
+        version = _version(limit)
         held = self._profiles.get(limit.profile_key)
         if held is None or version > held[0]:
-            self._profiles[limit.profile_key] = (version, [limit])
+            earlier = [] if held is None else _cut(held[1], limit.interval_start)
+            self._profiles[limit.profile_key] = (version, [*earlier, limit])
             self._by_station.setdefault(limit.station_id, set()).add(limit.profile_key)
         elif version == held[0] and limit not in held[1]:  # another period of that message
-            held[1].append(limit)
+            current = [p for p in held[1] if _version(p) == version]
+            earlier = _cut([p for p in held[1] if _version(p) != version], limit.interval_start)
+            self._profiles[limit.profile_key] = (version, [*earlier, *current, limit])
 
     def limits_over(self, station_id: str, start: datetime, end: datetime) -> list[ChargingLimit]:
         """The station's periods that overlap ``[start, end)``."""
@@ -57,3 +66,18 @@ class LimitBook:
                 self._by_station[station].discard(key)
                 if not self._by_station[station]:
                     del self._by_station[station]
+
+
+def _version(limit: ChargingLimit) -> _Version:
+    """Which message a period came in: when it was received, and its id."""
+    return (limit.received_at, limit.message_id or "")
+
+
+def _cut(periods: list[ChargingLimit], at: datetime) -> list[ChargingLimit]:
+    """``periods`` as in force until ``at``: those starting later dropped, the rest ended."""
+    return [
+        p if p.interval_end is not None and p.interval_end <= at
+        else p.model_copy(update={"interval_end": at})
+        for p in periods
+        if p.interval_start < at
+    ]  # fmt: skip

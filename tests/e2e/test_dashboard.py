@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,28 +26,11 @@ from dashboard.server import start_dashboard
 from gridstream import topics
 from gridstream.broker import broker_session
 from gridstream.producer import RecordProducer
-from gridstream.records import MeterSample, Peak, QuarterHourLoad, Reading, SiteAssignment
+from gridstream.records import Peak, SiteAssignment
+from tests.unit.dashboard.records import NOW, Q, load, register
 from warehouse.sink import ParquetSink
 
 pytestmark = pytest.mark.e2e
-
-NOW = datetime(2026, 12, 4, 10, 7, 30, tzinfo=UTC)
-Q = timedelta(minutes=15)
-
-
-def load(start: datetime, avg_w: float, revision: int = 0) -> QuarterHourLoad:
-    return QuarterHourLoad(
-        site_id="S1", interval_start=start, import_wh=avg_w / 4, export_wh=0.0,
-        avg_import_w=avg_w, avg_export_w=0.0, meters=1, completeness=1.0, estimated=False,
-        revision=revision, computed_by="test", as_of=NOW,
-    )  # fmt: skip
-
-
-def register(ts: datetime, wh: float) -> MeterSample:
-    return MeterSample(
-        ts=ts, station_id="ST1", site_id="S1", evse_id=1, source="ocpp2.0.1", received_at=ts,
-        readings=(Reading(measurand="Energy.Active.Import.Register", value=wh, unit="Wh"),),
-    )  # fmt: skip
 
 
 def chromium() -> str:

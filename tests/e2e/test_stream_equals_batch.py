@@ -232,13 +232,7 @@ async def test_a_million_messy_readings_give_the_stream_the_batch_s_figures(
     batch = replay(
         stored,
         [SiteLoad(SiteConfig.from_settings(settings)), *analytics(settings)],
-        BatchContext(
-            T0,
-            sites.timezone_of,
-            sites.rated_power_w,
-            sites.site_info,
-            signals=book,
-        ),  # fmt: skip
+        BatchContext.of_registry(T0, sites, signals=book),
         settings.worker_batch_size,
     )
 

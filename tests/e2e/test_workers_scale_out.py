@@ -119,7 +119,7 @@ def analytics_reference(
     made = replay(
         all_samples,
         [SiteLoad(SiteConfig.from_settings(settings)), *analytics(settings)],
-        BatchContext(T0, registry.timezone_of, registry.rated_power_w, registry.site_info),
+        BatchContext.of_registry(T0, registry),
     )
     return {kind: latest(made, kind) for kind in (HighestPeak, CapacityTariff, EnergyBalance)}
 

@@ -103,6 +103,20 @@ def test_a_limit_that_changes_mid_quarter_hour_is_weighted_by_time() -> None:
     assert (check.deviation_w, check.compliant) == (pytest.approx(200), True)
 
 
+def test_a_profile_replaced_mid_quarter_hour_counts_until_the_new_one_starts() -> None:
+    judge = Judge()
+    judge.limits.add(limit(11_000, "09:00", received="08:59"))
+    # SetChargingProfile again (same EVSE, purpose and stack level) at 10:05, from 10:05
+    judge.limits.add(limit(5_000, "10:05", received="10:05"))
+    # (11,000 x 300 + 5,000 x 600) / 900 = 7,000 over the whole quarter-hour; 7,200 metered
+    [check] = judge.run([evse_load(7_200)])
+    assert (check.covered_s, check.planned_w) == (900, pytest.approx(7_000))
+    assert (check.deviation_w, check.compliant) == (pytest.approx(200), True)
+    # the next quarter-hour is the new profile's alone
+    assert [(p.limit_w, p.interval_start, p.interval_end) for p in judge.limits.limits_over(
+        "CS1", at("10:15"), at("10:30"))] == [(5_000, at("10:05"), None)]  # fmt: skip
+
+
 def test_a_partly_covered_quarter_hour_is_reported_but_not_judged() -> None:
     judge = Judge()
     judge.limits.add(limit(7_000, "10:05"))

@@ -157,24 +157,25 @@ _FIRST_RECEIVED = f"""QUALIFY row_number() OVER (
     ORDER BY {_EARLIEST}, _position
 ) = 1"""
 
-# The instants (station, EVSE, ts) of more than one sample, from the key columns alone.
-# Joined (a left join kept where nothing matched; an inner join), not semi or anti joined:
-# DuckDB then carries a filter on date across the join keys into this side too, and a
-# query over one day opens that day's files only, on both sides.
-_REPEATED_INSTANTS = """(
+# The instants (station, EVSE, ts) of more than one sample, from the key columns alone,
+# computed once for both branches (a materialized CTE: DuckDB still carries a filter on
+# date into it). Joined (a left join kept where nothing matched; an inner join), not semi
+# or anti joined: DuckDB then carries a filter on date across the join keys into the
+# instants too, and a query over one day opens that day's files only, on every scan.
+_REPEATED_INSTANTS = """repeated AS MATERIALIZED (
     SELECT station_id AS _station, evse_id AS _evse, ts AS _ts, date AS _date
     FROM meter_samples GROUP BY ALL HAVING count(*) > 1
-) AS repeated ON s.station_id = repeated._station
+)"""
+_SAME_INSTANT = """repeated ON s.station_id = repeated._station
     AND s.evse_id IS NOT DISTINCT FROM repeated._evse
     AND s.ts = repeated._ts AND s.date = repeated._date"""
-
 _SAMPLED_ONCE = (
-    f"(SELECT s.* FROM meter_samples s LEFT JOIN {_REPEATED_INSTANTS}"
-    " WHERE repeated._station IS NULL)"
+    f"(SELECT s.* FROM meter_samples s LEFT JOIN {_SAME_INSTANT} WHERE repeated._station IS NULL)"
 )
-_SAMPLED_TWICE = f"(SELECT s.* FROM meter_samples s JOIN {_REPEATED_INSTANTS})"
+_SAMPLED_TWICE = f"(SELECT s.* FROM meter_samples s JOIN {_SAME_INSTANT})"
 
 METER_READINGS_OF_DISTINCT_SAMPLES = (
+    f"WITH {_REPEATED_INSTANTS}\n"
     f"SELECT * FROM ({_readings(_SAMPLED_ONCE, '')})\nUNION ALL\n"
     f"SELECT * FROM ({_readings(_SAMPLED_TWICE, _FIRST_RECEIVED)})"
 )

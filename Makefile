@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: the embedded default: broker, OCPP connector, Faust worker, sink and a fleet simulator
+## run: the embedded default: broker, OCPP connector, workers, sink and a fleet simulator
 ## (a two-minute demo by default; ARGS="" runs until Ctrl-C, then prints the same summary)
 ARGS ?= --duration 120
 # The live dashboard of the run (http://127.0.0.1:8050/); DASHBOARD_PORT= turns it off.
@@ -20,11 +20,11 @@ DASHBOARD_PORT ?= 8050
 run: $(STAMP)
 	$(if $(DASHBOARD_PORT),GRIDSTREAM_DASHBOARD_PORT=$(DASHBOARD_PORT)) $(BIN)/gridstream run $(ARGS)
 
-## test: the whole suite (unit, contract and end-to-end). The fast tests run on two
-## workers (pytest-xdist); the end-to-end ones one at a time, as they time real processes.
+## test: the whole suite (unit, contract and end-to-end), each part on two workers
+## (pytest-xdist): every end-to-end test has its own broker, ports and data dir.
 test: $(STAMP)
 	$(BIN)/pytest -q -m "not e2e" -n 2
-	$(BIN)/pytest -q -m e2e
+	$(BIN)/pytest -q -m e2e -n 2
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not e2e"

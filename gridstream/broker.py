@@ -25,16 +25,19 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from gridstream import topics
 from gridstream.errors import BrokerError, ConfigError
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 
-# Consumer-group timing for every consumer gridstream runs (Faust worker, sink). The
+# Consumer-group timing for every consumer gridstream runs (workers, sink). The
 # embedded broker answers JoinGroup after about half the session timeout, so Kafka's
 # defaults mean half a minute before a worker consumes; these bring it to seconds
 # (DESIGN.md). The request timeout must stay at or above the session timeout: below it,
@@ -43,6 +46,32 @@ GROUP_SESSION_TIMEOUT_S = 6.0
 GROUP_HEARTBEAT_INTERVAL_S = 1.0
 GROUP_REBALANCE_TIMEOUT_S = 6.0
 CLIENT_REQUEST_TIMEOUT_S = 10.0
+
+#: Per partition, how much one fetch of a group consumer brings at most.
+MAX_PARTITION_FETCH_BYTES = 4 << 20
+
+
+def group_consumer(bootstrap: str, group_id: str, client_id: str) -> AIOKafkaConsumer:
+    """An aiokafka consumer in ``group_id`` that commits by hand (not subscribed, not started).
+
+    Earliest reset, and the group timing above. Call it from a coroutine (aiokafka binds
+    the running loop). The warehouse sink and the quarter-hour worker use it.
+    """
+    from aiokafka import AIOKafkaConsumer  # only the processes that consume pay for it
+
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=int(GROUP_SESSION_TIMEOUT_S * 1000),
+        heartbeat_interval_ms=int(GROUP_HEARTBEAT_INTERVAL_S * 1000),
+        rebalance_timeout_ms=int(GROUP_REBALANCE_TIMEOUT_S * 1000),
+        request_timeout_ms=int(CLIENT_REQUEST_TIMEOUT_S * 1000),
+        max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
+    )
+
 
 #: The warehouse sink's consumer group (``gridstream status`` judges its lag).
 SINK_GROUP: Final = "gridstream-warehouse"

@@ -51,12 +51,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from gridstream import metrics
 from gridstream import topics as catalog
-from gridstream.broker import (
-    CLIENT_REQUEST_TIMEOUT_S,
-    GROUP_HEARTBEAT_INTERVAL_S,
-    GROUP_REBALANCE_TIMEOUT_S,
-    GROUP_SESSION_TIMEOUT_S,
-)
+from gridstream.broker import group_consumer
 from gridstream.records import DeadLetter
 from warehouse import layout
 from warehouse.errors import CommitRefused, DecodeError
@@ -68,7 +63,6 @@ log = logging.getLogger(__name__)
 Key = tuple[str, int]
 """(topic, partition)."""
 
-MAX_PARTITION_FETCH_BYTES = 4 << 20
 #: A flush writes a batch again at most this often when its commit is refused (another
 #: sink committing the same partition each time: a rebalance storm).
 _COMMIT_ATTEMPTS = 5
@@ -548,18 +542,7 @@ def make_sink_consumer(
     ``max(committed, written + 1)`` (``seek_to_resume``). Call it from a coroutine (aiokafka
     binds the running loop), then ``await consumer.start()``.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=group_id,
-        client_id=client_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        session_timeout_ms=int(GROUP_SESSION_TIMEOUT_S * 1000),
-        heartbeat_interval_ms=int(GROUP_HEARTBEAT_INTERVAL_S * 1000),
-        rebalance_timeout_ms=int(GROUP_REBALANCE_TIMEOUT_S * 1000),
-        request_timeout_ms=int(CLIENT_REQUEST_TIMEOUT_S * 1000),
-        max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
-    )
+    consumer = group_consumer(bootstrap, group_id, client_id)
     listener = _ResumeOnAssign(sink)
     listener.consumer = consumer
     consumer.subscribe(list(topics), listener=listener)

@@ -31,38 +31,10 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import OffsetAndMetadata
 
 from gridstream import metrics
-from gridstream.broker import (
-    CLIENT_REQUEST_TIMEOUT_S,
-    GROUP_HEARTBEAT_INTERVAL_S,
-    GROUP_REBALANCE_TIMEOUT_S,
-    GROUP_SESSION_TIMEOUT_S,
-)
+from gridstream.broker import group_consumer
 from streams.agents.batch_worker import BatchWorker, Seek
 
 log = logging.getLogger(__name__)
-
-#: Per partition, how much one fetch brings at most (meter samples are ~1 kB each).
-MAX_PARTITION_FETCH_BYTES = 4 << 20
-
-
-def make_worker_consumer(bootstrap: str, group_id: str, *, client_id: str) -> AIOKafkaConsumer:
-    """An aiokafka consumer for a worker's group (not subscribed, not started).
-
-    Manual commits, earliest reset, and the group timeouts that make a join take seconds on
-    the embedded broker (DESIGN.md). Call it from a coroutine (aiokafka binds the loop).
-    """
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=group_id,
-        client_id=client_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        session_timeout_ms=int(GROUP_SESSION_TIMEOUT_S * 1000),
-        heartbeat_interval_ms=int(GROUP_HEARTBEAT_INTERVAL_S * 1000),
-        rebalance_timeout_ms=int(GROUP_REBALANCE_TIMEOUT_S * 1000),
-        request_timeout_ms=int(CLIENT_REQUEST_TIMEOUT_S * 1000),
-        max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
-    )
 
 
 def _seek_through(consumer: AIOKafkaConsumer) -> Seek:
@@ -93,7 +65,7 @@ def worker_loop(
 
     Not started: ``await loop.start()``. Call it from a coroutine (aiokafka binds the loop).
     """
-    consumer = make_worker_consumer(bootstrap, group_id, client_id=client_id)
+    consumer = group_consumer(bootstrap, group_id, client_id)
     worker = make_worker(_seek_through(consumer))
     return WorkerLoop(
         consumer, worker, name, batch_size=batch_size, poll_s=poll_s, on_failure=on_failure

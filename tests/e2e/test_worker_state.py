@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -77,6 +78,36 @@ async def until(predicate: Callable[[], bool], timeout_s: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
+def worker_loop(
+    bootstrap: str,
+    group: str,
+    state_path: Path,
+    settings: Settings,
+    publish: Callable[[Sequence[Record]], object],
+    *,
+    on_failure: Callable[[], object] | None = None,
+    **worker: Any,
+) -> batch_consumer.WorkerLoop[quarter_hour.QuarterHourWorker]:
+    """The quarter-hour worker's input loop in ``group`` (not started); ``worker``: its
+    keyword arguments (checkpoint log, interval, computations)."""
+    return batch_consumer.worker_loop(
+        bootstrap,
+        group,
+        lambda seek: quarter_hour.QuarterHourWorker(
+            SiteConfig.from_settings(settings),
+            SiteRegistry("UTC"),
+            publish,  # type: ignore[arg-type]
+            StateStore(state_path, "epoch"),
+            lambda: T0,
+            seek,
+            retry_delay_s=0.01,
+            **worker,
+        ),
+        quarter_hour.STATE_NAME,
+        on_failure=on_failure,
+    )
+
+
 async def run_worker(
     bootstrap: str,
     app_id: str,
@@ -87,20 +118,8 @@ async def run_worker(
     checkpoint_log: CheckpointLog | None = None,
 ) -> quarter_hour.QuarterHourWorker:
     """One worker process's input loop until ``done``; stopping it commits its offsets."""
-    loop = batch_consumer.worker_loop(
-        bootstrap,
-        app_id,
-        lambda seek: quarter_hour.QuarterHourWorker(
-            SiteConfig.from_settings(settings),
-            SiteRegistry("UTC"),
-            publish,  # type: ignore[arg-type]
-            StateStore(state_path, "epoch"),
-            lambda: T0,
-            seek,
-            retry_delay_s=0.01,
-            checkpoint_log=checkpoint_log,
-        ),
-        quarter_hour.STATE_NAME,
+    loop = worker_loop(
+        bootstrap, app_id, state_path, settings, publish, checkpoint_log=checkpoint_log
     )
     await loop.start()
     try:
@@ -258,20 +277,10 @@ async def test_the_group_commits_only_what_the_worker_has_checkpointed(tmp_path:
     with EmbeddedBroker() as broker:
         ensure_topics(broker.bootstrap)
         last = await produce(broker.bootstrap, samples(range(0, 30)))
-        loop = batch_consumer.worker_loop(
-            broker.bootstrap,
-            group,
-            lambda seek: quarter_hour.QuarterHourWorker(
-                SiteConfig.from_settings(settings),
-                SiteRegistry("UTC"),
-                _discard,
-                StateStore(tmp_path / "state.sqlite3", "epoch"),
-                lambda: T0,
-                seek,
-                checkpoint_every_s=3600,
-            ),
-            quarter_hour.STATE_NAME,
-        )
+        loop = worker_loop(
+            broker.bootstrap, group, tmp_path / "state.sqlite3", settings, _discard,
+            checkpoint_every_s=3600,
+        )  # fmt: skip
         await loop.start()
         try:
             await until(lambda: all(loop.worker.processed.get(p, -1) >= o for p, o in last.items()))
@@ -307,21 +316,10 @@ async def test_a_worker_whose_computation_raises_stops_and_says_why(tmp_path: Pa
     with EmbeddedBroker() as broker:
         ensure_topics(broker.bootstrap)
         await produce(broker.bootstrap, samples(range(0, 5)))
-        loop = batch_consumer.worker_loop(
-            broker.bootstrap,
-            group,
-            lambda seek: quarter_hour.QuarterHourWorker(
-                SiteConfig.from_settings(settings),
-                SiteRegistry("UTC"),
-                _discard,
-                StateStore(tmp_path / "state.sqlite3", "epoch"),
-                lambda: T0,
-                seek,
-                computations=[_Broken()],  # type: ignore[list-item]
-            ),
-            quarter_hour.STATE_NAME,
-            on_failure=failed.set,
-        )
+        loop = worker_loop(
+            broker.bootstrap, group, tmp_path / "state.sqlite3", settings, _discard,
+            on_failure=failed.set, computations=[_Broken()],
+        )  # fmt: skip
         await loop.start()
         await asyncio.wait_for(failed.wait(), 60)
         with pytest.raises(ZeroDivisionError, match="a bug in a computation"):

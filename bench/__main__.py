@@ -43,6 +43,7 @@ import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from bench import analytics as analytics_bench
@@ -51,6 +52,7 @@ from bench import reports as reports_bench
 from bench import sink as sink_bench
 from bench.baseline import bench_baseline
 from bench.load import READINGS_PER_FRAME, run_stations
+from bench.workers import quarter_hour_worker
 from connectors.ocpp.server import serve_ocpp
 from gridstream.broker import EmbeddedBroker, ensure_topics
 from gridstream.producer import RecordProducer
@@ -58,9 +60,6 @@ from gridstream.records import DeadLetter
 from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
 from streams.agents import batch_consumer, quarter_hour
-from streams.compute.analytics import analytics
-from streams.compute.processor import SiteConfig
-from streams.state_store import StateStore
 
 
 async def bench_ingest(bootstrap: str, stations: int, per_station: int) -> dict[str, float]:
@@ -113,16 +112,7 @@ async def bench_worker(bootstrap: str, expected: int, state_dir: Path) -> dict[s
     loop = batch_consumer.worker_loop(
         bootstrap,
         f"bench-{uuid.uuid4().hex[:8]}",
-        lambda seek: quarter_hour.QuarterHourWorker(
-            SiteConfig.from_settings(settings),
-            SiteRegistry(),
-            producer.publish,
-            StateStore(state_dir / "bench.sqlite3", uuid.uuid4().hex),
-            lambda: datetime.now(UTC),
-            seek,
-            computations=analytics(settings),
-            checkpoint_every_s=settings.checkpoint_interval_s,
-        ),
+        partial(quarter_hour_worker, settings, producer.publish, state_dir / "bench.sqlite3"),
         quarter_hour.STATE_NAME,
         client_id="bench-worker",
         batch_size=settings.worker_batch_size,

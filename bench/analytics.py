@@ -25,6 +25,7 @@ import uuid
 from collections.abc import MutableMapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,11 +34,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from bench.site_load import READINGS_PER_SAMPLE, _sample, samples
+from bench.workers import quarter_hour_worker
 from gridstream import topics
 from gridstream.broker import EmbeddedBroker, ensure_topics
 from gridstream.producer import RecordProducer
 from gridstream.records import GridSignal, MeterSample, Record, SiteAssignment
-from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
 from streams.compute.analytics import analytics
 from streams.compute.computation import BatchContext, Computation, SiteLoad
@@ -144,7 +145,6 @@ async def alert_latency(
 ) -> dict[str, float]:
     """Alert p50/p99 from reading in to alert out, at ``readings_per_s``."""
     from streams.agents import batch_consumer, quarter_hour
-    from streams.state_store import StateStore
 
     settings = Settings(data_dir=data_dir, peak_alert_threshold_w=1.0)
     producer = RecordProducer(bootstrap, client_id="bench-alerts")
@@ -152,16 +152,7 @@ async def alert_latency(
     running = batch_consumer.worker_loop(
         bootstrap,
         f"bench-alerts-{uuid.uuid4().hex[:8]}",
-        lambda seek: quarter_hour.QuarterHourWorker(
-            SiteConfig.from_settings(settings),
-            SiteRegistry(),
-            producer.publish,
-            StateStore(data_dir / "alerts.sqlite3", uuid.uuid4().hex),
-            lambda: datetime.now(UTC),
-            seek,
-            computations=analytics(settings),
-            checkpoint_every_s=settings.checkpoint_interval_s,
-        ),
+        partial(quarter_hour_worker, settings, producer.publish, data_dir / "alerts.sqlite3"),
         quarter_hour.STATE_NAME,
         client_id="bench-alerts",
         batch_size=settings.worker_batch_size,

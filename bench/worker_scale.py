@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import faust
 
 from bench.baseline import bench_baseline
 from bench.site_load import READINGS_PER_SAMPLE, _sample
+from bench.workers import quarter_hour_worker
 from gridstream.broker import EmbeddedBroker, ensure_topics
 from gridstream.producer import RecordProducer
 from gridstream.records import MeterSample
@@ -77,15 +79,10 @@ async def _work(
     ``faust_agent``: fed by a Faust agent (``batch_worker.register``) instead of the
     getmany loop ``gridstream run`` uses (``streams.agents.batch_consumer``), to compare.
     """
-    from gridstream.registry import SiteRegistry
     from gridstream.settings import Settings
     from streams.agents import batch_consumer, quarter_hour
-    from streams.agents.batch_worker import Seek
     from streams.app import create_app
     from streams.checkpoint_log import CheckpointLog
-    from streams.compute.analytics import analytics
-    from streams.compute.processor import SiteConfig
-    from streams.state_store import StateStore
 
     settings = Settings(data_dir=data_dir)
     producer = RecordProducer(bootstrap, client_id="bench-worker")
@@ -93,18 +90,10 @@ async def _work(
     await producer.start()
     await log.start()
 
-    def make_worker(seek: Seek | None) -> quarter_hour.QuarterHourWorker:
-        return quarter_hour.QuarterHourWorker(
-            SiteConfig.from_settings(settings),
-            SiteRegistry(),
-            producer.publish,
-            StateStore(data_dir / "state.sqlite3", epoch),
-            lambda: datetime.now(UTC),
-            seek,
-            checkpoint_log=log,
-            computations=analytics(settings),
-            checkpoint_every_s=settings.checkpoint_interval_s,
-        )
+    make_worker = partial(
+        quarter_hour_worker, settings, producer.publish, data_dir / "state.sqlite3",
+        checkpoint_log=log, epoch=epoch,
+    )  # fmt: skip
 
     running: faust.App | batch_consumer.WorkerLoop[quarter_hour.QuarterHourWorker]
     if faust_agent:

@@ -24,14 +24,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from connectors.ocpi import PartnerStore, PartyRef, authorization
-from gridstream.parts import partners_file
-from gridstream.pipeline import RunOptions, RunResult, run
-from gridstream.settings import Settings
-from tests.e2e.test_ocpi_pipeline import partner_versions, period
+from tests.e2e.test_ocpi_pipeline import period, registered_partner
 from warehouse.query import run_query
 
 pytestmark = pytest.mark.e2e
@@ -71,75 +66,48 @@ async def limits_stored(data_dir: Path, rows: int, timeout_s: float = 30.0) -> N
 
 
 async def test_a_cpos_active_profiles_are_held_against_the_sessions_meter(tmp_path: Path) -> None:
-    settings = Settings(
-        kafka_bootstrap=None,
-        ocpp_port=0,
-        ocpi_port=0,
-        data_dir=tmp_path / "data",
-        sink_flush_interval_s=0.5,
-    )
-    token_a = PartnerStore(partners_file(settings)).add(PartyRef("BE", "BEC"), "CPO")
-    ready: asyncio.Future[RunResult] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run(settings, RunOptions(simulator=False), stop=stop, on_ready=ready.set_result)
-    )
-    try:
-        started = await asyncio.wait_for(ready, 120)
-        base = f"http://127.0.0.1:{started.ocpi_port}"
-        async with partner_versions() as peer, httpx.AsyncClient(base_url=base) as client:
-            creds = {
-                "token": "token-b",
-                "url": f"http://127.0.0.1:{peer.port}/versions",
-                "roles": [{"role": "CPO", "country_code": "BE", "party_id": "BEC"}],
-            }
-            answer = await client.post(
-                "/ocpi/2.2.1/credentials",
-                json=creds,
-                headers={"Authorization": authorization(token_a)},
-            )
-            assert answer.json()["status_code"] == 1000, answer.text
-            auth = {"Authorization": authorization(answer.json()["data"]["token"])}
-            details = (await client.get("/ocpi/2.2.1", headers=auth)).json()["data"]
-            [endpoint] = [e for e in details["endpoints"] if e["identifier"] == "chargingprofiles"]
-            profiles = endpoint["url"].removeprefix(base)  # /ocpi/2.2.1/chargingprofiles
+    async with registered_partner(tmp_path) as partner:
+        settings, client, auth, base = (
+            partner.settings, partner.client, partner.auth, partner.base,
+        )  # fmt: skip
+        details = (await client.get("/ocpi/2.2.1", headers=auth)).json()["data"]
+        [endpoint] = [e for e in details["endpoints"] if e["identifier"] == "chargingprofiles"]
+        profiles = endpoint["url"].removeprefix(base)  # /ocpi/2.2.1/chargingprofiles
 
-            url = "/ocpi/2.2.1/sessions/BE/BEC/S1"
-            assert (await client.put(url, json=SESSION, headers=auth)).json()["status_code"] == 1000
-            first = active("2026-01-15T10:00:00Z", "A", 16.0)
-            answer = await client.put(f"{profiles}/S1", json=first, headers=auth)
-            assert answer.json() == {"status_code": 1000, "timestamp": answer.json()["timestamp"]}
-            second = active("2026-01-15T10:07:00Z", "W", 7000.0, id="cp-1")
-            answer = await client.put("/ocpi/3.0/chargingprofiles/S1", json=second, headers=auth)
+        url = "/ocpi/2.2.1/sessions/BE/BEC/S1"
+        assert (await client.put(url, json=SESSION, headers=auth)).json()["status_code"] == 1000
+        first = active("2026-01-15T10:00:00Z", "A", 16.0)
+        answer = await client.put(f"{profiles}/S1", json=first, headers=auth)
+        assert answer.json() == {"status_code": 1000, "timestamp": answer.json()["timestamp"]}
+        second = active("2026-01-15T10:07:00Z", "W", 7000.0, id="cp-1")
+        answer = await client.put("/ocpi/3.0/chargingprofiles/S1", json=second, headers=auth)
+        assert answer.json()["status_code"] == 1000, answer.text
+        # A profile for a session gridstream does not hold: OCPI's error, and a dead letter.
+        answer = await client.put(f"{profiles}/S9", json=first, headers=auth)
+        assert (answer.status_code, answer.json()["status_code"]) == (404, 2001)
+        # The station says it follows cp-2 at 10:20 (a state-of-charge sample).
+        sample = {"timestamp": "2026-01-15T10:20:00Z", "session_id": "S1",
+                  "charging_profile_id": "cp-2",
+                  "readings": [{"value": 55, "measurand": "SOC", "unit": "PERCENT",
+                                "component_level": "EV", "location": "INLET"}]}  # fmt: skip
+        answer = await client.post("/ocpi/3.0/metersamples/BE/BEC", json=sample, headers=auth)
+        assert answer.json()["status_code"] == 1000, answer.text
+        # The workers follow charging.limits beside the samples: let them have the
+        # profiles (1 period, then 2: the first cut at 10:07, and cp-1) before the meter.
+        await limits_stored(settings.data_dir, 3)
+        await asyncio.sleep(0.5)
+        patches = [
+            {"kwh": 3.0, "charging_periods": [period("2026-01-15T10:00:00Z", "ENERGY", 3.0)],
+             "last_updated": "2026-01-15T10:15:00Z"},
+            {"kwh": 4.75, "status": "COMPLETED", "end_date_time": "2026-01-15T10:30:00Z",
+             "charging_periods": [period("2026-01-15T10:15:00Z", "ENERGY", 1.75)],
+             "last_updated": "2026-01-15T10:30:00Z"},
+        ]  # fmt: skip
+        for patch in patches:
+            answer = await client.patch(url, json=patch, headers=auth)
             assert answer.json()["status_code"] == 1000, answer.text
-            # A profile for a session gridstream does not hold: OCPI's error, and a dead letter.
-            answer = await client.put(f"{profiles}/S9", json=first, headers=auth)
-            assert (answer.status_code, answer.json()["status_code"]) == (404, 2001)
-            # The station says it follows cp-2 at 10:20 (a state-of-charge sample).
-            sample = {"timestamp": "2026-01-15T10:20:00Z", "session_id": "S1",
-                      "charging_profile_id": "cp-2",
-                      "readings": [{"value": 55, "measurand": "SOC", "unit": "PERCENT",
-                                    "component_level": "EV", "location": "INLET"}]}  # fmt: skip
-            answer = await client.post("/ocpi/3.0/metersamples/BE/BEC", json=sample, headers=auth)
-            assert answer.json()["status_code"] == 1000, answer.text
-            # The workers follow charging.limits beside the samples: let them have the
-            # profiles (1 period, then 2: the first cut at 10:07, and cp-1) before the meter.
-            await limits_stored(settings.data_dir, 3)
-            await asyncio.sleep(0.5)
-            patches = [
-                {"kwh": 3.0, "charging_periods": [period("2026-01-15T10:00:00Z", "ENERGY", 3.0)],
-                 "last_updated": "2026-01-15T10:15:00Z"},
-                {"kwh": 4.75, "status": "COMPLETED", "end_date_time": "2026-01-15T10:30:00Z",
-                 "charging_periods": [period("2026-01-15T10:15:00Z", "ENERGY", 1.75)],
-                 "last_updated": "2026-01-15T10:30:00Z"},
-            ]  # fmt: skip
-            for patch in patches:
-                answer = await client.patch(url, json=patch, headers=auth)
-                assert answer.json()["status_code"] == 1000, answer.text
-    finally:
-        stop.set()
-        result = await asyncio.wait_for(task, 180)
-    assert result.ocpi_rejected == 1
+    assert partner.result is not None
+    assert partner.result.ocpi_rejected == 1
 
     _, rows = run_query(
         settings.data_dir,

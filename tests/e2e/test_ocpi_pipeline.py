@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,21 @@ def period(start: str, kind: str, kwh: float) -> dict[str, Any]:
     return {"start_date_time": start, "dimensions": [{"type": kind, "volume": kwh}]}
 
 
-async def test_a_partner_registers_and_its_session_reaches_the_warehouse(tmp_path: Path) -> None:
+@dataclass
+class Partner:
+    """A CPO registered with a running ``gridstream run`` (no simulator)."""
+
+    settings: Settings
+    base: str
+    client: httpx.AsyncClient
+    auth: dict[str, str]
+    #: The run's result, once the context has ended.
+    result: RunResult | None = None
+
+
+@contextlib.asynccontextmanager
+async def registered_partner(tmp_path: Path) -> AsyncIterator[Partner]:
+    """``gridstream run`` with the OCPI receiver, and CPO BE*BEC registered with it (2.2.1)."""
     settings = Settings(
         kafka_bootstrap=None,
         ocpp_port=0,
@@ -94,6 +109,7 @@ async def test_a_partner_registers_and_its_session_reaches_the_warehouse(tmp_pat
     task = asyncio.create_task(
         run(settings, RunOptions(simulator=False), stop=stop, on_ready=ready.set_result)
     )
+    partner: Partner | None = None
     try:
         started = await asyncio.wait_for(ready, 120)
         base = f"http://127.0.0.1:{started.ocpi_port}"
@@ -110,53 +126,62 @@ async def test_a_partner_registers_and_its_session_reaches_the_warehouse(tmp_pat
             )
             assert answer.json()["status_code"] == 1000, answer.text
             auth = {"Authorization": authorization(answer.json()["data"]["token"])}
-
-            # The location places EVSE E1 (3 x 230 V x 32 A = 22,080 W) on site BE*BEC*L1:
-            # the running connector's registry takes it on, no restart.
-            answer = await client.put(LOCATION_URL, json=LOCATION, headers=auth)
-            assert answer.json()["status_code"] == 1000, answer.text
-            await placed_on(settings.data_dir, "BE*BEC*E1", "BE*BEC*L1")
-
-            session = {
-                "country_code": "BE", "party_id": "BEC", "id": "S1",
-                "start_date_time": "2026-01-15T10:00:00Z", "kwh": 0.0,
-                "cdr_token": {"country_code": "BE", "party_id": "BEC", "uid": "RFID1",
-                              "type": "RFID", "contract_id": "BE-BEC-C1"},
-                "auth_method": "WHITELIST", "location_id": "L1", "evse_uid": "E1",
-                "connector_id": "1", "currency": "EUR", "status": "ACTIVE",
-                "last_updated": "2026-01-15T10:00:00Z",
-            }  # fmt: skip
-            patches = [
-                {"kwh": 3.0, "charging_periods": [period("2026-01-15T10:00:00Z", "ENERGY", 3.0)],
-                 "last_updated": "2026-01-15T10:15:00Z"},
-                {"kwh": 5.0, "charging_periods": [period("2026-01-15T10:15:00Z", "ENERGY", 2.0)],
-                 "last_updated": "2026-01-15T10:30:00Z"},
-                {"kwh": 6.0, "status": "COMPLETED", "end_date_time": "2026-01-15T10:45:00Z",
-                 "charging_periods": [period("2026-01-15T10:30:00Z", "ENERGY_IMPORT", 1.0)],
-                 "last_updated": "2026-01-15T10:45:00Z"},
-            ]  # fmt: skip
-            assert (await client.put(URL, json=session, headers=auth)).json()["status_code"] == 1000
-            for patch in patches:
-                for _ in range(2):  # every PATCH sent twice: a partner retrying
-                    answer = await client.patch(URL, json=patch, headers=auth)
-                    assert answer.json()["status_code"] == 1000, answer.text
-            cdr = {
-                "country_code": "BE", "party_id": "BEC", "id": "CDR1", "session_id": "S1",
-                "start_date_time": "2026-01-15T10:00:00Z", "end_date_time": "2026-01-15T10:45:00Z",
-                "cdr_token": session["cdr_token"], "auth_method": "WHITELIST",
-                "cdr_location": {"id": "L1", "evse_uid": "E1", "connector_id": "1"},
-                "currency": "EUR",
-                "charging_periods": [period("2026-01-15T10:00:00Z", "ENERGY", 6.0)],
-                "total_cost": {"excl_vat": 2.4}, "total_energy": 6.1, "total_time": 0.75,
-                "last_updated": "2026-01-15T10:50:00Z",
-            }  # fmt: skip
-            answer = await client.post("/ocpi/2.2.1/cdrs", json=cdr, headers=auth)
-            assert answer.json()["status_code"] == 1000, answer.text
+            partner = Partner(settings, base, client, auth)
+            yield partner
     finally:
         stop.set()
         result = await asyncio.wait_for(task, 180)
+        if partner is not None:
+            partner.result = result
+
+
+async def test_a_partner_registers_and_its_session_reaches_the_warehouse(tmp_path: Path) -> None:
+    async with registered_partner(tmp_path) as partner:
+        settings, client, auth = partner.settings, partner.client, partner.auth
+        # The location places EVSE E1 (3 x 230 V x 32 A = 22,080 W) on site BE*BEC*L1:
+        # the running connector's registry takes it on, no restart.
+        answer = await client.put(LOCATION_URL, json=LOCATION, headers=auth)
+        assert answer.json()["status_code"] == 1000, answer.text
+        await placed_on(settings.data_dir, "BE*BEC*E1", "BE*BEC*L1")
+
+        session = {
+            "country_code": "BE", "party_id": "BEC", "id": "S1",
+            "start_date_time": "2026-01-15T10:00:00Z", "kwh": 0.0,
+            "cdr_token": {"country_code": "BE", "party_id": "BEC", "uid": "RFID1",
+                          "type": "RFID", "contract_id": "BE-BEC-C1"},
+            "auth_method": "WHITELIST", "location_id": "L1", "evse_uid": "E1",
+            "connector_id": "1", "currency": "EUR", "status": "ACTIVE",
+            "last_updated": "2026-01-15T10:00:00Z",
+        }  # fmt: skip
+        patches = [
+            {"kwh": 3.0, "charging_periods": [period("2026-01-15T10:00:00Z", "ENERGY", 3.0)],
+             "last_updated": "2026-01-15T10:15:00Z"},
+            {"kwh": 5.0, "charging_periods": [period("2026-01-15T10:15:00Z", "ENERGY", 2.0)],
+             "last_updated": "2026-01-15T10:30:00Z"},
+            {"kwh": 6.0, "status": "COMPLETED", "end_date_time": "2026-01-15T10:45:00Z",
+             "charging_periods": [period("2026-01-15T10:30:00Z", "ENERGY_IMPORT", 1.0)],
+             "last_updated": "2026-01-15T10:45:00Z"},
+        ]  # fmt: skip
+        assert (await client.put(URL, json=session, headers=auth)).json()["status_code"] == 1000
+        for patch in patches:
+            for _ in range(2):  # every PATCH sent twice: a partner retrying
+                answer = await client.patch(URL, json=patch, headers=auth)
+                assert answer.json()["status_code"] == 1000, answer.text
+        cdr = {
+            "country_code": "BE", "party_id": "BEC", "id": "CDR1", "session_id": "S1",
+            "start_date_time": "2026-01-15T10:00:00Z", "end_date_time": "2026-01-15T10:45:00Z",
+            "cdr_token": session["cdr_token"], "auth_method": "WHITELIST",
+            "cdr_location": {"id": "L1", "evse_uid": "E1", "connector_id": "1"},
+            "currency": "EUR",
+            "charging_periods": [period("2026-01-15T10:00:00Z", "ENERGY", 6.0)],
+            "total_cost": {"excl_vat": 2.4}, "total_energy": 6.1, "total_time": 0.75,
+            "last_updated": "2026-01-15T10:50:00Z",
+        }  # fmt: skip
+        answer = await client.post("/ocpi/2.2.1/cdrs", json=cdr, headers=auth)
+        assert answer.json()["status_code"] == 1000, answer.text
+    assert partner.result is not None
     # Location PUT, session PUT, 3 PATCHes x 2, CDR (not the registration)
-    assert result.ocpi_accepted == 1 + 1 + 6 + 1
+    assert partner.result.ocpi_accepted == 1 + 1 + 6 + 1
     _, rows = run_query(
         settings.data_dir,
         "SELECT DISTINCT site_id, rated_power_w, timezone FROM site_registry_history "

@@ -22,34 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.test_ocpi_pipeline import period, registered_partner
+from tests.unit.connectors.ocpi.test_ocpi_charging_profiles import ACTIVE_SESSION, active
 from warehouse.query import run_query
 
 pytestmark = pytest.mark.e2e
-
-SESSION = {
-    "country_code": "BE", "party_id": "BEC", "id": "S1",
-    "start_date_time": "2026-01-15T10:00:00Z", "kwh": 0.0,
-    "cdr_token": {"country_code": "BE", "party_id": "BEC", "uid": "RFID1", "type": "RFID",
-                  "contract_id": "BE-BEC-C1"},
-    "auth_method": "WHITELIST", "location_id": "L1", "evse_uid": "E1", "connector_id": "1",
-    "currency": "EUR", "status": "ACTIVE", "last_updated": "2026-01-15T10:00:00Z",
-}  # fmt: skip
-
-
-def active(start: str, unit: str, limit: float, **profile: Any) -> dict[str, Any]:
-    return {
-        "start_date_time": start,
-        "charging_profile": {
-            "charging_rate_unit": unit,
-            "charging_profile_period": [{"start_period": 0, "limit": limit}],
-            **profile,
-        },
-    }
 
 
 async def limits_stored(data_dir: Path, rows: int, timeout_s: float = 30.0) -> None:
@@ -75,11 +55,13 @@ async def test_a_cpos_active_profiles_are_held_against_the_sessions_meter(tmp_pa
         profiles = endpoint["url"].removeprefix(base)  # /ocpi/2.2.1/chargingprofiles
 
         url = "/ocpi/2.2.1/sessions/BE/BEC/S1"
-        assert (await client.put(url, json=SESSION, headers=auth)).json()["status_code"] == 1000
-        first = active("2026-01-15T10:00:00Z", "A", 16.0)
+        assert (await client.put(url, json=ACTIVE_SESSION, headers=auth)).json()[
+            "status_code"
+        ] == 1000
+        first = active("2026-01-15T10:00:00Z", "A", ((0, 16.0),))
         answer = await client.put(f"{profiles}/S1", json=first, headers=auth)
         assert answer.json() == {"status_code": 1000, "timestamp": answer.json()["timestamp"]}
-        second = active("2026-01-15T10:07:00Z", "W", 7000.0, id="cp-1")
+        second = active("2026-01-15T10:07:00Z", "W", ((0, 7000.0),), id="cp-1")
         answer = await client.put("/ocpi/3.0/chargingprofiles/S1", json=second, headers=auth)
         assert answer.json()["status_code"] == 1000, answer.text
         # A profile for a session gridstream does not hold: OCPI's error, and a dead letter.

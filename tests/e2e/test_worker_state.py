@@ -27,6 +27,7 @@ from gridstream.registry import SiteRegistry
 from gridstream.settings import Settings
 from streams.agents import batch_consumer, quarter_hour
 from streams.checkpoint_log import CheckpointLog
+from streams.compute.computation import ComputationStep
 from streams.compute.processor import SiteConfig, SiteState, process_batch
 from streams.state_store import StateStore
 
@@ -298,29 +299,36 @@ async def _discard(records: Sequence[Record]) -> None:
 
 
 class _Broken:
-    """A computation with a bug: it raises on every batch."""
+    """A computation with a bug: it raises on any sample from 10:05 on."""
 
     name = "broken"
 
-    def process(self, states: object, samples: object, context: object) -> object:
-        raise ZeroDivisionError("a bug in a computation")
+    def process(
+        self, states: object, samples: Sequence[MeterSample], context: object
+    ) -> ComputationStep:
+        if any(s.ts >= T0 + timedelta(minutes=5) for s in samples):
+            raise ZeroDivisionError("a bug in a computation")
+        return ComputationStep()
 
 
 async def test_a_worker_whose_computation_raises_stops_and_says_why(tmp_path: Path) -> None:
     # Not a silent stall: the loop calls on_failure (the process stops), its stop re-raises
-    # the error, and nothing was checkpointed or committed, so a fixed worker starts from
-    # the beginning.
+    # the error, and nothing was checkpointed or committed: not the batch that failed half
+    # applied, nor the good ones before it, whose state in memory the failed batch changed.
+    # A fixed worker starts from the beginning.
     settings = Settings(data_dir=tmp_path)
     group = f"t-{uuid.uuid4().hex[:8]}"
     failed = asyncio.Event()
     with EmbeddedBroker() as broker:
         ensure_topics(broker.bootstrap)
-        await produce(broker.bootstrap, samples(range(0, 5)))
+        good = await produce(broker.bootstrap, samples(range(0, 5)))
         loop = worker_loop(
             broker.bootstrap, group, tmp_path / "state.sqlite3", settings, _discard,
-            on_failure=failed.set, computations=[_Broken()],
+            on_failure=failed.set, computations=[_Broken()], checkpoint_every_s=3600,
         )  # fmt: skip
         await loop.start()
+        await until(lambda: all(loop.worker.processed.get(p, -1) >= o for p, o in good.items()))
+        await produce(broker.bootstrap, samples(range(5, 10)))
         await asyncio.wait_for(failed.wait(), 60)
         with pytest.raises(ZeroDivisionError, match="a bug in a computation"):
             await loop.stop()
